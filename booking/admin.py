@@ -1,0 +1,153 @@
+from django.contrib import admin
+from django.db import transaction
+
+from booking import models as m
+from booking.services.invalidation import availability_invalidate
+from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline
+
+
+class AvailabilityAdmin(TenantScopedAdmin):
+    """Admin writes change availability like API writes do: invalidate cached answers."""
+
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            availability_invalidate(organization_id=obj.organization_id)
+
+    def save_related(self, request, form, formsets, change):
+        with transaction.atomic():
+            super().save_related(request, form, formsets, change)
+            availability_invalidate(organization_id=form.instance.organization_id)
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            availability_invalidate(organization_id=obj.organization_id)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            org_ids = set(queryset.values_list("organization_id", flat=True))
+            super().delete_queryset(request, queryset)
+            for org_id in org_ids:
+                availability_invalidate(organization_id=org_id)
+
+
+class ResourceServiceInline(TenantScopedInline, admin.TabularInline):
+    model = m.ResourceService
+    extra = 0
+    autocomplete_fields = ["service", "location"]
+
+
+class ShiftInline(TenantScopedInline, admin.TabularInline):
+    model = m.Shift
+    extra = 0
+    fields = ["day_of_week", "start_time", "end_time", "location", "valid_from", "valid_until", "recur_every_weeks"]
+
+
+class AllocationInline(TenantScopedInline, admin.TabularInline):
+    model = m.Allocation
+    extra = 0
+    fields = ["start", "end", "location"]
+
+
+@admin.register(m.Location)
+class LocationAdmin(AvailabilityAdmin):
+    list_display = ["name", "timezone", "status", "ehr_id", "hold_expiration_minutes", "organization"]
+    list_filter = ["status", "timezone", "organization"]
+    search_fields = ["name", "ehr_id", "address"]
+    readonly_fields = ["id"]
+
+
+@admin.register(m.Service)
+class ServiceAdmin(AvailabilityAdmin):
+    list_display = ["name", "duration", "padding", "duration_select", "bookings_per_slot", "round_robin", "visit_type", "organization"]
+    list_filter = ["duration_select", "round_robin", "organization"]
+    search_fields = ["name", "visit_type"]
+    readonly_fields = ["id"]
+
+
+@admin.register(m.Resource)
+class ResourceAdmin(AvailabilityAdmin):
+    list_display = ["name", "type", "status", "timezone", "email", "ehr_id", "npi", "hide_in_availability", "organization"]
+    list_filter = ["type", "status", "hide_in_availability", "organization"]
+    search_fields = ["name", "email", "ehr_id", "npi"]
+    readonly_fields = ["id"]
+    inlines = [ResourceServiceInline, ShiftInline, AllocationInline]
+
+
+@admin.register(m.ResourceService)
+class ResourceServiceAdmin(AvailabilityAdmin):
+    list_display = ["resource", "service", "location", "created_at"]
+    list_filter = ["service", "location", "organization"]
+    search_fields = ["resource__name", "service__name", "location__name"]
+    autocomplete_fields = ["resource", "service", "location"]
+
+
+class VisitTypeRuleInline(TenantScopedInline, admin.TabularInline):
+    model = m.VisitTypeRule
+    extra = 0
+
+
+@admin.register(m.Shift)
+class ShiftAdmin(AvailabilityAdmin):
+    list_display = ["resource", "day_of_week", "start_time", "end_time", "location", "valid_from", "valid_until", "recur_every_weeks"]
+    list_filter = ["day_of_week", "location", "organization"]
+    search_fields = ["resource__name"]
+    autocomplete_fields = ["resource", "location"]
+    inlines = [VisitTypeRuleInline]
+
+
+@admin.register(m.Allocation)
+class AllocationAdmin(AvailabilityAdmin):
+    list_display = ["resource", "start", "end", "location"]
+    list_filter = ["location", "organization"]
+    search_fields = ["resource__name"]
+    autocomplete_fields = ["resource", "location"]
+    date_hierarchy = "start"
+
+
+@admin.register(m.Block)
+class BlockAdmin(AvailabilityAdmin):
+    list_display = ["start", "end", "resource", "location", "service", "reason"]
+    list_filter = ["resource", "location", "service", "organization"]
+    search_fields = ["reason", "resource__name", "location__name", "service__name"]
+    autocomplete_fields = ["resource", "location", "service"]
+    date_hierarchy = "start"
+
+
+@admin.register(m.RecurringBlock)
+class RecurringBlockAdmin(AvailabilityAdmin):
+    list_display = ["frequency", "interval", "start_date", "end_date", "start_time", "end_time", "resource", "location", "service", "reason"]
+    list_filter = ["frequency", "resource", "location", "service", "organization"]
+    search_fields = ["reason", "resource__name", "location__name", "service__name"]
+    autocomplete_fields = ["resource", "location", "service"]
+
+
+class AppointmentResourceInline(TenantScopedInline, admin.TabularInline):
+    model = m.AppointmentResource
+    extra = 0
+    autocomplete_fields = ["resource"]
+
+
+@admin.register(m.Appointment)
+class AppointmentAdmin(AvailabilityAdmin):
+    list_display = [
+        "start", "end", "status", "source", "service", "location", "primary_provider", "patient_name",
+        "patient_mrn", "customer_name", "ehr_appointment_id",
+    ]
+    list_filter = ["status", "source", "primary_provider", "location", "service", "emr_connection", "organization"]
+    search_fields = ["patient_name", "patient_mrn", "customer_name", "customer_email", "ehr_appointment_id", "id"]
+    date_hierarchy = "start"
+    autocomplete_fields = ["service", "location", "primary_provider", "secondary_provider"]
+    readonly_fields = ["id", "created_by_client", "ehr_created_at", "ehr_created_by", "cancelled_at"]
+    inlines = [AppointmentResourceInline]
+    list_select_related = ["service", "location", "primary_provider"]
+
+
+@admin.register(m.ExternalCalendar)
+class ExternalCalendarAdmin(AvailabilityAdmin):
+    list_display = ["__str__", "resource", "kind", "last_synced_at", "last_error"]
+    list_filter = ["kind", "organization"]
+    search_fields = ["name", "url", "resource__name"]
+    autocomplete_fields = ["resource"]
+    readonly_fields = ["last_synced_at", "last_error"]

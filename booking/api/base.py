@@ -1,0 +1,84 @@
+"""The ``/v3/`` family's plumbing: authentication, error shape, pagination, base views."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tenants.api import errors
+from tenants.api.auth import ApiKeyAuthentication, BearerTokenAuthentication
+from tenants.api.throttling import CredentialRateThrottle
+
+V3_ERROR_NAMES = {
+    400: "BadRequestError",
+    401: "UnauthorizedError",
+    403: "ForbiddenError",
+    404: "NotFoundError",
+    405: "MethodNotAllowedError",
+    406: "NotAcceptableError",
+    409: "ConflictError",
+    413: "PayloadTooLargeError",
+    415: "UnsupportedMediaTypeError",
+    429: "TooManyRequestsError",
+    502: "BadGatewayError",
+    503: "ServiceUnavailableError",
+}
+
+
+def v3_error_body(status: int, message: str, errors_list: list | None = None) -> dict:
+    return {
+        "statusCode": status,
+        "name": V3_ERROR_NAMES.get(status, "Error"),
+        "message": message,
+        "errors": errors_list or [],
+    }
+
+
+def v3_exception_handler(exc, context):
+    error = errors.normalize(exc)
+    if error is None:
+        return None  # a real bug: let Django log it and answer 500
+    return Response(v3_error_body(error.status, error.message, error.errors), status=error.status, headers=error.headers)
+
+
+
+class V3Throttle(CredentialRateThrottle):
+    scope = "v3"
+
+
+class V3APIView(APIView):
+    authentication_classes = [ApiKeyAuthentication, BearerTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [V3Throttle]
+
+    def get_exception_handler(self):
+        return v3_exception_handler
+
+    @property
+    def organization(self):
+        return self.request.user.organization
+
+    def get_serializer_context(self) -> dict:
+        return {"request": self.request, "organization": self.organization, "view": self}
+
+
+class PageParams(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
+
+
+def paginate(request, queryset, serializer_class, context: dict) -> Response:
+    """``?limit=1..100 (20)&page=1..`` → ``{"data", "count", "page", "limit"}``."""
+    params = PageParams(data={k: v for k, v in request.query_params.items() if k in ("limit", "page")})
+    if not params.is_valid():
+        raise ValidationError(params.errors)
+    limit, page = params.validated_data["limit"], params.validated_data["page"]
+    count = queryset.count()
+    offset = (page - 1) * limit
+    items = list(queryset[offset : offset + limit]) if offset < count else []
+    return Response(
+        {"data": serializer_class(items, many=True, context=context).data, "count": count, "page": page, "limit": limit}
+    )

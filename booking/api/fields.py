@@ -1,0 +1,168 @@
+"""Field types of the ``/v3/`` family: strict about what they accept, exact in what they render."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime, time, timezone as dt_timezone
+from zoneinfo import ZoneInfo
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from tenants.models import available_timezones
+
+MIN_YEAR, MAX_YEAR = 1970, 2200
+MIDNIGHT = time(0, 0)
+_WALL_TIME = re.compile(r"^(\d{2}):(\d{2}):(\d{2})$")
+
+
+def render_instant(value: datetime, zone: ZoneInfo | dt_timezone = dt_timezone.utc) -> str:
+    """``YYYY-MM-DDTHH:MM:SS±HH:MM``: never ``Z``, never fractions."""
+    return value.astimezone(zone).replace(microsecond=0).isoformat()
+
+
+def parse_instant(value: str) -> datetime | None:
+    """An ISO 8601 date-time WITH offset, or None when it isn't one."""
+    if not isinstance(value, str) or not 10 < len(value) <= 40 or "T" not in value.upper():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    try:
+        parsed = parsed.astimezone(dt_timezone.utc)
+    except OverflowError:
+        return None
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        return None
+    return parsed
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class InstantField(serializers.Field):
+    """An instant: ISO 8601 date-time with an offset (``Z`` or ``±HH:MM``); rendered in UTC."""
+
+    default_error_messages = {
+        "invalid": "Must be an ISO 8601 date-time with offset between 1970 and 2200, e.g. 2025-03-21T09:00:00-04:00.",
+    }
+
+    def to_internal_value(self, data):
+        parsed = parse_instant(data)
+        if parsed is None:
+            self.fail("invalid")
+        return parsed
+
+    def to_representation(self, value):
+        return render_instant(value)
+
+
+@extend_schema_field(OpenApiTypes.DATE)
+class StrictDateField(serializers.Field):
+    """``YYYY-MM-DD`` and nothing else."""
+
+    default_error_messages = {"invalid": "Must be a date in YYYY-MM-DD format between 1970 and 2200."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", data):
+            self.fail("invalid")
+        try:
+            parsed = date.fromisoformat(data)
+        except ValueError:
+            self.fail("invalid")
+        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+            self.fail("invalid")
+        return parsed
+
+    def to_representation(self, value):
+        return value.isoformat()
+
+
+@extend_schema_field({"type": "string", "pattern": r"^\d{2}:\d{2}:\d{2}$", "example": "09:00:00"})
+class WallTimeField(serializers.Field):
+    """A wall-clock ``HH:MM:SS``. With ``end=True``, ``24:00:00`` (or ``00:00:00``) is midnight at the
+    end of the day, stored as 00:00 and rendered ``24:00:00``."""
+
+    default_error_messages = {"invalid": "Must be a time in HH:MM:SS format (00:00:00 to {maximum})."}
+
+    def __init__(self, *, end: bool = False, **kwargs):
+        self.end = end
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        maximum = "24:00:00" if self.end else "23:59:59"
+        match = _WALL_TIME.match(data) if isinstance(data, str) else None
+        if not match:
+            self.fail("invalid", maximum=maximum)
+        hours, minutes, seconds = (int(part) for part in match.groups())
+        if self.end and (hours, minutes, seconds) == (24, 0, 0):
+            return MIDNIGHT
+        if hours > 23 or minutes > 59 or seconds > 59:
+            self.fail("invalid", maximum=maximum)
+        return time(hours, minutes, seconds)
+
+    def to_representation(self, value):
+        if self.end and value == MIDNIGHT:
+            return "24:00:00"
+        return value.strftime("%H:%M:%S")
+
+
+def wall_window_is_valid(start: time, end: time) -> bool:
+    return end == MIDNIGHT or end > start
+
+
+class TimezoneField(serializers.CharField):
+    default_error_messages = {"unknown": "'{value}' is not a known IANA time zone."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value not in available_timezones():
+            self.fail("unknown", value=value[:64])
+        return value
+
+
+@extend_schema_field(OpenApiTypes.UUID)
+class TenantRefField(serializers.RelatedField):
+    """A reference to another object of the caller's organization, by UUID.
+
+    An unknown id, or another tenant's, is the same 400: nothing tells them apart.
+    """
+
+    default_error_messages = {
+        "does_not_exist": "No {model} with id '{value}'.",
+        "invalid": "Must be a UUID string.",
+    }
+
+    def __init__(self, model, **kwargs):
+        self.model = model
+        kwargs.setdefault("queryset", model.objects.none())
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return self.model.objects.filter(organization=self.context["organization"])
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            pk = uuid.UUID(data)
+        except ValueError:
+            self.fail("invalid")
+        obj = self.get_queryset().filter(pk=pk).first()
+        if obj is None:
+            self.fail("does_not_exist", model=self.model._meta.verbose_name, value=str(pk))
+        return obj
+
+    def to_representation(self, value):
+        return str(value.pk)
+
+    def use_pk_only_optimization(self):
+        return True
+

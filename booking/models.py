@@ -1,0 +1,417 @@
+"""The scheduling data model shared by every API family.
+
+Instants are stored in UTC. Wall-clock data (working hours, recurring blocks, a location's weekly
+availability) is stored as wall-clock time plus the IANA zone it is read in, and expanded per local
+date by the availability engine. Intervals are half-open ``[start, end)``. An ``end_time`` of
+00:00:00 on a wall-clock window means midnight at the end of the day (the API writes it 24:00:00).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import time
+
+from django.db import models
+from django.db.models import F, Q
+
+from tenants.models import TenantOwnedModel, validate_timezone
+
+MIDNIGHT = time(0, 0)
+
+
+class RoundRobin(models.TextChoices):
+    NONE = "NONE"
+    RANDOM = "RANDOM"
+    BALANCED = "BALANCED"
+    COMBINED = "COMBINED"
+
+
+class ActiveStatus(models.TextChoices):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+def _wall_window_valid(prefix: str = "") -> Q:
+    """end after start, or end at midnight (= end of day)."""
+    return Q(**{f"{prefix}end_time__gt": F(f"{prefix}start_time")}) | Q(**{f"{prefix}end_time": MIDNIGHT})
+
+
+class Location(TenantOwnedModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    weekly_availability = models.JSONField(
+        default=list, blank=True, help_text="Opening hours; empty = no restriction."
+    )
+    hold_expiration_minutes = models.PositiveIntegerField(default=10)
+    ehr_id = models.CharField(max_length=128, null=True, blank=True)
+    address = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=16, choices=ActiveStatus.choices, default=ActiveStatus.ACTIVE)
+    emr_connection = models.ForeignKey(
+        "emr.EmrConnection", null=True, blank=True, on_delete=models.SET_NULL, related_name="locations"
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "ehr_id"], condition=Q(ehr_id__isnull=False), name="location_ehr_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(hold_expiration_minutes__gte=1), name="location_hold_expiration_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Service(TenantOwnedModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    duration = models.PositiveIntegerField(help_text="Minutes.")
+    padding = models.PositiveIntegerField(default=0, help_text="Minutes kept free after each appointment.")
+    duration_select = models.BooleanField(default=False)
+    duration_min = models.PositiveIntegerField(null=True, blank=True)
+    duration_max = models.PositiveIntegerField(null=True, blank=True)
+    duration_interval = models.PositiveIntegerField(null=True, blank=True)
+    booking_interval = models.PositiveIntegerField(null=True, blank=True)
+    bookings_per_slot = models.PositiveIntegerField(null=True, blank=True)
+    round_robin = models.CharField(max_length=16, choices=RoundRobin.choices, null=True, blank=True)
+    visit_type = models.CharField(max_length=128, null=True, blank=True, help_text="EMR visit-type code.")
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(duration__gte=1), name="service_duration_positive"),
+            models.CheckConstraint(
+                condition=Q(duration_min__isnull=True) | Q(duration_max__isnull=True) | Q(duration_min__lte=F("duration_max")),
+                name="service_duration_min_le_max",
+            ),
+            models.CheckConstraint(
+                condition=Q(bookings_per_slot__isnull=True) | Q(bookings_per_slot__gte=1), name="service_capacity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(booking_interval__isnull=True) | Q(booking_interval__gte=1), name="service_interval_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(duration_interval__isnull=True) | Q(duration_interval__gte=1),
+                name="service_duration_interval_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Resource(TenantOwnedModel):
+    class Type(models.TextChoices):
+        STAFF = "staff"
+        PROVIDER = "provider"
+        ROOM = "room"
+        EQUIPMENT = "equipment"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.STAFF)
+    timezone = models.CharField(
+        max_length=64, null=True, blank=True, validators=[validate_timezone],
+        help_text="Empty: the zone of the first location the resource is linked to.",
+    )
+    bookings_per_slot = models.PositiveIntegerField(null=True, blank=True)
+    email = models.EmailField(max_length=254, blank=True, default="")
+    ehr_id = models.CharField(max_length=128, null=True, blank=True, help_text="EMR provider id.")
+    npi = models.CharField(max_length=10, blank=True, default="")
+    status = models.CharField(max_length=16, choices=ActiveStatus.choices, default=ActiveStatus.ACTIVE)
+    hide_in_availability = models.BooleanField(default=False)
+    licensed_states = models.JSONField(default=list, blank=True)
+    emr_connection = models.ForeignKey(
+        "emr.EmrConnection", null=True, blank=True, on_delete=models.SET_NULL, related_name="providers"
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "ehr_id"], condition=Q(ehr_id__isnull=False), name="resource_ehr_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(bookings_per_slot__isnull=True) | Q(bookings_per_slot__gte=1), name="resource_capacity_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ResourceService(TenantOwnedModel):
+    """The resource offers the service at the location."""
+
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="service_links")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="resource_links")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="resource_links")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["resource", "service", "location"], name="resource_service_unique"),
+        ]
+        indexes = [models.Index(fields=["service", "location"])]
+
+    def __str__(self) -> str:
+        return f"{self.resource} → {self.service} @ {self.location}"
+
+
+class Shift(TenantOwnedModel):
+    """A weekly working window of a resource, in the resource's zone.
+
+    ``location`` empty: applies at every location the resource is linked to. The EMR API adds
+    validity dates and an every-N-weeks recurrence anchored on ``valid_from`` (or 1970-01-04, a
+    Sunday, when open-ended).
+    """
+
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="shifts")
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.CASCADE, related_name="shifts")
+    day_of_week = models.PositiveSmallIntegerField(help_text="0 = Sunday … 6 = Saturday.")
+    start_time = models.TimeField()
+    end_time = models.TimeField(help_text="00:00:00 = midnight at the end of the day.")
+    valid_from = models.DateField(null=True, blank=True)
+    valid_until = models.DateField(null=True, blank=True)
+    recur_every_weeks = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["resource", "day_of_week", "start_time"]
+        constraints = [
+            models.CheckConstraint(condition=Q(day_of_week__lte=6), name="shift_day_of_week_range"),
+            models.CheckConstraint(condition=_wall_window_valid(), name="shift_end_after_start"),
+            models.CheckConstraint(condition=Q(recur_every_weeks__gte=1), name="shift_recurrence_positive"),
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True) | Q(valid_until__isnull=True) | Q(valid_until__gte=F("valid_from")),
+                name="shift_validity_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource} day {self.day_of_week} {self.start_time}–{self.end_time}"
+
+
+class VisitTypeRule(TenantOwnedModel):
+    """Part of a shift reserved for a number of visits of one visit type (EMR schedules)."""
+
+    shift = models.ForeignKey(Shift, on_delete=models.CASCADE, related_name="visit_type_rules")
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+    total_visits = models.PositiveIntegerField(default=1)
+    visit_type_id = models.CharField(max_length=128)
+    visit_type_desc = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["shift", "start_time"]
+        constraints = [models.CheckConstraint(condition=_wall_window_valid(), name="visit_rule_end_after_start")]
+
+
+class Allocation(TenantOwnedModel):
+    """A single extra window of availability of a resource."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="allocations")
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.CASCADE, related_name="allocations")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+
+    class Meta:
+        ordering = ["start", "id"]
+        constraints = [models.CheckConstraint(condition=Q(end__gt=F("start")), name="allocation_end_after_start")]
+        indexes = [models.Index(fields=["resource", "start"])]
+
+
+def _exactly_one_scope() -> Q:
+    only = lambda name: Q(**{f"{n}__isnull": n != name for n in ("resource", "location", "service")})  # noqa: E731
+    return only("resource") | only("location") | only("service")
+
+
+class Block(TenantOwnedModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    resource = models.ForeignKey(Resource, null=True, blank=True, on_delete=models.CASCADE, related_name="blocks")
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.CASCADE, related_name="blocks")
+    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.CASCADE, related_name="blocks")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    reason = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["start", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="block_end_after_start"),
+            models.CheckConstraint(condition=_exactly_one_scope(), name="block_exactly_one_scope"),
+        ]
+        indexes = [models.Index(fields=["organization", "start"])]
+
+
+class RecurringBlock(TenantOwnedModel):
+    class Frequency(models.TextChoices):
+        DAILY = "DAILY"
+        WEEKLY = "WEEKLY"
+        BIWEEKLY = "BIWEEKLY"
+        MONTHLY = "MONTHLY"
+        YEARLY = "YEARLY"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    resource = models.ForeignKey(Resource, null=True, blank=True, on_delete=models.CASCADE, related_name="recurring_blocks")
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.CASCADE, related_name="recurring_blocks")
+    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.CASCADE, related_name="recurring_blocks")
+    frequency = models.CharField(max_length=16, choices=Frequency.choices)
+    interval = models.PositiveSmallIntegerField(default=1)
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    start_time = models.TimeField()
+    end_time = models.TimeField(help_text="00:00:00 = midnight at the end of the day.")
+    timezone = models.CharField(
+        max_length=64, null=True, blank=True, validators=[validate_timezone],
+        help_text="Empty: the zone of the resource or location it is scoped to.",
+    )
+    weekdays = models.JSONField(default=list, blank=True, help_text="0 = Sunday … 6 = Saturday.")
+    month_day = models.PositiveSmallIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["start_date", "start_time", "id"]
+        constraints = [
+            models.CheckConstraint(condition=_exactly_one_scope(), name="recurring_block_exactly_one_scope"),
+            models.CheckConstraint(condition=_wall_window_valid(), name="recurring_block_end_after_start"),
+            models.CheckConstraint(condition=Q(interval__gte=1), name="recurring_block_interval_positive"),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")), name="recurring_block_dates_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(month_day__isnull=True) | (Q(month_day__gte=1) & Q(month_day__lte=31)),
+                name="recurring_block_month_day_range",
+            ),
+        ]
+
+
+class Appointment(TenantOwnedModel):
+    """One appointment, whether booked through ``/v3/`` or cached from an EMR.
+
+    Both kinds block availability the same way (rule 5). EMR-cached rows carry the connection and
+    ``ehr_appointment_id`` (unique together) and the EMR's own status text; ``status`` is our
+    normalized one.
+    """
+
+    class Status(models.TextChoices):
+        HOLD = "IN", "Hold"
+        BOOKED = "BK", "Booked"
+        RESERVED = "RS", "Reserved"
+        CANCELLED = "CN", "Cancelled"
+
+    class Source(models.TextChoices):
+        API = "api", "Booking API"
+        EMR = "emr", "EMR"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(max_length=2, choices=Status.choices, default=Status.BOOKED, db_index=True)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="When a hold (IN) lapses.")
+    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments")
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments")
+    resources = models.ManyToManyField(Resource, through="AppointmentResource", related_name="appointments", blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
+    # People
+    customer_name = models.CharField(max_length=200, blank=True, default="")
+    customer_email = models.EmailField(max_length=254, blank=True, default="")
+    customer_phone = models.CharField(max_length=40, blank=True, default="")
+    patient_mrn = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    patient_name = models.CharField(max_length=200, blank=True, default="")
+    notes = models.TextField(blank=True, default="")
+    reason = models.CharField(max_length=500, blank=True, default="")
+    created_by_client = models.ForeignKey(
+        "tenants.ApiClient", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # EMR side
+    emr_connection = models.ForeignKey(
+        "emr.EmrConnection", null=True, blank=True, on_delete=models.CASCADE, related_name="appointments"
+    )
+    ehr_appointment_id = models.CharField(max_length=128, null=True, blank=True)
+    ehr_status = models.CharField(max_length=128, blank=True, default="", help_text="The EMR's own status text.")
+    appointment_type = models.CharField(max_length=200, blank=True, default="", help_text="EMR visit type.")
+    primary_provider = models.ForeignKey(
+        Resource, null=True, blank=True, on_delete=models.SET_NULL, related_name="primary_appointments"
+    )
+    secondary_provider = models.ForeignKey(
+        Resource, null=True, blank=True, on_delete=models.SET_NULL, related_name="secondary_appointments"
+    )
+    ehr_location_name = models.CharField(max_length=200, blank=True, default="")
+    ehr_created_at = models.DateTimeField(null=True, blank=True)
+    ehr_created_by = models.CharField(max_length=200, blank=True, default="")
+    ehr_locked = models.BooleanField(default=False)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["start", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="appointment_end_after_start"),
+            models.UniqueConstraint(
+                fields=["emr_connection", "ehr_appointment_id"],
+                condition=Q(ehr_appointment_id__isnull=False),
+                name="appointment_ehr_id_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "start"]),
+            models.Index(fields=["emr_connection", "start"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} {self.start:%Y-%m-%d %H:%M}"
+
+
+class AppointmentResource(models.Model):
+    """Who an appointment occupies (an EMR appointment occupies its primary and secondary
+    provider)."""
+
+    tenant_path = "appointment__organization"  # how tenant scoping reaches the organization
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="resource_links")
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="appointment_links")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["appointment", "resource"], name="appointment_resource_unique")]
+        indexes = [models.Index(fields=["resource", "appointment"])]
+
+
+class ExternalCalendar(TenantOwnedModel):
+    """A resource's outside calendar whose busy events block it (iCalendar feed or CalDAV)."""
+
+    class Kind(models.TextChoices):
+        ICAL = "ical", "iCalendar feed URL"
+        CALDAV = "caldav", "CalDAV calendar"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="external_calendars")
+    name = models.CharField(max_length=200, blank=True, default="")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.ICAL)
+    url = models.URLField(max_length=1000)
+    username = models.CharField(max_length=200, blank=True, default="")
+    password_encrypted = models.TextField(blank=True, default="", editable=False)
+    last_synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, default="", editable=False)
+
+    def __str__(self) -> str:
+        return self.name or self.url
+
+
+class ExternalBusy(models.Model):
+    """A busy interval read from an external calendar at its last good sync."""
+
+    tenant_path = "resource__organization"
+
+    calendar = models.ForeignKey(ExternalCalendar, on_delete=models.CASCADE, related_name="busy")
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="external_busy")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    summary = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["resource", "start"])]
+        constraints = [models.CheckConstraint(condition=Q(end__gt=F("start")), name="external_busy_end_after_start")]

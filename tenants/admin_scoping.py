@@ -1,0 +1,187 @@
+"""Tenant scoping for the admin: staff see and pick only their own organization's objects.
+
+Every tenant-owned model's admin derives from ``TenantScopedAdmin`` (inlines from
+``TenantScopedInline``). Scoping covers the changelist and change views (``get_queryset``),
+foreign-key and many-to-many choices, autocomplete (which reads the related admin's queryset) and
+list filters (``ScopedRelatedFilter``). Superusers see everything. A membership's role decides
+whether staff may change things (``admin``) or only look (``viewer``).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db import models
+
+from tenants.models import Membership, Organization
+
+
+def user_organization_ids(request) -> list:
+    """The organizations the requesting user administers (cached on the request)."""
+    if not hasattr(request, "_tenant_org_ids"):
+        user = request.user
+        if not (user.is_active and user.is_staff):
+            request._tenant_org_ids = []
+        else:
+            request._tenant_org_ids = list(
+                Membership.objects.filter(user=user, organization__is_active=True).values_list("organization_id", flat=True)
+            )
+    return request._tenant_org_ids
+
+
+def user_can_write(request) -> bool:
+    if request.user.is_superuser:
+        return True
+    if not hasattr(request, "_tenant_can_write"):
+        request._tenant_can_write = Membership.objects.filter(
+            user=request.user, organization_id__in=user_organization_ids(request), role=Membership.Role.ADMIN
+        ).exists()
+    return request._tenant_can_write
+
+
+def _organization_path(model: type[models.Model]) -> str | None:
+    """The ORM path from ``model`` to its organization, or None for global models."""
+    if model is Organization:
+        return "pk"
+    names = {f.name for f in model._meta.get_fields()}
+    if "organization" in names:
+        return "organization"
+    return getattr(model, "tenant_path", None)
+
+
+def scope_queryset(request, queryset: models.QuerySet) -> models.QuerySet:
+    if request.user.is_superuser:
+        return queryset
+    path = _organization_path(queryset.model)
+    if path is None:
+        return queryset.none()
+    return queryset.filter(**{f"{path}__in": user_organization_ids(request)})
+
+
+class ScopedRelatedFilter(admin.RelatedFieldListFilter):
+    """A related-object list filter offering only the viewer's organization's objects."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        qs = scope_queryset(request, field.related_model._default_manager.all())
+        if ordering:
+            qs = qs.order_by(*ordering)
+        return [(obj.pk, str(obj)) for obj in qs]
+
+
+class _ScopedFormFields:
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        kwargs.setdefault("queryset", scope_queryset(request, db_field.related_model._default_manager.all()))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        kwargs.setdefault("queryset", scope_queryset(request, db_field.related_model._default_manager.all()))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class _ScopedPermissions:
+    def _is_member(self, request) -> bool:
+        return request.user.is_superuser or bool(user_organization_ids(request))
+
+    def has_module_permission(self, request):
+        return self._is_member(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._is_member(request)
+
+    def has_add_permission(self, request, *args):
+        return self._is_member(request) and user_can_write(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._is_member(request) and user_can_write(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._is_member(request) and user_can_write(request)
+
+
+class TenantScopedAdmin(_ScopedPermissions, _ScopedFormFields, admin.ModelAdmin):
+    list_per_page = 50
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return scope_queryset(request, super().get_queryset(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        for name in ("created_at", "updated_at"):
+            if hasattr(self.model, name) and name not in fields:
+                fields.append(name)
+        return fields
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        # Staff of a single organization never choose it: it is set from their membership.
+        if not request.user.is_superuser and len(user_organization_ids(request)) == 1 and "organization" not in exclude:
+            if any(f.name == "organization" for f in self.model._meta.get_fields()):
+                exclude.append("organization")
+        return exclude or None
+
+    def get_list_filter(self, request):
+        filters = []
+        for item in super().get_list_filter(request):
+            if isinstance(item, str):
+                try:
+                    field = self.model._meta.get_field(item)
+                except Exception:  # a lookup path such as "resource__type"
+                    filters.append(item)
+                    continue
+                if field.is_relation:
+                    if field.related_model is Organization and not request.user.is_superuser:
+                        continue
+                    filters.append((item, ScopedRelatedFilter))
+                    continue
+            filters.append(item)
+        return filters
+
+    def save_form(self, request, form, change):
+        obj = super().save_form(request, form, change)
+        if not change and hasattr(obj, "organization_id") and obj.organization_id is None:
+            org_ids = user_organization_ids(request)
+            if len(org_ids) == 1:
+                obj.organization_id = org_ids[0]
+        return obj
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        org_ids = user_organization_ids(request)
+        if not request.user.is_superuser and len(org_ids) == 1 and hasattr(self.model, "organization_id"):
+            # Model validation (constraints, cross-tenant checks) needs the organization before
+            # the form is saved.
+            base_init = form.__init__
+
+            def __init__(form_self, *args, **kw):
+                base_init(form_self, *args, **kw)
+                if form_self.instance.organization_id is None:
+                    form_self.instance.organization_id = org_ids[0]
+
+            form = type(form.__name__, (form,), {"__init__": __init__})
+        return form
+
+
+class TenantScopedInline(_ScopedPermissions, _ScopedFormFields):
+    """Mix into ``admin.TabularInline``/``StackedInline``."""
+
+    def get_queryset(self, request):
+        return scope_queryset(request, super().get_queryset(request))
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if any(f.name == "organization" for f in self.model._meta.get_fields()):
+            exclude.append("organization")  # copied from the parent in save_formset
+        return exclude
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        if obj is not None and hasattr(self.model, "organization_id"):
+            base_form_init = formset.form.__init__
+
+            def __init__(form_self, *args, **kw):
+                base_form_init(form_self, *args, **kw)
+                form_self.instance.organization_id = obj.organization_id
+
+            formset.form = type(formset.form.__name__, (formset.form,), {"__init__": __init__})
+        return formset

@@ -1,0 +1,82 @@
+"""Exceptions normalized once, then rendered in each API family's own error shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+class BadGateway(exceptions.APIException):
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_detail = "An upstream service failed."
+    default_code = "bad_gateway"
+
+
+@dataclass
+class ApiError:
+    status: int
+    message: str
+    errors: list[dict] = field(default_factory=list)  # [{"field": ..., "message": ...}]
+    headers: dict = field(default_factory=dict)
+
+
+def _flatten(detail, path: str = "") -> list[dict]:
+    """DRF's nested error detail as a flat list of ``{"field", "message"}``."""
+    if isinstance(detail, dict):
+        out = []
+        for key, value in detail.items():
+            name = "body" if key in ("non_field_errors", "__all__") and not path else key
+            if isinstance(key, int):
+                child = f"{path}[{key}]"
+            elif path:
+                child = path if key in ("non_field_errors", "__all__") else f"{path}.{name}"
+            else:
+                child = name
+            out.extend(_flatten(value, child))
+        return out
+    if isinstance(detail, list):
+        if detail and all(not isinstance(item, (dict, list)) for item in detail):
+            return [{"field": path or "body", "message": str(item)} for item in detail]
+        out = []
+        for index, item in enumerate(detail):
+            if item in ({}, []):
+                continue
+            out.extend(_flatten(item, f"{path}[{index}]"))
+        return out
+    return [{"field": path or "body", "message": str(detail)}]
+
+
+def normalize(exc: Exception) -> ApiError | None:
+    if isinstance(exc, Http404):
+        message = str(exc) if str(exc) and "matches the given query" not in str(exc) else "Not found."
+        return ApiError(404, message)
+    if isinstance(exc, DjangoPermissionDenied):
+        return ApiError(403, "You do not have permission to perform this action.")
+    if not isinstance(exc, exceptions.APIException):
+        return None
+    headers = {}
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+    if isinstance(exc, (exceptions.AuthenticationFailed, exceptions.NotAuthenticated)):
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        first = errors[0] if errors else {"field": "body", "message": "Invalid input."}
+        message = f"{first['field']}: {first['message']}" if first["field"] != "body" else first["message"]
+        return ApiError(400, message, errors, headers)
+    detail = exc.detail
+    message = str(detail) if not isinstance(detail, (dict, list)) else "; ".join(e["message"] for e in _flatten(detail))
+    # A 400 always names what is wrong; a malformed body is wrong as a whole.
+    items = [{"field": "body", "message": message}] if exc.status_code == 400 else []
+    return ApiError(exc.status_code, message, items, headers)

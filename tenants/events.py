@@ -1,0 +1,73 @@
+"""The one way anything in the product says that something happened.
+
+``event_emit`` stores the event (its id, type, the exact payload later sent, the job that produced
+it) in the same transaction as the change it reports; webhook delivery then fans it out to the
+organization's endpoints after commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone as dt_timezone
+
+from django.utils import timezone
+
+from tenants.models import Event, Organization, event_id_new
+
+LIVE_FETCH_TYPES = frozenset({"appointment.live_fetch_completed", "availability.live_fetch_completed"})
+
+
+def _iso_z(moment: datetime) -> str:
+    return moment.astimezone(dt_timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_payload_build(
+    *,
+    event_id: str,
+    type: str,
+    data: dict,
+    created: datetime,
+    job_id: str | None = None,
+    access_token_reference_id: str | None = None,
+    action: str = "sync",
+) -> dict:
+    """The envelope: Cobalt's for live-fetch events (seed 003), ``object: "event"`` for the rest."""
+    if type in LIVE_FETCH_TYPES:
+        return {
+            "id": event_id,
+            "access_token_reference_id": access_token_reference_id,
+            "job_id": job_id,
+            "timestamp": _iso_z(created),
+            "type": type,
+            "action": action,
+            "data": data,
+        }
+    return {"id": event_id, "object": "event", "created": _iso_z(created), "type": type, "data": data}
+
+
+def event_emit(
+    *,
+    organization: Organization | None = None,
+    organization_id=None,
+    type: str,
+    data: dict,
+    job_id: str | None = None,
+    access_token_reference_id: str | None = None,
+) -> Event:
+    created = timezone.now()
+    event_id = event_id_new()
+    payload = event_payload_build(
+        event_id=event_id,
+        type=type,
+        data=data,
+        created=created,
+        job_id=job_id,
+        access_token_reference_id=access_token_reference_id,
+    )
+    return Event.objects.create(
+        id=event_id,
+        organization_id=organization.pk if organization is not None else organization_id,
+        type=type,
+        payload=payload,
+        job_id=job_id,
+        created_at=created,
+    )

@@ -1,0 +1,54 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from emr.models import Vendor
+from emr.services import emr_connection_create
+from tenants.models import available_timezones
+from tenants.services import api_client_create, organization_create
+
+
+class Command(BaseCommand):
+    help = (
+        "Create an organization with one API client and one EMR connection. The last line of "
+        "output is one JSON object holding the credentials, which are shown only this once."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--timezone", default="UTC", help="IANA zone (default UTC).")
+        parser.add_argument(
+            "--emr", default=Vendor.SANDBOX, help=f"EMR vendor (default sandbox): {', '.join(Vendor.values)}."
+        )
+        parser.add_argument("--emr-base-url", default=None, help="FHIR base URL (ecw, fhir).")
+
+    def handle(self, *args, **options):
+        name = options["name"].strip()
+        if not name or len(name) > 200:
+            raise CommandError("--name must be 1 to 200 characters.")
+        if options["timezone"] not in available_timezones():
+            raise CommandError(f"Unknown time zone {options['timezone']!r}.")
+        vendor = options["emr"].strip().lower()
+        if vendor not in Vendor.values:
+            raise CommandError(f"Unknown EMR vendor {vendor!r}; known: {', '.join(Vendor.values)}.")
+        with transaction.atomic():
+            org = organization_create(name=name, timezone_name=options["timezone"])
+            issued = api_client_create(organization=org, name=f"{name} API client")
+            conn = emr_connection_create(organization=org, vendor=vendor, base_url=options["emr_base_url"])
+        self.stdout.write(f"Created organization {org.name} ({org.slug}).")
+        self.stdout.write(
+            json.dumps(
+                {
+                    "organization_id": str(org.id),
+                    "organization_slug": org.slug,
+                    "api_key": issued.api_key,
+                    "client_id": issued.api_client.client_id,
+                    "client_secret": issued.client_secret,
+                    "access_token": conn.access_token,
+                    "access_token_reference_id": conn.connection.access_token_reference_id,
+                    "emr_connection_id": str(conn.connection.id),
+                    "emr_vendor": conn.connection.vendor,
+                }
+            )
+        )

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from emr.services import emr_connection_create
+from tenants.services import api_client_create, organization_create
+
+
+@dataclass
+class Tenant:
+    """An organization with one API client and one EMR connection, and its plain-text secrets."""
+
+    organization: object
+    api_client: object
+    api_key: str
+    client_id: str
+    client_secret: str
+    emr_connection: object
+    access_token: str
+
+    def v3(self) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY=self.api_key)
+        return client
+
+    def v1(self) -> APIClient:
+        client = APIClient()
+        client.credentials(
+            HTTP_CLIENT_ID=self.client_id, HTTP_CLIENT_SECRET=self.client_secret, HTTP_ACCESS_TOKEN=self.access_token
+        )
+        return client
+
+
+def make_tenant(name: str = "Tenant", timezone_name: str = "UTC") -> Tenant:
+    org = organization_create(name=name, timezone_name=timezone_name)
+    issued = api_client_create(organization=org)
+    conn = emr_connection_create(organization=org)
+    return Tenant(
+        organization=org,
+        api_client=issued.api_client,
+        api_key=issued.api_key,
+        client_id=issued.api_client.client_id,
+        client_secret=issued.client_secret,
+        emr_connection=conn.connection,
+        access_token=conn.access_token,
+    )
+
+
+@pytest.fixture
+def tenant(db) -> Tenant:
+    return make_tenant("Own Clinic")
+
+
+@pytest.fixture
+def other_tenant(db) -> Tenant:
+    return make_tenant("Other Clinic")
+
+
+@pytest.fixture
+def api(tenant) -> APIClient:
+    return tenant.v3()
+
+
+@pytest.fixture
+def requires_postgres(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://…")
