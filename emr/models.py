@@ -45,3 +45,48 @@ class EmrConnection(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_vendor_display()})"
+
+
+def job_id_new() -> str:
+    return public_id_new("job")
+
+
+class Job(TenantOwnedModel):
+    """A background operation a client or staff asked for (live fetches, syncs): its parameters,
+    status, timings, counts and error, visible in the admin and retryable from there."""
+
+    class Kind(models.TextChoices):
+        APPOINTMENTS_FETCH = "appointments.fetch", "Live fetch of appointments"
+        AVAILABILITY_FETCH = "availability.fetch", "Live fetch of availability"
+        PROVIDERS_SYNC = "providers.sync", "Provider and location sync"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    id = models.CharField(primary_key=True, max_length=40, default=job_id_new, editable=False)
+    emr_connection = models.ForeignKey(EmrConnection, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True, help_text="e.g. fetched, created, updated, cancelled.")
+    error = models.TextField(blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="", help_text="django-q2 task id.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.id} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
