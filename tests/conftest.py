@@ -69,3 +69,21 @@ def api(tenant) -> APIClient:
 def requires_postgres(db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://…")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A real Redis database for tests that need one; ``TEST_REDIS_URL`` picks the database so
+    parallel runs don't share keys. The database is flushed before the test."""
+    import os
+
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.fail(f"Redis is not reachable at {url}; start it (see README) — these tests need a real Redis.")
+    client.flushdb()
+    return url
