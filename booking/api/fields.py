@@ -114,7 +114,7 @@ def wall_window_is_valid(start: time, end: time) -> bool:
     return end == MIDNIGHT or end > start
 
 
-class TimezoneField(serializers.CharField):
+class TimezoneField(serializers.CharField):  # made strict below
     default_error_messages = {"unknown": "'{value}' is not a known IANA time zone."}
 
     def __init__(self, **kwargs):
@@ -166,3 +166,44 @@ class TenantRefField(serializers.RelatedField):
     def use_pk_only_optimization(self):
         return True
 
+
+
+class _StrictTypeMixin:
+    """JSON bodies must carry the right JSON type: no ``12`` for a string, no ``"30"`` or ``true``
+    for a number, no ``"yes"`` for a boolean."""
+
+    json_types: tuple[type, ...] = ()
+    type_name = ""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, self.json_types) or (bool not in self.json_types and isinstance(data, bool)):
+            raise serializers.ValidationError(f"Must be {self.type_name}.", code="invalid_type")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(_StrictTypeMixin, serializers.CharField):
+    json_types, type_name = (str,), "a string"
+
+
+class StrictEmailField(_StrictTypeMixin, serializers.EmailField):
+    json_types, type_name = (str,), "a string"
+
+
+class StrictRegexField(_StrictTypeMixin, serializers.RegexField):
+    json_types, type_name = (str,), "a string"
+
+
+class StrictChoiceField(_StrictTypeMixin, serializers.ChoiceField):
+    json_types, type_name = (str,), "a string"
+
+
+class StrictIntegerField(_StrictTypeMixin, serializers.IntegerField):
+    json_types, type_name = (int,), "an integer"
+
+
+class StrictBooleanField(_StrictTypeMixin, serializers.BooleanField):
+    json_types, type_name = (bool,), "true or false"
+
+
+class StrictTimezoneField(_StrictTypeMixin, TimezoneField):
+    json_types, type_name = (str,), "a string"

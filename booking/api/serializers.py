@@ -10,10 +10,16 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from booking.api.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictEmailField,
+    StrictIntegerField,
+    StrictRegexField,
+    StrictTimezoneField,
     InstantField,
     StrictDateField,
     TenantRefField,
-    TimezoneField,
     WallTimeField,
     wall_window_is_valid,
 )
@@ -43,14 +49,14 @@ class _Timestamps(serializers.Serializer):
 def _minutes(**kwargs):
     kwargs.setdefault("min_value", 1)
     kwargs.setdefault("max_value", MAX_MINUTES)
-    return serializers.IntegerField(**kwargs)
+    return StrictIntegerField(**kwargs)
 
 
 def _text(max_length: int, **kwargs):
     kwargs.setdefault("required", False)
     kwargs.setdefault("allow_blank", True)
     kwargs.setdefault("default", "")
-    return serializers.CharField(max_length=max_length, **kwargs)
+    return StrictCharField(max_length=max_length, **kwargs)
 
 
 def _check_unique_ehr_id(serializer: serializers.Serializer, model, value):
@@ -65,7 +71,7 @@ def _check_unique_ehr_id(serializer: serializers.Serializer, model, value):
 
 
 class WeeklyWindowSerializer(serializers.Serializer):
-    dayOfWeek = serializers.IntegerField(min_value=0, max_value=6, help_text="0 = Sunday … 6 = Saturday.")
+    dayOfWeek = StrictIntegerField(min_value=0, max_value=6, help_text="0 = Sunday … 6 = Saturday.")
     startTime = WallTimeField()
     endTime = WallTimeField(end=True, help_text="24:00:00 (or 00:00:00) = midnight at the end of the day.")
 
@@ -97,17 +103,17 @@ def weekly_windows_to_json(windows: list[dict]) -> list[dict]:
 
 
 class LocationSerializer(_Timestamps):
-    name = serializers.CharField(max_length=200)
-    timezone = TimezoneField()
+    name = StrictCharField(max_length=200)
+    timezone = StrictTimezoneField()
     weeklyAvailability = WeeklyWindowSerializer(
         many=True, source="weekly_availability", required=False, max_length=MAX_WINDOWS
     )
-    holdExpirationMinutes = serializers.IntegerField(
+    holdExpirationMinutes = StrictIntegerField(
         source="hold_expiration_minutes", min_value=1, max_value=10080, required=False, default=10
     )
-    ehrId = serializers.CharField(source="ehr_id", max_length=128, allow_null=True, required=False, default=None)
+    ehrId = StrictCharField(source="ehr_id", max_length=128, allow_null=True, required=False, default=None)
     address = _text(1000)
-    status = serializers.ChoiceField(choices=ActiveStatus.choices, required=False, default=ActiveStatus.ACTIVE)
+    status = StrictChoiceField(choices=ActiveStatus.choices, required=False, default=ActiveStatus.ACTIVE)
 
     def validate_ehrId(self, value):
         return _check_unique_ehr_id(self, Location, value)
@@ -117,21 +123,21 @@ class LocationSerializer(_Timestamps):
 
 
 class ServiceSerializer(_Timestamps):
-    name = serializers.CharField(max_length=200)
+    name = StrictCharField(max_length=200)
     duration = _minutes(help_text="Minutes.")
     padding = _minutes(min_value=0, required=False, default=0, help_text="Minutes kept free after an appointment.")
-    durationSelect = serializers.BooleanField(source="duration_select", required=False, default=False)
+    durationSelect = StrictBooleanField(source="duration_select", required=False, default=False)
     durationMin = _minutes(source="duration_min", required=False, allow_null=True, default=None)
     durationMax = _minutes(source="duration_max", required=False, allow_null=True, default=None)
     durationInterval = _minutes(source="duration_interval", required=False, allow_null=True, default=None)
     bookingInterval = _minutes(source="booking_interval", required=False, allow_null=True, default=None)
-    bookingsPerSlot = serializers.IntegerField(
+    bookingsPerSlot = StrictIntegerField(
         source="bookings_per_slot", min_value=1, max_value=10000, required=False, allow_null=True, default=None
     )
-    roundRobin = serializers.ChoiceField(
+    roundRobin = StrictChoiceField(
         source="round_robin", choices=RoundRobin.choices, required=False, allow_null=True, default=None
     )
-    visitType = serializers.CharField(source="visit_type", max_length=128, required=False, allow_null=True, default=None)
+    visitType = StrictCharField(source="visit_type", max_length=128, required=False, allow_null=True, default=None)
 
     def validate(self, attrs):
         def current(key):
@@ -146,21 +152,21 @@ class ServiceSerializer(_Timestamps):
 
 
 class ResourceSerializer(_Timestamps):
-    name = serializers.CharField(max_length=200)
-    type = serializers.ChoiceField(choices=Resource.Type.choices, required=False, default=Resource.Type.STAFF)
-    timezone = TimezoneField(required=False, allow_null=True, default=None)
-    bookingsPerSlot = serializers.IntegerField(
+    name = StrictCharField(max_length=200)
+    type = StrictChoiceField(choices=Resource.Type.choices, required=False, default=Resource.Type.STAFF)
+    timezone = StrictTimezoneField(required=False, allow_null=True, default=None)
+    bookingsPerSlot = StrictIntegerField(
         source="bookings_per_slot", min_value=1, max_value=10000, required=False, allow_null=True, default=None
     )
-    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
-    ehrId = serializers.CharField(source="ehr_id", max_length=128, allow_null=True, required=False, default=None)
-    npi = serializers.RegexField(
+    email = StrictEmailField(max_length=254, required=False, allow_blank=True, default="")
+    ehrId = StrictCharField(source="ehr_id", max_length=128, allow_null=True, required=False, default=None)
+    npi = StrictRegexField(
         r"^\d{10}$", required=False, allow_blank=True, default="", error_messages={"invalid": "Must be 10 digits."}
     )
-    status = serializers.ChoiceField(choices=ActiveStatus.choices, required=False, default=ActiveStatus.ACTIVE)
-    hideInAvailability = serializers.BooleanField(source="hide_in_availability", required=False, default=False)
+    status = StrictChoiceField(choices=ActiveStatus.choices, required=False, default=ActiveStatus.ACTIVE)
+    hideInAvailability = StrictBooleanField(source="hide_in_availability", required=False, default=False)
     licensedStates = serializers.ListField(
-        source="licensed_states", child=serializers.CharField(max_length=2), required=False, default=list, max_length=60
+        source="licensed_states", child=StrictCharField(max_length=2), required=False, default=list, max_length=60
     )
 
     def validate_email(self, value):
@@ -215,17 +221,17 @@ class BlockSerializer(_ScopedSerializer):
 
 
 class RecurringBlockSerializer(_ScopedSerializer):
-    frequency = serializers.ChoiceField(choices=RecurringBlock.Frequency.choices)
-    interval = serializers.IntegerField(min_value=1, max_value=366, required=False, default=1)
+    frequency = StrictChoiceField(choices=RecurringBlock.Frequency.choices)
+    interval = StrictIntegerField(min_value=1, max_value=366, required=False, default=1)
     startDate = StrictDateField(source="start_date")
     endDate = StrictDateField(source="end_date", required=False, allow_null=True, default=None)
     startTime = WallTimeField(source="start_time")
     endTime = WallTimeField(source="end_time", end=True)
-    timezone = TimezoneField(required=False, allow_null=True, default=None)
+    timezone = StrictTimezoneField(required=False, allow_null=True, default=None)
     weekdays = serializers.ListField(
-        child=serializers.IntegerField(min_value=0, max_value=6), required=False, default=list, max_length=7
+        child=StrictIntegerField(min_value=0, max_value=6), required=False, default=list, max_length=7
     )
-    monthDay = serializers.IntegerField(source="month_day", min_value=1, max_value=31, required=False, allow_null=True, default=None)
+    monthDay = StrictIntegerField(source="month_day", min_value=1, max_value=31, required=False, allow_null=True, default=None)
     reason = _text(500)
 
     WEEKLY = (RecurringBlock.Frequency.WEEKLY, RecurringBlock.Frequency.BIWEEKLY)

@@ -99,7 +99,7 @@ def collection_views(*, model: type[Model], serializer: type[serializers.Seriali
         @extend_schema(
             operation_id=f"{plural}_update",
             tags=[tag],
-            summary=f"Update a {label} (required fields must be given; others keep their value when omitted)",
+            summary=f"Replace a {label} (omitted optional fields return to their defaults; use PATCH to change some fields)",
             request=serializer,
             responses={200: serializer, **errors(400, 401, 404)},
         )

@@ -1,0 +1,26 @@
+"""gunicorn settings for production: ``gunicorn -c config/gunicorn.conf.py config.wsgi``.
+
+Everything can be overridden by environment variables (``GUNICORN_*``, ``PORT``).
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+accesslog = "-"
+errorlog = "-"
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
+max_requests_jitter = 200
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# The EMR API (/v1/) authenticates with headers named client_id, client_secret and access_token.
+# gunicorn drops header names containing underscores by default; "dangerous" maps them like their
+# hyphenated spelling (HTTP_CLIENT_ID). If a client sends both spellings, gunicorn joins the values
+# and authentication fails, which is the safe outcome. Behind nginx, also set
+# `underscores_in_headers on;`.
+header_map = "dangerous"
