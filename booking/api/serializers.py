@@ -249,6 +249,12 @@ class RecurringBlockSerializer(_ScopedSerializer):
         if start_date and end_date and end_date < start_date:
             raise serializers.ValidationError({"endDate": "Must be on or after startDate."})
         frequency = current("frequency")
+        if "frequency" in attrs:
+            # Fields the new frequency doesn't use are dropped unless this request sets them.
+            if frequency not in self.WEEKLY and "weekdays" not in attrs:
+                attrs["weekdays"] = []
+            if frequency != RecurringBlock.Frequency.MONTHLY and "month_day" not in attrs:
+                attrs["month_day"] = None
         weekdays = sorted(set(current("weekdays") or []))
         if weekdays and frequency not in self.WEEKLY:
             raise serializers.ValidationError({"weekdays": "Only for WEEKLY and BIWEEKLY blocks."})

@@ -297,3 +297,11 @@ def test_malformed_ids_in_paths_are_404(api, method):
 def test_method_not_allowed_keeps_the_shape(api):
     response = api.delete("/v3/locations")
     assert response.status_code == 405 and response.json()["name"] == "MethodNotAllowedError"
+
+
+def test_changing_frequency_drops_fields_the_new_frequency_does_not_use(api, world):
+    url = f"/v3/recurringBlocks/{world.recurring_block['id']}"
+    assert api.get(url).json()["weekdays"] == [3]
+    changed = api.patch(url, {"frequency": "DAILY"}, format="json")
+    assert changed.status_code == 200
+    assert changed.json()["weekdays"] == []
