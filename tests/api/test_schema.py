@@ -62,8 +62,17 @@ fuzz_schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", applica
 
 @pytest.fixture
 def fuzz_headers(db):
+    """Credentials for the fuzzed calls. The WSGI app is called directly, so — as Django's test
+    client does — keep its request signals from closing the test's open transaction."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     tenant = make_tenant("Fuzzed")
-    return {"x-api-key": tenant.api_key}
+    yield {"x-api-key": tenant.api_key}
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.mark.django_db
