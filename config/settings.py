@@ -197,6 +197,9 @@ AVAILABILITY_CACHE_SECONDS = env.int("AVAILABILITY_CACHE_SECONDS", default=3600)
 # --- Webhooks, EMR, sandbox -----------------------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# How long a worker owns a delivery it claimed; past this, another worker takes it over (the first
+# one died). Must exceed the timeout plus name resolution.
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
 # Fernet keys (urlsafe base64, 32 bytes) for credentials at rest; the first encrypts, all decrypt,
 # so a key is rotated by putting the new one first. Default: one derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])

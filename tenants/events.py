@@ -1,17 +1,28 @@
 """The one way anything in the product says that something happened.
 
 ``event_emit`` stores the event (its id, type, the exact payload later sent, the job that produced
-it) in the same transaction as the change it reports; webhook delivery then fans it out to the
-organization's endpoints after commit.
+it) in the same transaction as the change it reports, together with one pending delivery per
+webhook endpoint that wants it; after commit the first attempts are enqueued. If the transaction
+rolls back, the event and its deliveries vanish with it and nothing is sent.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone as dt_timezone
 
+from django.db import transaction
 from django.utils import timezone
 
 from tenants.models import Event, Organization, event_id_new
+from tenants.webhooks.services import (
+    EVENT_TYPES,
+    deliveries_create_for_event,
+    deliveries_enqueue_on_commit,
+    event_body_serialize,
+)
+
+__all__ = ["EVENT_TYPES", "LIVE_FETCH_TYPES", "event_emit", "event_payload_build"]
 
 LIVE_FETCH_TYPES = frozenset({"appointment.live_fetch_completed", "availability.live_fetch_completed"})
 
@@ -63,11 +74,18 @@ def event_emit(
         job_id=job_id,
         access_token_reference_id=access_token_reference_id,
     )
-    return Event.objects.create(
-        id=event_id,
-        organization_id=organization.pk if organization is not None else organization_id,
-        type=type,
-        payload=payload,
-        job_id=job_id,
-        created_at=created,
-    )
+    body = event_body_serialize(payload)
+    with transaction.atomic():
+        event = Event.objects.create(
+            id=event_id,
+            organization_id=organization.pk if organization is not None else organization_id,
+            type=type,
+            payload=json.loads(body),
+            body=body,
+            job_id=job_id,
+            access_token_reference_id=access_token_reference_id,
+            created_at=created,
+        )
+        delivery_ids = deliveries_create_for_event(event=event)
+        deliveries_enqueue_on_commit(delivery_ids=delivery_ids)
+    return event

@@ -147,12 +147,143 @@ class Event(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=event_id_new, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=64, db_index=True)
-    payload = models.JSONField(help_text="The exact JSON body sent to webhook endpoints.")
+    payload = models.JSONField(help_text="The event's JSON payload (parsed from ``body``).")
+    body = models.TextField(
+        blank=True,
+        default="",
+        editable=False,
+        help_text="The exact bytes (UTF-8) POSTed to webhook endpoints and signed; serialized once.",
+    )
     job_id = models.CharField(max_length=40, null=True, blank=True, db_index=True)
+    # The EMR connection an event speaks for (echoed in live-fetch payloads); events that carry one
+    # are visible only through that connection's access token.
+    access_token_reference_id = models.CharField(max_length=40, null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "job_id", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"
+
+
+def webhook_endpoint_id_new() -> str:
+    return public_id_new("wh")
+
+
+class WebhookEndpoint(TenantOwnedModel):
+    """Where an organization wants its events POSTed, and the secret they are signed with.
+
+    The secret must be usable for signing, so it is stored encrypted (``tenants.crypto``), not
+    hashed. After a rotation the previous secret keeps signing (beside the new one) until
+    ``previous_secret_expires_at``. Deleting through the API only marks the endpoint deleted so
+    its delivery history stays readable.
+    """
+
+    id = models.CharField(primary_key=True, max_length=40, default=webhook_endpoint_id_new, editable=False)
+    url = models.CharField(max_length=2000)
+    secret_encrypted = models.TextField(editable=False)
+    previous_secret_encrypted = models.TextField(blank=True, default="", editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    event_types = models.JSONField(
+        default=list, blank=True, help_text="Only these event types are sent; empty means every type."
+    )
+    is_active = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=500, blank=True, default="")
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = "webhook endpoint"
+        indexes = [models.Index(fields=["organization", "is_active"])]
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def status(self) -> str:
+        if self.deleted_at is not None:
+            return "deleted"
+        return "active" if self.is_active else "disabled"
+
+    @property
+    def is_deliverable(self) -> bool:
+        return self.is_active and self.deleted_at is None
+
+    def accepts(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+class Delivery(TenantOwnedModel):
+    """One event on its way to one endpoint: the state machine the workers share.
+
+    ``pending`` waits for ``next_attempt_at``; ``sending`` is owned by the worker holding
+    ``claim_token`` until ``lease_expires_at`` (after that any worker may take it over: the first
+    one died); ``succeeded`` and ``failed`` are final until staff redeliver.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "In flight"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0, help_text="Attempts started (the last webhook-attempt sent).")
+    cycle_attempts = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Attempts since the delivery was (re)queued; indexes the retry schedule."
+    )
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    claim_token = models.CharField(max_length=32, blank=True, default="", editable=False)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
+        constraints = [models.UniqueConstraint(fields=["event", "endpoint"], name="delivery_event_endpoint_unique")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["status", "lease_expires_at"]),
+            models.Index(fields=["organization", "status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.endpoint_id} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """One HTTP POST of a delivery (or a claimed attempt whose worker died before finishing)."""
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        RETRY = "retry", "Failed, will retry"
+        FAILED = "failed", "Failed, no retry"
+        LOST = "lost", "Lost (worker stopped)"
+
+    tenant_path = "delivery__organization"  # for admin scoping
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_rows")
+    number = models.PositiveIntegerField(help_text="The webhook-attempt header sent (1-based).")
+    url = models.CharField(max_length=2000)
+    started_at = models.DateTimeField(db_index=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True, default="", help_text="The first 1 KB of the response body.")
+    error = models.TextField(blank=True, default="")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        indexes = [models.Index(fields=["delivery", "number"])]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}"

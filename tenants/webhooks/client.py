@@ -1,0 +1,114 @@
+"""The HTTP side of a webhook attempt: one POST, its outcome as plain data. No ORM.
+
+The URL is checked again here, at send time, against the addresses its host resolves to now; the
+request then goes to the first checked address (``url_safety.pinned_target``), so what was
+checked is what is connected to. Redirects are not followed (a redirect could point anywhere).
+At most the first ``RESPONSE_EXCERPT_BYTES`` of the response body are read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone as dt_timezone
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from tenants.webhooks.url_safety import UnsafeUrl, pinned_target, url_check
+
+RESPONSE_EXCERPT_BYTES = 1024
+USER_AGENT = "scheduling-webhooks/1.0"
+
+
+class ErrorKind:
+    NETWORK = "network"  # connect/read/write failed
+    TIMEOUT = "timeout"
+    UNSAFE_ADDRESS = "unsafe_address"  # the host resolves to a non-public address (or not at all) now
+    UNSAFE_URL = "unsafe_url"  # the URL itself is not allowed (scheme, syntax)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status_code: int | None  # None: no HTTP response
+    duration_ms: int
+    response_excerpt: str = ""
+    error: str = ""
+    error_kind: str | None = None
+    retry_after_seconds: float | None = None
+
+
+def retry_after_parse(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(min(int(value), 10**7))
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt_timezone.utc)
+    now = now or datetime.now(dt_timezone.utc)
+    return max(0.0, (moment - now).total_seconds())
+
+
+def _elapsed_ms(started: float) -> int:
+    return int(round((time.monotonic() - started) * 1000))
+
+
+def webhook_post(*, url: str, body: bytes, headers: dict[str, str], timeout: float, allow_private: bool) -> SendResult:
+    started = time.monotonic()
+    try:
+        addresses = url_check(url, allow_private=allow_private)
+    except UnsafeUrl as exc:
+        kind = ErrorKind.UNSAFE_URL if exc.permanent else ErrorKind.UNSAFE_ADDRESS
+        return SendResult(status_code=None, duration_ms=_elapsed_ms(started), error=f"URL not allowed: {exc.message}", error_kind=kind)
+
+    request_url = url
+    request_headers = {"user-agent": USER_AGENT, **headers}
+    extensions = {}
+    if addresses:
+        target = pinned_target(url, addresses[0])
+        request_url = target.url
+        request_headers["host"] = target.host_header
+        if url.lower().startswith("https://"):
+            extensions["sni_hostname"] = target.sni_hostname
+
+    deadline = started + timeout
+    try:
+        with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False) as client:
+            request = client.build_request("POST", request_url, content=body, headers=request_headers, extensions=extensions)
+            response = client.send(request, stream=True)
+            try:
+                excerpt = bytearray()
+                for chunk in response.iter_bytes():
+                    excerpt.extend(chunk)
+                    if len(excerpt) >= RESPONSE_EXCERPT_BYTES or time.monotonic() > deadline:
+                        break
+            finally:
+                response.close()
+    except httpx.TimeoutException as exc:
+        return SendResult(
+            status_code=None,
+            duration_ms=_elapsed_ms(started),
+            error=f"Timed out after {timeout:g} s ({type(exc).__name__}).",
+            error_kind=ErrorKind.TIMEOUT,
+        )
+    except (httpx.HTTPError, OSError) as exc:
+        return SendResult(
+            status_code=None,
+            duration_ms=_elapsed_ms(started),
+            error=f"{type(exc).__name__}: {exc}"[:1000],
+            error_kind=ErrorKind.NETWORK,
+        )
+    return SendResult(
+        status_code=response.status_code,
+        duration_ms=_elapsed_ms(started),
+        response_excerpt=bytes(excerpt[:RESPONSE_EXCERPT_BYTES]).decode("utf-8", errors="replace"),
+        retry_after_seconds=retry_after_parse(response.headers.get("retry-after")),
+    )

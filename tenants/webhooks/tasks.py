@@ -1,0 +1,44 @@
+"""django-q2 task functions for webhook delivery; each is a thin call into ``services``."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.utils import timezone
+
+from tenants.webhooks.services import deliveries_due_count, deliveries_process_due, delivery_attempt_run
+
+# A retry due this soon is waited for in the same task (the first retry comes 5 s after the first
+# attempt), instead of waiting for the next sweep a minute later. The row is ``pending`` while we
+# wait, so if this worker dies the sweep still sends it.
+INLINE_RETRY_WINDOW_SECONDS = 10
+SWEEP_BUDGET_SECONDS = 50
+SWEEP_BATCH = 25
+
+
+def delivery_attempt_task(delivery_id: int) -> str:
+    report = delivery_attempt_run(delivery_id=delivery_id)
+    while report is not None and report.next_attempt_at is not None:
+        wait = (report.next_attempt_at - timezone.now()).total_seconds()
+        if wait > INLINE_RETRY_WINDOW_SECONDS:
+            break
+        time.sleep(max(0.0, wait))
+        report = delivery_attempt_run(delivery_id=delivery_id)
+    return "nothing due" if report is None else f"attempt {report.attempt}: {report.status}"
+
+
+def deliveries_process_task() -> int:
+    return deliveries_process_due(budget_seconds=SWEEP_BUDGET_SECONDS)
+
+
+def deliveries_sweep() -> int:
+    """Every minute: send what is due (retries, first attempts that were never enqueued,
+    deliveries whose worker died). A large backlog is shared with more workers."""
+    from django_q.tasks import async_task
+
+    due = deliveries_due_count()
+    helpers = min(max(0, settings.Q_CLUSTER.get("workers", 1) - 1), due // SWEEP_BATCH)
+    for _ in range(helpers):
+        async_task("tenants.webhooks.tasks.deliveries_process_task", group="webhooks")
+    return deliveries_process_due(budget_seconds=SWEEP_BUDGET_SECONDS)

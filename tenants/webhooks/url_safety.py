@@ -1,0 +1,163 @@
+"""Which webhook URLs we are willing to POST to.
+
+Unless ``WEBHOOK_ALLOW_PRIVATE_URLS`` is set, an endpoint must be ``https://`` and its host must
+resolve only to public addresses: no loopback, private, link-local, shared (CGNAT), multicast,
+reserved or unspecified ranges, including IPv4 addresses hidden inside IPv6 forms (mapped, NAT64,
+6to4, Teredo). The check runs when the URL is saved and again at send time, where the request is
+then sent to the very address that was checked (``PinnedTarget``), so a DNS answer that changes
+between check and connect (DNS rebinding) cannot redirect it.
+
+No Django and no ORM here: plain functions over strings and addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+MAX_URL_LENGTH = 2000
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class UnsafeUrl(ValueError):
+    """The URL may not be used. ``permanent``: it will never become usable by itself (wrong scheme,
+    malformed); otherwise it might (a name that resolves elsewhere later, a DNS failure)."""
+
+    def __init__(self, message: str, *, permanent: bool):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
+
+
+def address_is_public(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True only for globally routable unicast addresses."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0] if isinstance(address, str) else address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(ip)
+        if inner is not None and not address_is_public(inner):
+            return False
+    return bool(
+        ip.is_global
+        and not (
+            ip.is_private
+            or ip.is_loopback
+            or ip.is_link_local
+            or ip.is_multicast
+            or ip.is_reserved
+            or ip.is_unspecified
+        )
+    )
+
+
+def url_parse(url: str, *, allow_private: bool) -> SplitResult:
+    """The URL's parts after the checks that need no network; raises ``UnsafeUrl``."""
+    if not isinstance(url, str) or not url.strip():
+        raise UnsafeUrl("must be a URL.", permanent=True)
+    if len(url) > MAX_URL_LENGTH:
+        raise UnsafeUrl(f"must be at most {MAX_URL_LENGTH} characters.", permanent=True)
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise UnsafeUrl("must not contain spaces or control characters.", permanent=True)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise UnsafeUrl("is not a valid URL.", permanent=True) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise UnsafeUrl("must start with https://.", permanent=True)
+    if scheme == "http" and not allow_private:
+        raise UnsafeUrl("must use https:// (plain http is not allowed).", permanent=True)
+    if not parts.hostname:
+        raise UnsafeUrl("must name a host.", permanent=True)
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeUrl("must not contain a user name or password.", permanent=True)
+    if port == 0:
+        raise UnsafeUrl("must not use port 0.", permanent=True)
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        raise UnsafeUrl("has an invalid host name.", permanent=True) from None
+    return parts
+
+
+def host_resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (an IP literal resolves to itself)."""
+    try:
+        ipaddress.ip_address(host)
+        return [host]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host.encode("idna").decode("ascii"), port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OSError) as exc:
+        raise UnsafeUrl(f"host {host!r} does not resolve ({exc}).", permanent=False) from None
+    addresses: list[str] = []
+    for info in infos:
+        address = info[4][0]
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise UnsafeUrl(f"host {host!r} does not resolve.", permanent=False)
+    return addresses
+
+
+def _default_port(parts: SplitResult) -> int:
+    return parts.port or (443 if parts.scheme.lower() == "https" else 80)
+
+
+def url_check(url: str, *, allow_private: bool) -> list[str]:
+    """Check ``url`` completely; returns the public addresses its host resolves to (none are
+    looked up when private addresses are allowed). Raises ``UnsafeUrl``."""
+    parts = url_parse(url, allow_private=allow_private)
+    if allow_private:
+        return []
+    addresses = host_resolve(parts.hostname, _default_port(parts))
+    blocked = [a for a in addresses if not address_is_public(a)]
+    if blocked:
+        raise UnsafeUrl(
+            f"must resolve to public addresses only ({parts.hostname} resolves to {', '.join(blocked)}).",
+            permanent=False,
+        )
+    return addresses
+
+
+@dataclass(frozen=True)
+class PinnedTarget:
+    """A request aimed at one checked address while keeping the original host for the ``Host``
+    header and for TLS (SNI and certificate verification)."""
+
+    url: str  # the URL with the host replaced by the address
+    host_header: str
+    sni_hostname: str
+
+
+def pinned_target(url: str, address: str) -> PinnedTarget:
+    parts = urlsplit(url)
+    host = parts.hostname
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    ip_text = f"[{ip}]" if ip.version == 6 else str(ip)
+    netloc = f"{ip_text}:{parts.port}" if parts.port else ip_text
+    original_host = f"[{host}]" if ":" in host else host
+    host_header = f"{original_host}:{parts.port}" if parts.port else original_host
+    return PinnedTarget(
+        url=urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")),
+        host_header=host_header,
+        sni_hostname=host,
+    )
