@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from tenants.admin_scoping import TenantScopedAdmin, user_organization_ids
+from tenants.admin_webhooks import DeliveryInlineForEvent
 from tenants.models import ApiClient, Event, Membership, Organization
 from tenants.services import api_client_create, api_client_revoke, api_client_rotate_key
 
@@ -109,7 +110,9 @@ class EventAdmin(TenantScopedAdmin):
     list_filter = ["type", "organization"]
     search_fields = ["id", "job_id"]
     date_hierarchy = "created_at"
-    readonly_fields = ["id", "organization", "type", "payload", "job_id", "created_at"]
+    readonly_fields = ["id", "organization", "type", "payload", "job_id", "access_token_reference_id", "created_at"]
+    exclude = ["body"]
+    inlines = [DeliveryInlineForEvent]
 
     def has_add_permission(self, request, *args):
         return False

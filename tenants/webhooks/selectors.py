@@ -1,0 +1,129 @@
+"""Reads: an organization's endpoints, a job's events, the monitoring overview."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Max, Q
+from django.http import Http404
+from django.utils import timezone
+
+from tenants.models import Delivery, DeliveryAttempt, Event, Organization, WebhookEndpoint
+
+JOB_ID_PATTERN = re.compile(r"^job_[A-Za-z0-9]{1,36}$")
+
+
+def webhook_endpoint_list(*, organization: Organization) -> list[WebhookEndpoint]:
+    return list(WebhookEndpoint.objects.filter(organization=organization, deleted_at__isnull=True).order_by("created_at", "id"))
+
+
+def webhook_endpoint_get(*, organization: Organization, endpoint_id: str) -> WebhookEndpoint:
+    """The organization's live endpoint; 404 for unknown, deleted or another tenant's ids."""
+    endpoint = (
+        WebhookEndpoint.objects.filter(organization=organization, pk=str(endpoint_id)[:40], deleted_at__isnull=True).first()
+        if isinstance(endpoint_id, str)
+        else None
+    )
+    if endpoint is None:
+        raise Http404("Webhook not found.")
+    return endpoint
+
+
+def job_events_list(*, organization: Organization, emr_connection, job_id: str) -> list[dict]:
+    """The payloads a job produced, oldest first, exactly as they are (or would be) POSTed.
+
+    Scoped to the organization and to the caller's EMR connection: a job started through one
+    access token is not visible through another (its events carry that connection's
+    ``access_token_reference_id``). 404 when the caller cannot see such a job.
+    """
+    from emr.models import Job
+
+    reference_id = getattr(emr_connection, "access_token_reference_id", None)
+    job = Job.objects.filter(organization=organization, pk=job_id).only("pk", "emr_connection_id").first()
+    if job is not None and job.emr_connection_id is not None and emr_connection is not None:
+        if job.emr_connection_id != emr_connection.pk:
+            raise Http404("Job not found.")
+    events = Event.objects.filter(organization=organization, job_id=job_id).filter(
+        Q(access_token_reference_id__isnull=True) | Q(access_token_reference_id=reference_id)
+    )
+    rows = list(events.order_by("created_at", "id").values_list("body", "payload"))
+    if job is None and not rows:
+        raise Http404("Job not found.")
+    return [json.loads(body) if body else payload for body, payload in rows]
+
+
+# --- monitoring ---------------------------------------------------------------------------------
+
+
+def _scoped(queryset, organization_ids: list | None, path: str = "organization_id"):
+    return queryset if organization_ids is None else queryset.filter(**{f"{path}__in": organization_ids})
+
+
+def monitoring_overview(*, organization_ids: list | None, now: datetime | None = None, hours: int = 24) -> dict:
+    """Jobs and deliveries of the last ``hours`` by status, attempt totals and the endpoints that
+    are failing. ``organization_ids`` None means every organization (superusers)."""
+    from emr.models import Job
+
+    now = now or timezone.now()
+    since = now - timedelta(hours=hours)
+
+    def by_status(queryset, choices) -> list[dict]:
+        counts = dict(queryset.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+        return [{"status": value, "label": label, "count": counts.get(value, 0)} for value, label in choices]
+
+    jobs = _scoped(Job.objects.filter(created_at__gte=since, created_at__lt=now), organization_ids)
+    deliveries = _scoped(Delivery.objects.filter(created_at__gte=since, created_at__lt=now), organization_ids)
+    attempts = _scoped(
+        DeliveryAttempt.objects.filter(started_at__gte=since, started_at__lt=now), organization_ids, "delivery__organization_id"
+    )
+    attempt_totals = attempts.aggregate(
+        total=Count("pk"),
+        failed=Count("pk", filter=~Q(outcome=DeliveryAttempt.Outcome.SUCCEEDED)),
+    )
+
+    failing = []
+    endpoints = _scoped(WebhookEndpoint.objects.filter(deleted_at__isnull=True), organization_ids).select_related("organization")
+    stats = {
+        row["delivery__endpoint_id"]: row
+        for row in attempts.values("delivery__endpoint_id").annotate(
+            failed=Count("pk", filter=~Q(outcome=DeliveryAttempt.Outcome.SUCCEEDED)),
+            succeeded=Count("pk", filter=Q(outcome=DeliveryAttempt.Outcome.SUCCEEDED)),
+            last=Max("started_at"),
+        )
+    }
+    failed_deliveries = dict(
+        deliveries.filter(status=Delivery.Status.FAILED).values_list("endpoint_id").annotate(n=Count("pk")).values_list("endpoint_id", "n")
+    )
+    for endpoint in endpoints:
+        stat = stats.get(endpoint.pk, {})
+        last_attempt = (
+            DeliveryAttempt.objects.filter(delivery__endpoint=endpoint).order_by("-started_at", "-id").first()
+            if stat or not endpoint.is_active
+            else None
+        )
+        last_failed = last_attempt is not None and last_attempt.outcome != DeliveryAttempt.Outcome.SUCCEEDED
+        if not endpoint.is_active or failed_deliveries.get(endpoint.pk) or last_failed:
+            failing.append(
+                {
+                    "endpoint": endpoint,
+                    "failed_attempts": stat.get("failed", 0),
+                    "succeeded_attempts": stat.get("succeeded", 0),
+                    "failed_deliveries": failed_deliveries.get(endpoint.pk, 0),
+                    "last_attempt": last_attempt,
+                }
+            )
+    failing.sort(key=lambda row: (row["endpoint"].is_active, -row["failed_attempts"], row["endpoint"].url))
+    return {
+        "since": since,
+        "now": now,
+        "hours": hours,
+        "jobs": by_status(jobs, Job.Status.choices),
+        "jobs_total": jobs.count(),
+        "deliveries": by_status(deliveries, Delivery.Status.choices),
+        "deliveries_total": deliveries.count(),
+        "attempts_total": attempt_totals["total"],
+        "attempts_failed": attempt_totals["failed"],
+        "failing_endpoints": failing,
+    }
