@@ -64,7 +64,8 @@ def api_client_by_key(value: str) -> ApiClient | None:
 
 def api_client_by_secret(client_id: str, client_secret: str) -> ApiClient | None:
     lookup = secret_lookup("cs", client_secret)
-    if lookup is None or not client_id or len(client_id) > 64:
+    # client_id goes into a query: PostgreSQL text cannot hold NUL, so such a value is simply unknown.
+    if lookup is None or not client_id or len(client_id) > 64 or "\x00" in client_id:
         return None
     client = (
         ApiClient.objects.select_related("organization")
