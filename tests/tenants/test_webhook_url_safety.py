@@ -1,0 +1,152 @@
+"""URL safety: https and public addresses only, unless WEBHOOK_ALLOW_PRIVATE_URLS; checked when
+saved and again at send time against what the host resolves to then."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import override_settings
+
+from tenants.events import event_emit
+from tenants.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from tenants.webhooks.client import ErrorKind, webhook_post
+from tenants.webhooks.services import delivery_attempt_run, webhook_endpoint_create
+from tenants.webhooks.url_safety import UnsafeUrl, address_is_public, pinned_target, url_check
+
+PUBLIC_V4 = "93.184.215.14"
+
+
+@pytest.mark.parametrize(
+    "address,public",
+    [
+        ("93.184.215.14", True),
+        ("8.8.8.8", True),
+        ("2606:4700:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("100.64.0.1", False),  # shared address space (CGNAT)
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("255.255.255.255", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fc00::1", False),
+        ("::ffff:127.0.0.1", False),  # IPv4-mapped loopback
+        ("::ffff:10.0.0.1", False),
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("not an address", False),
+    ],
+)
+def test_address_is_public(address, public):
+    assert address_is_public(address) is public
+
+
+@pytest.mark.parametrize(
+    "url,message",
+    [
+        ("http://example.com/hook", "https"),
+        ("ftp://example.com/hook", "https://"),
+        ("https:///nohost", "host"),
+        ("https://user:pw@example.com/", "user name or password"),
+        ("https://exa mple.com/", "spaces"),
+        ("", "must be a URL"),
+        ("https://" + "a" * 2000 + ".com/", "at most 2000"),
+        ("https://127.0.0.1/hook", "public addresses"),
+        ("https://[::1]:8443/hook", "public addresses"),
+        ("https://localhost/hook", "public addresses"),
+        ("https://10.0.0.8/hook", "public addresses"),
+        ("https://169.254.169.254/latest/meta-data", "public addresses"),
+        ("https://2130706433/hook", "public addresses"),  # 127.0.0.1 as one number
+    ],
+)
+def test_unsafe_urls_are_refused_when_private_addresses_are_not_allowed(url, message):
+    with pytest.raises(UnsafeUrl) as exc:
+        url_check(url, allow_private=False)
+    assert message in exc.value.message
+
+
+def test_public_https_urls_pass_and_report_the_checked_addresses():
+    assert url_check(f"https://{PUBLIC_V4}/hook", allow_private=False) == [PUBLIC_V4]
+    assert url_check("https://[2606:4700:4700::1111]:8443/x", allow_private=False) == ["2606:4700:4700::1111"]
+
+
+def test_with_private_allowed_http_and_loopback_pass_without_lookups():
+    assert url_check("http://127.0.0.1:8000/hook", allow_private=True) == []
+    assert url_check("http://localhost/hook", allow_private=True) == []
+    with pytest.raises(UnsafeUrl):
+        url_check("ftp://127.0.0.1/", allow_private=True)  # still http(s) only
+
+
+def test_pinned_target_keeps_the_host_for_the_header_and_tls():
+    target = pinned_target("https://hooks.example.com:8443/in?x=1#frag", PUBLIC_V4)
+    assert target.url == f"https://{PUBLIC_V4}:8443/in?x=1"
+    assert target.host_header == "hooks.example.com:8443"
+    assert target.sni_hostname == "hooks.example.com"
+    v6 = pinned_target("https://hooks.example.com/", "2606:4700:4700::1111")
+    assert v6.url == "https://[2606:4700:4700::1111]/" and v6.host_header == "hooks.example.com"
+
+
+# --- when saved -----------------------------------------------------------------------------------
+
+
+@override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=False)
+def test_saving_a_private_or_plain_http_url_is_refused(tenant):
+    for url in ("http://93.184.215.14/hook", "https://127.0.0.1/hook", "https://localhost:8443/hook"):
+        with pytest.raises(ValidationError) as exc:
+            webhook_endpoint_create(organization=tenant.organization, url=url)
+        assert "url" in exc.value.message_dict
+    assert not WebhookEndpoint.objects.exists()
+
+
+@override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=False)
+def test_saving_a_public_https_url_is_accepted(tenant):
+    issued = webhook_endpoint_create(organization=tenant.organization, url=f"https://{PUBLIC_V4}/hook")
+    assert issued.endpoint.url == f"https://{PUBLIC_V4}/hook"
+
+
+@override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True)
+def test_saving_a_loopback_http_url_is_accepted_when_allowed(tenant, receiver):
+    issued = webhook_endpoint_create(organization=tenant.organization, url=receiver.url())
+    assert issued.endpoint.url.startswith("http://127.0.0.1:")
+
+
+# --- at send time ---------------------------------------------------------------------------------
+
+
+def test_send_time_check_blocks_an_endpoint_saved_while_private_urls_were_allowed(tenant, receiver):
+    with override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True):
+        endpoint = webhook_endpoint_create(organization=tenant.organization, url=f"https://localhost:{receiver.port}/hook").endpoint
+        plain = webhook_endpoint_create(organization=tenant.organization, url=receiver.url()).endpoint
+    event_emit(organization=tenant.organization, type="appointment.created", data={})
+
+    with override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=False):
+        for delivery in Delivery.objects.all():
+            delivery_attempt_run(delivery_id=delivery.pk)
+
+    assert receiver.requests == []  # nothing reached the loopback receiver
+    resolved = Delivery.objects.get(endpoint=endpoint)
+    assert resolved.status == Delivery.Status.PENDING  # the name may resolve elsewhere later: retried
+    assert "public addresses" in resolved.last_error and "127.0.0.1" in resolved.last_error
+    http = Delivery.objects.get(endpoint=plain)
+    assert http.status == Delivery.Status.FAILED and "https" in http.last_error  # never allowed: failed
+    assert DeliveryAttempt.objects.filter(status_code__isnull=True).count() == 2
+
+
+def test_send_time_check_lets_loopback_through_when_allowed(tenant, receiver):
+    with override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True):
+        webhook_endpoint_create(organization=tenant.organization, url=receiver.url())
+        event_emit(organization=tenant.organization, type="appointment.created", data={})
+        delivery_attempt_run()
+    assert len(receiver.wait_for(1)) == 1
+
+
+def test_client_reports_blocked_addresses_without_connecting(receiver):
+    result = webhook_post(url=f"https://127.0.0.1:{receiver.port}/x", body=b"{}", headers={}, timeout=1, allow_private=False)
+    assert result.status_code is None and result.error_kind == ErrorKind.UNSAFE_ADDRESS
+    result = webhook_post(url=receiver.url(), body=b"{}", headers={}, timeout=1, allow_private=False)
+    assert result.error_kind == ErrorKind.UNSAFE_URL
+    assert receiver.requests == []
