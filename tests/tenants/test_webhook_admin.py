@@ -1,0 +1,225 @@
+"""Admin monitoring with Django's test client: django-q2 screens for superusers only; endpoints,
+deliveries and the overview scoped to the staff member's organization."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from emr.models import Job
+from tenants.crypto import decrypt_text
+from tenants.events import event_emit
+from tenants.models import Delivery, DeliveryAttempt, Membership, WebhookEndpoint
+from tenants.webhooks.services import delivery_attempt_run, webhook_endpoint_create
+from tests.conftest import make_tenant
+
+User = get_user_model()
+
+
+def login(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def staff_of(organization, role=Membership.Role.ADMIN, name="staff"):
+    user = User.objects.create_user(name, password="x", is_staff=True)
+    Membership.objects.create(user=user, organization=organization, role=role)
+    return user
+
+
+@pytest.fixture
+def setup(db, receiver):
+    a, b = make_tenant("Alpha Clinic"), make_tenant("Beta Clinic")
+    receiver.script(500, 500, 500)  # A's first attempt fails, B's two fail too
+    a_hook = webhook_endpoint_create(organization=a.organization, url=receiver.url("/alpha")).endpoint
+    b_hook = webhook_endpoint_create(organization=b.organization, url=receiver.url("/beta")).endpoint
+    a_event = event_emit(organization=a.organization, type="appointment.created", data={"n": 1})
+    b_events = [event_emit(organization=b.organization, type="appointment.created", data={"n": n}) for n in (1, 2)]
+    for delivery in Delivery.objects.order_by("id"):
+        delivery_attempt_run(delivery_id=delivery.pk)
+    Delivery.objects.filter(organization=b.organization).update(status=Delivery.Status.FAILED)
+    Job.objects.create(organization=a.organization, kind=Job.Kind.APPOINTMENTS_FETCH, status=Job.Status.FAILED)
+    for _ in range(3):
+        Job.objects.create(organization=b.organization, kind=Job.Kind.APPOINTMENTS_FETCH, status=Job.Status.SUCCEEDED)
+    return {
+        "a": a, "b": b, "a_hook": a_hook, "b_hook": b_hook, "a_event": a_event, "b_events": b_events,
+        "a_delivery": Delivery.objects.get(event=a_event),
+        "b_delivery": Delivery.objects.get(event=b_events[0]),
+        "staff": staff_of(a.organization),
+        "superuser": User.objects.create_superuser("root", "root@example.com", "x"),
+    }
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/admin/django_q/schedule/", "/admin/django_q/success/", "/admin/django_q/failure/", "/admin/django_q/ormq/"],
+)
+def test_django_q_screens_are_for_superusers_only(setup, url):
+    assert login(setup["superuser"]).get(url).status_code == 200
+    assert login(setup["staff"]).get(url).status_code == 403
+
+
+def test_staff_index_does_not_list_django_q_but_links_the_overview(setup):
+    page = login(setup["staff"]).get("/admin/").content.decode()
+    assert "/admin/django_q/" not in page
+    assert "/admin/tenants/delivery/overview/" in page
+    assert "/admin/django_q/schedule/" in login(setup["superuser"]).get("/admin/").content.decode()
+
+
+def test_the_delivery_schedule_is_listed_for_superusers(setup):
+    page = login(setup["superuser"]).get("/admin/django_q/schedule/").content.decode()
+    assert "tenants.webhooks.tasks.deliveries_sweep" in page
+
+
+def test_staff_see_only_their_endpoints_and_deliveries(setup):
+    client = login(setup["staff"])
+    endpoints = client.get("/admin/tenants/webhookendpoint/").content.decode()
+    assert "/alpha" in endpoints and "/beta" not in endpoints
+    deliveries = client.get("/admin/tenants/delivery/").content.decode()
+    assert setup["a_event"].pk in deliveries
+    assert all(event.pk not in deliveries for event in setup["b_events"])
+    # another organization's rows are not reachable by id either
+    b_delivery = setup["b_delivery"]
+    assert client.get(f"/admin/tenants/delivery/{b_delivery.pk}/change/").status_code == 302
+    assert client.get(f"/admin/tenants/webhookendpoint/{setup['b_hook'].pk}/change/").status_code == 302
+    # and the endpoint filter offers only their own endpoints
+    assert setup["b_hook"].pk not in deliveries
+
+
+def test_delivery_page_shows_each_attempt(setup):
+    delivery = setup["a_delivery"]
+    page = login(setup["staff"]).get(f"/admin/tenants/delivery/{delivery.pk}/change/").content.decode()
+    attempt = DeliveryAttempt.objects.get(delivery=delivery)
+    assert attempt.status_code == 500
+    assert ">500<" in page.replace(" ", "")
+    assert f">{attempt.duration_ms}<" in page.replace(" ", "")
+    assert "Failed, will retry" in page
+    assert "ok" in page  # the response excerpt
+
+
+def test_delivery_status_filter(setup):
+    client = login(setup["superuser"])
+    failed = client.get("/admin/tenants/delivery/?status__exact=failed").content.decode()
+    pending = client.get("/admin/tenants/delivery/?status__exact=pending").content.decode()
+    assert setup["b_events"][0].pk in failed and setup["a_event"].pk not in failed
+    assert setup["a_event"].pk in pending and setup["b_events"][0].pk not in pending
+
+
+def test_redeliver_action_queues_own_deliveries_only(setup, django_capture_on_commit_callbacks):
+    a_delivery, b_delivery = setup["a_delivery"], setup["b_delivery"]
+    Delivery.objects.filter(pk=a_delivery.pk).update(status=Delivery.Status.FAILED, next_attempt_at=None)
+    client = login(setup["staff"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/tenants/delivery/",
+            {"action": "redeliver", "_selected_action": [a_delivery.pk, b_delivery.pk]},
+        )
+    assert response.status_code == 302
+    a_delivery.refresh_from_db()
+    b_delivery.refresh_from_db()
+    assert a_delivery.status == Delivery.Status.PENDING and a_delivery.next_attempt_at is not None
+    assert b_delivery.status == Delivery.Status.FAILED  # another organization's: untouched
+    assert OrmQ.objects.count() == 1
+
+
+def test_viewers_cannot_redeliver(setup):
+    viewer = staff_of(setup["a"].organization, role=Membership.Role.VIEWER, name="viewer")
+    delivery = setup["a_delivery"]
+    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED)
+    client = login(viewer)
+    page = client.get("/admin/tenants/delivery/").content.decode()
+    assert 'value="redeliver"' not in page
+    client.post("/admin/tenants/delivery/", {"action": "redeliver", "_selected_action": [delivery.pk]})
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.FAILED
+
+
+def test_creating_an_endpoint_in_the_admin_shows_the_secret_once(setup, receiver):
+    client = login(setup["staff"])
+    response = client.post(
+        "/admin/tenants/webhookendpoint/add/",
+        {"url": receiver.url("/from-admin"), "event_types": ["appointment.created"]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    endpoint = WebhookEndpoint.objects.get(url=receiver.url("/from-admin"))
+    assert endpoint.organization_id == setup["a"].organization.pk
+    assert endpoint.event_types == ["appointment.created"]
+    shown = re.search(r"<code>(whsec_[^<]+)</code>", response.content.decode()).group(1)
+    assert decrypt_text(endpoint.secret_encrypted) == shown
+    again = client.get(f"/admin/tenants/webhookendpoint/{endpoint.pk}/change/").content.decode()
+    assert shown not in again
+
+
+def test_admin_refuses_unsafe_and_duplicate_urls(setup, settings):
+    client = login(setup["staff"])
+    response = client.post("/admin/tenants/webhookendpoint/add/", {"url": setup["a_hook"].url})
+    assert response.status_code == 200 and "already registered" in response.content.decode()
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    response = client.post("/admin/tenants/webhookendpoint/add/", {"url": "https://127.0.0.1/x"})
+    assert "public addresses" in response.content.decode()
+    assert WebhookEndpoint.objects.filter(organization=setup["a"].organization).count() == 1
+
+
+def test_rotate_and_delete_actions(setup):
+    client = login(setup["staff"])
+    endpoint = setup["a_hook"]
+    old = endpoint.secret_encrypted
+    response = client.post(
+        "/admin/tenants/webhookendpoint/",
+        {"action": "rotate_secret", "_selected_action": [endpoint.pk, setup["b_hook"].pk]},
+        follow=True,
+    )
+    endpoint.refresh_from_db()
+    assert endpoint.secret_encrypted != old and endpoint.previous_secret_expires_at is not None
+    assert decrypt_text(endpoint.secret_encrypted) in response.content.decode()
+    b_hook = WebhookEndpoint.objects.get(pk=setup["b_hook"].pk)
+    assert b_hook.previous_secret_expires_at is None  # not theirs
+    client.post("/admin/tenants/webhookendpoint/", {"action": "delete_endpoints", "_selected_action": [endpoint.pk]})
+    endpoint.refresh_from_db()
+    assert endpoint.status == "deleted"
+
+
+def test_overview_counts_only_the_staff_members_organization(setup):
+    page = login(setup["staff"]).get("/admin/tenants/delivery/overview/").content.decode()
+    assert "Jobs by status (1)" in page
+    assert "Webhook deliveries by status (1)" in page
+    assert _count(page, "deliveries-by-status", "pending") == 1
+    assert _count(page, "deliveries-by-status", "failed") == 0
+    assert _count(page, "jobs-by-status", "failed") == 1
+    assert "/alpha" in page and "/beta" not in page  # A's endpoint is failing (its last attempt got 500)
+    assert "Task queue" not in page
+
+
+def test_overview_for_superusers_covers_everyone(setup):
+    page = login(setup["superuser"]).get("/admin/tenants/delivery/overview/").content.decode()
+    assert "Jobs by status (4)" in page and "Webhook deliveries by status (3)" in page
+    assert _count(page, "deliveries-by-status", "failed") == 2
+    assert _count(page, "jobs-by-status", "succeeded") == 3
+    assert "/alpha" in page and "/beta" in page
+    assert "Task queue" in page
+
+
+def test_overview_leaves_out_what_is_older_than_24_hours(setup):
+    Delivery.objects.filter(organization=setup["b"].organization).update(created_at=timezone.now() - timedelta(hours=25))
+    page = login(setup["superuser"]).get("/admin/tenants/delivery/overview/").content.decode()
+    assert "Webhook deliveries by status (1)" in page
+
+
+def test_overview_needs_a_membership(db):
+    stranger = User.objects.create_user("stranger", password="x", is_staff=True)
+    assert login(stranger).get("/admin/tenants/delivery/overview/").status_code == 403
+    assert Client().get("/admin/tenants/delivery/overview/").status_code == 302  # to the login page
+
+
+def _count(page: str, table_id: str, status: str) -> int:
+    table = page.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+    row = table.split(f'data-status="{status}"', 1)[1].split("</tr>", 1)[0]
+    return int(re.search(r'<td class="count">(\d+)</td>', row).group(1))
