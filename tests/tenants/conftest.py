@@ -26,14 +26,13 @@ def receiver():
 
 
 @pytest.fixture
-def shared_database_url(request, tmp_path, django_db_blocker):
+def shared_database_url(transactional_db, tmp_path, django_db_blocker):
     """A ``DATABASE_URL`` that subprocesses (qcluster, workers) can open and that shows what this
     test commits. PostgreSQL: the test database itself (the test runs in autocommit). SQLite: the
     test database lives in memory where no other process can see it, so for this test the
     default connection is pointed at a freshly migrated file."""
     original = connections["default"]
     if original.vendor == "postgresql":
-        request.getfixturevalue("transactional_db")
         s = original.settings_dict
         auth = quote(s["USER"] or "") + (":" + quote(s["PASSWORD"]) if s.get("PASSWORD") else "")
         yield f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
@@ -66,33 +65,36 @@ def subprocess_env(database_url: str, **extra: str) -> dict:
     return env
 
 
-def manage(*args: str, env: dict, **popen) -> subprocess.Popen:
-    """``manage.py`` in its own process group, so the whole tree can be stopped (or killed)."""
-    return subprocess.Popen(
-        [sys.executable, str(BASE_DIR / "manage.py"), *args],
-        cwd=BASE_DIR,
-        env=env,
-        start_new_session=True,
-        stdout=popen.pop("stdout", subprocess.DEVNULL),
-        stderr=popen.pop("stderr", subprocess.PIPE),
-        **popen,
-    )
+def manage(*args: str, env: dict, log: Path) -> subprocess.Popen:
+    """``manage.py`` in its own process group, so the whole tree can be stopped (or killed);
+    its output goes to ``log`` (a pipe nobody reads could fill up and stall it)."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, str(BASE_DIR / "manage.py"), *args],
+            cwd=BASE_DIR,
+            env=env,
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def stop_group(process: subprocess.Popen, *, kill: bool = False, timeout: float = 15) -> None:
+    """Stop a ``manage`` subprocess: SIGTERM to its main process (which stops its children in
+    order), or SIGKILL to the whole group at once with ``kill=True`` (a crash)."""
     import signal
 
-    if process.poll() is not None:
-        return
+    if not kill and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
     try:
-        os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+        os.killpg(process.pid, signal.SIGKILL)  # whatever is left of the group
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait(timeout=5)
 
 
 def wait_until(predicate, *, timeout: float = 15.0, interval: float = 0.05, message: str = "condition"):
