@@ -8,10 +8,12 @@ At most the first ``RESPONSE_EXCERPT_BYTES`` of the response body are read.
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 import httpx
 
@@ -57,6 +59,12 @@ def retry_after_parse(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (moment - now).total_seconds())
 
 
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """Loading the CA bundle costs ~20 ms; do it once per process, not once per attempt."""
+    return httpx.create_ssl_context()
+
+
 def _elapsed_ms(started: float) -> int:
     return int(round((time.monotonic() - started) * 1000))
 
@@ -81,7 +89,11 @@ def webhook_post(*, url: str, body: bytes, headers: dict[str, str], timeout: flo
 
     deadline = started + timeout
     try:
-        with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False) as client:
+        # A fresh connection per attempt: a pooled one opened for another host name on the same
+        # address would skip this attempt's TLS name check.
+        with httpx.Client(
+            timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False, verify=_tls_context()
+        ) as client:
             request = client.build_request("POST", request_url, content=body, headers=request_headers, extensions=extensions)
             response = client.send(request, stream=True)
             try:

@@ -1,0 +1,191 @@
+"""Webhook delivery throughput: events delivered per second to a local receiver.
+
+Two paths, each with 1 and 2 worker processes:
+
+- ``qcluster``: the production path. Events are emitted in one transaction; on commit one
+  django-q2 task per delivery is enqueued and ``manage.py qcluster`` (Q_WORKERS = 1 or 2) sends them.
+- ``sweep``: ``manage.py webhooks_deliver`` processes claiming due deliveries straight from the
+  database (what the every-minute schedule does), without the task queue.
+
+The clock runs from the commit of the events to the receiver having seen all of them (each
+``webhook-id`` once). Database: a fresh SQLite file by default, or ``BENCH_DATABASE_URL``
+(e.g. ``postgres://postgres@127.0.0.1:5432/sched_webhooks``). ``BENCH_EVENTS`` (default 300).
+
+    python benchmarks/webhooks.py
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+TMP = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{TMP / 'bench.sqlite3'}"
+EVENTS = int(os.environ.get("BENCH_EVENTS", "300"))
+
+os.environ.update(
+    DJANGO_SETTINGS_MODULE="config.settings",
+    DATABASE_URL=DATABASE_URL,
+    WEBHOOK_ALLOW_PRIVATE_URLS="true",
+    Q_BROKER="orm",
+    LOG_LEVEL="WARNING",
+)
+os.environ.pop("REDIS_URL", None)
+sys.path.insert(0, str(BASE_DIR))
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import transaction  # noqa: E402
+from django_q.models import OrmQ  # noqa: E402
+
+from tenants.events import event_emit  # noqa: E402
+from tenants.models import Delivery  # noqa: E402
+from tenants.services import organization_create  # noqa: E402
+from tenants.webhooks.services import webhook_endpoint_create  # noqa: E402
+
+
+class Counter:
+    def __init__(self):
+        self.ids: set[str] = set()
+        self.requests = 0
+        self.lock = threading.Condition()
+
+    def add(self, event_id: str) -> None:
+        with self.lock:
+            self.requests += 1
+            self.ids.add(event_id)
+            self.lock.notify_all()
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while len(self.ids) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.lock.wait(left)
+        return True
+
+
+counter = Counter()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        counter.add(self.headers.get("webhook-id", ""))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+def start_receiver() -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def manage(*args: str, workers: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "Q_WORKERS": str(workers), "LOG_LEVEL": "INFO"}
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, str(BASE_DIR / "manage.py"), *args],
+            cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+def emit_batch(organization, count: int) -> None:
+    with transaction.atomic():
+        for n in range(count):
+            event_emit(organization=organization, type="appointment.created", data={"appointment": {"id": f"a{n}"}})
+
+
+def run_qcluster(organization, workers: int) -> float:
+    log = TMP / f"qcluster-{workers}.log"
+    cluster = manage("qcluster", workers=workers, log=log)
+    try:
+        deadline = time.monotonic() + 30
+        while b"running" not in log.read_bytes():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"qcluster did not start; see {log}")
+            time.sleep(0.05)
+        before = len(counter.ids)
+        started = time.monotonic()
+        emit_batch(organization, EVENTS)  # on commit: one task per delivery
+        if not counter.wait_for(before + EVENTS, timeout=600):
+            raise SystemExit(f"only {len(counter.ids) - before} of {EVENTS} delivered; see {log}")
+        return time.monotonic() - started
+    finally:
+        stop(cluster)
+
+
+def run_sweep(organization, workers: int) -> float:
+    emit_batch(organization, EVENTS)
+    OrmQ.objects.all().delete()  # leave these to the sweep workers, not a task queue
+    before = len(counter.ids)
+    started = time.monotonic()
+    processes = [manage("webhooks_deliver", workers=1, log=TMP / f"sweep-{workers}-{n}.log") for n in range(workers)]
+    for process in processes:
+        process.wait(timeout=600)
+    if not counter.wait_for(before + EVENTS, timeout=10):
+        raise SystemExit(f"only {len(counter.ids) - before} of {EVENTS} delivered")
+    return time.monotonic() - started
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0, interactive=False)
+    server = start_receiver()
+    organization = organization_create(name="Webhook benchmark")
+    webhook_endpoint_create(organization=organization, url=f"http://127.0.0.1:{server.server_address[1]}/hook")
+    OrmQ.objects.all().delete()
+    engine = "PostgreSQL" if DATABASE_URL.startswith("postgres") else "SQLite"
+    print(f"webhook delivery to a local receiver: {EVENTS} events per run, {engine}, django-q2 ORM broker")
+    print(f"{'path':<10} {'workers':>7} {'seconds':>8} {'events/s':>9}")
+    try:
+        for path, run in (("qcluster", run_qcluster), ("sweep", run_sweep)):
+            for workers in (1, 2):
+                seconds = run(organization, workers)
+                print(f"{path:<10} {workers:>7} {seconds:>8.2f} {EVENTS / seconds:>9.1f}", flush=True)
+        failed = Delivery.objects.filter(organization=organization).exclude(status=Delivery.Status.SUCCEEDED).count()
+        print(f"deliveries not succeeded: {failed}; duplicate requests: {counter.requests - len(counter.ids)}")
+    finally:
+        server.shutdown()
+        if DATABASE_URL.startswith("postgres"):
+            organization.delete()
+
+
+if __name__ == "__main__":
+    main()
