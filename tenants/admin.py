@@ -1,9 +1,10 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from tenants.admin_scoping import TenantScopedAdmin, user_organization_ids
+from tenants.admin_scoping import TenantScopedAdmin, user_can_write, user_organization_ids
 from tenants.admin_webhooks import DeliveryInlineForEvent
-from tenants.models import ApiClient, Event, Membership, Organization
+from tenants.models import ApiClient, Delivery, Event, Membership, Organization
+from tenants.webhooks.services import delivery_redeliver
 from tenants.services import api_client_create, api_client_revoke, api_client_rotate_key
 
 admin.site.site_header = "Scheduling admin"
@@ -113,12 +114,30 @@ class EventAdmin(TenantScopedAdmin):
     readonly_fields = ["id", "organization", "type", "payload", "job_id", "access_token_reference_id", "created_at"]
     exclude = ["body"]
     inlines = [DeliveryInlineForEvent]
+    actions = ["redeliver"]
 
     def has_add_permission(self, request, *args):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_redeliver_permission(self, request):
+        return self._is_member(request) and user_can_write(request)
+
+    @admin.action(description="Redeliver the selected events to their webhook endpoints", permissions=["redeliver"])
+    def redeliver(self, request, queryset):
+        queued = skipped = 0
+        for delivery in Delivery.objects.filter(event__in=queryset):
+            if delivery_redeliver(delivery=delivery):
+                queued += 1
+            else:
+                skipped += 1
+        self.message_user(request, f"Queued {queued} redelivery(ies).")
+        if skipped:
+            self.message_user(
+                request, f"Skipped {skipped}: in flight right now, or the endpoint is disabled or deleted.", messages.WARNING
+            )
 
 
 __all__ = ["user_organization_ids"]

@@ -435,7 +435,9 @@ def delivery_attempt_run(*, delivery_id: int | None = None, now: datetime | None
     claim = delivery_claim(now=now, delivery_id=delivery_id)
     if claim is None:
         return None
-    delivery = Delivery.objects.select_related("event", "endpoint").get(pk=claim.delivery_id)
+    delivery = Delivery.objects.select_related("event", "endpoint").filter(pk=claim.delivery_id).first()
+    if delivery is None:  # its organization was deleted meanwhile
+        return None
     endpoint = delivery.endpoint
     if not endpoint.is_deliverable:
         decision = Decision(DeliveryAttempt.Outcome.FAILED, Delivery.Status.FAILED, f"Endpoint {endpoint.status}.")

@@ -138,6 +138,14 @@ def url_check(url: str, *, allow_private: bool) -> list[str]:
     return addresses
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class PinnedTarget:
     """A request aimed at one checked address while keeping the original host for the ``Host``
@@ -150,7 +158,7 @@ class PinnedTarget:
 
 def pinned_target(url: str, address: str) -> PinnedTarget:
     parts = urlsplit(url)
-    host = parts.hostname
+    host = parts.hostname.encode("idna").decode("ascii") if not _is_ip(parts.hostname) else parts.hostname
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     ip_text = f"[{ip}]" if ip.version == 6 else str(ip)
     netloc = f"{ip_text}:{parts.port}" if parts.port else ip_text

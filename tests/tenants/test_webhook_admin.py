@@ -223,3 +223,17 @@ def _count(page: str, table_id: str, status: str) -> int:
     table = page.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
     row = table.split(f'data-status="{status}"', 1)[1].split("</tr>", 1)[0]
     return int(re.search(r'<td class="count">(\d+)</td>', row).group(1))
+
+
+def test_redeliver_an_event_from_the_event_list(setup, django_capture_on_commit_callbacks):
+    a_delivery = setup["a_delivery"]
+    Delivery.objects.filter(pk=a_delivery.pk).update(status=Delivery.Status.FAILED, next_attempt_at=None)
+    client = login(setup["staff"])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/admin/tenants/event/",
+            {"action": "redeliver", "_selected_action": [setup["a_event"].pk, setup["b_events"][0].pk]},
+        )
+    a_delivery.refresh_from_db()
+    assert a_delivery.status == Delivery.Status.PENDING
+    assert Delivery.objects.get(pk=setup["b_delivery"].pk).status == Delivery.Status.FAILED

@@ -86,6 +86,8 @@ def test_pinned_target_keeps_the_host_for_the_header_and_tls():
     assert target.url == f"https://{PUBLIC_V4}:8443/in?x=1"
     assert target.host_header == "hooks.example.com:8443"
     assert target.sni_hostname == "hooks.example.com"
+    idn = pinned_target("https://bücher.example/in", PUBLIC_V4)
+    assert idn.host_header == idn.sni_hostname == "xn--bcher-kva.example"
     v6 = pinned_target("https://hooks.example.com/", "2606:4700:4700::1111")
     assert v6.url == "https://[2606:4700:4700::1111]/" and v6.host_header == "hooks.example.com"
 
