@@ -435,6 +435,13 @@ def delivery_attempt_run(*, delivery_id: int | None = None, now: datetime | None
     claim = delivery_claim(now=now, delivery_id=delivery_id)
     if claim is None:
         return None
+    return delivery_attempt_send(claim=claim, now=now)
+
+
+def delivery_attempt_send(*, claim: Claim, now: datetime | None = None) -> AttemptReport | None:
+    """Make the attempt a claim is for and record it. The outcome changes the delivery only if
+    the claim still holds (a worker that outlived its lease records its attempt, nothing more)."""
+    now = now or timezone.now()
     delivery = Delivery.objects.select_related("event", "endpoint").filter(pk=claim.delivery_id).first()
     if delivery is None:  # its organization was deleted meanwhile
         return None

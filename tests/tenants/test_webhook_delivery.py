@@ -426,3 +426,25 @@ def test_redeliver_refuses_a_disabled_endpoint(tenant, receiver, hook):
     delivery_attempt_run(delivery_id=only_delivery(event).pk)
     assert delivery_redeliver(delivery=only_delivery(event)) is False
     assert only_delivery(event).status == Delivery.Status.FAILED
+
+
+@override_settings(WEBHOOK_LEASE_SECONDS=60)
+def test_a_worker_that_outlived_its_lease_does_not_overwrite_the_takeover(tenant, receiver, hook):
+    from tenants.webhooks.services import delivery_attempt_send
+
+    receiver.script(200, 500)
+    event = emit(tenant)
+    delivery = only_delivery(event)
+    t0 = timezone.now()
+    slow = delivery_claim(now=t0)  # worker A claims, then stalls past its lease
+    taken_over = delivery_attempt_run(now=t0 + timedelta(seconds=60))  # worker B takes over: 200
+    assert taken_over.status == Delivery.Status.SUCCEEDED and taken_over.attempt == 2
+
+    late = delivery_attempt_send(claim=slow, now=t0 + timedelta(seconds=61))  # A finally sends: 500
+    assert late.status_code == 500
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SUCCEEDED and delivery.next_attempt_at is None
+    rows = list(delivery.attempt_rows.order_by("id").values_list("number", "outcome", "status_code"))
+    assert rows == [(1, "lost", None), (2, "succeeded", 200), (1, "retry", 500)]
+    assert "lease expired" in delivery.attempt_rows.order_by("id").last().error
+    assert deliveries_process_due(now=t0 + timedelta(hours=1)) == 0
