@@ -193,6 +193,12 @@ SPECTACULAR_SETTINGS = {
 
 API_TOKEN_TTL_SECONDS = 3600
 AVAILABILITY_CACHE_SECONDS = env.int("AVAILABILITY_CACHE_SECONDS", default=3600)
+# External calendars: how far ahead a sync reads, how long one fetch may take, and how long
+# `syncExternal=true` may spend syncing before answering from the last synced data.
+EXTERNAL_CALENDAR_SYNC_DAYS = env.int("EXTERNAL_CALENDAR_SYNC_DAYS", default=90)
+EXTERNAL_CALENDAR_TIMEOUT_SECONDS = env.float("EXTERNAL_CALENDAR_TIMEOUT_SECONDS", default=10.0)
+SYNC_EXTERNAL_BUDGET_SECONDS = env.float("SYNC_EXTERNAL_BUDGET_SECONDS", default=5.0)
+EXTERNAL_CALENDAR_SYNC_MINUTES = env.int("EXTERNAL_CALENDAR_SYNC_MINUTES", default=15)
 
 # --- Webhooks, EMR, sandbox -----------------------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from booking.api import views
+from booking.api import appointments, availability, views
 
 app_name = "v3"
 
@@ -29,4 +29,21 @@ urlpatterns = [
     path("blocks/<uuid:pk>", views.BlockItemView.as_view(), name="block"),
     path("recurringBlocks", views.RecurringBlockCollectionView.as_view(), name="recurring-blocks"),
     path("recurringBlocks/<uuid:pk>", views.RecurringBlockItemView.as_view(), name="recurring-block"),
+]
+
+# Availability and appointments
+urlpatterns += [
+    path("availability", availability.AvailabilityView.as_view(), name="availability"),
+    path("availability/explain", availability.AvailabilityExplainView.as_view(), name="availability-explain"),
+    path("appointments", appointments.AppointmentCollectionView.as_view(), name="appointments"),
+    path("appointments/hold", appointments.AppointmentHoldView.as_view(), name="appointments-hold"),
+    path("appointments/reserve", appointments.AppointmentReserveView.as_view(), name="appointments-reserve"),
+    path("appointments/<uuid:pk>", appointments.AppointmentItemView.as_view(), name="appointment"),
+    path("appointments/<uuid:pk>/book", appointments.AppointmentBookView.as_view(), name="appointment-book"),
+    path("appointments/<uuid:pk>/cancel", appointments.AppointmentCancelView.as_view(), name="appointment-cancel"),
+    path(
+        "appointments/<uuid:pk>/reschedule",
+        appointments.AppointmentRescheduleView.as_view(),
+        name="appointment-reschedule",
+    ),
 ]

@@ -1,0 +1,306 @@
+"""``/v3/appointments``: book, hold, reserve, list, read, confirm, cancel, reschedule.
+
+Thin views: input serializers validate, ``booking.services.appointments`` decides and writes.
+``ServiceId``/``LocationId`` in a booking body that are unknown or another tenant's answer 404, as
+they do on ``GET /v3/availability``; a ``ResourceIds`` entry that doesn't offer the service at the
+location is a 400, as it is there.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from booking.api.availability import query_date_or_instant, QueryErrors, query_single, query_uuid
+from booking.api.base import V3APIView, paginate
+from booking.api.fields import InstantField, StrictBooleanField, StrictCharField, StrictEmailField, StrictIntegerField
+from booking.api.schema import PAGE_PARAMETERS, errors, page_of
+from booking.models import Appointment, Location, Service
+from booking.selectors import tenant_get
+from booking.services.appointments import (
+    Customer,
+    appointment_book,
+    appointment_cancel,
+    appointment_confirm,
+    appointment_hold,
+    appointment_holds_expire,
+    appointment_representation,
+    appointment_reschedule,
+    appointment_reserve,
+)
+from tenants.models import available_timezones
+
+MAX_RESOURCES_PER_APPOINTMENT = 20
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID given as a JSON string (no integers)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be a UUID string.", code="invalid_type")
+        return super().to_internal_value(data)
+
+
+class CustomerSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
+    email = StrictEmailField(max_length=254, required=False, allow_blank=True, default="")
+    phone = StrictCharField(max_length=40, required=False, allow_blank=True, default="")
+
+
+class AppointmentCreateSerializer(serializers.Serializer):
+    ServiceId = StrictUUIDField()
+    LocationId = StrictUUIDField()
+    startTime = InstantField()
+    ResourceIds = serializers.ListField(
+        child=StrictUUIDField(), required=False, allow_null=True, max_length=MAX_RESOURCES_PER_APPOINTMENT,
+        help_text="Omitted or empty: one resource is chosen as roundRobin would.",
+    )
+    duration = StrictIntegerField(
+        min_value=1, max_value=1440, required=False, allow_null=True,
+        help_text="Minutes, as overrideDuration: the service must allow duration selection.",
+    )
+    customer = CustomerSerializer(required=False)
+    patientMrn = StrictCharField(max_length=64, required=False, allow_blank=True, default="")
+    notes = StrictCharField(max_length=5000, required=False, allow_blank=True, default="")
+    allowPaddingOverflow = StrictBooleanField(required=False, default=False)
+
+
+class RescheduleSerializer(serializers.Serializer):
+    startTime = InstantField()
+    allowPaddingOverflow = StrictBooleanField(required=False, default=False)
+
+
+class AppointmentSerializer(serializers.Serializer):
+    """Output only (documentation); rendering is ``appointment_representation``, shared with the
+    appointment events."""
+
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=Appointment.Status.values)
+    startTime = serializers.CharField(help_text="In the location's zone, with its offset.")
+    endTime = serializers.CharField()
+    duration = serializers.IntegerField()
+    timezone = serializers.CharField()
+    ServiceId = serializers.UUIDField(allow_null=True)
+    LocationId = serializers.UUIDField(allow_null=True)
+    ResourceIds = serializers.ListField(child=serializers.UUIDField())
+    source = serializers.ChoiceField(choices=Appointment.Source.values)
+    customer = CustomerSerializer()
+    patientMrn = serializers.CharField()
+    notes = serializers.CharField()
+    expiresAt = serializers.CharField(allow_null=True)
+    cancelledAt = serializers.CharField(allow_null=True)
+    ehrAppointmentId = serializers.CharField(allow_null=True)
+    createdAt = serializers.CharField()
+    updatedAt = serializers.CharField()
+
+    def to_representation(self, instance):
+        return appointment_representation(instance)
+
+
+def _appointments(organization):
+    return (
+        Appointment.objects.filter(organization=organization)
+        .select_related("location", "service")
+        .prefetch_related("resource_links")
+        .order_by("start", "id")
+    )
+
+
+class _CreateView(V3APIView):
+    action = staticmethod(appointment_book)
+
+    def _create(self, request):
+        incoming = AppointmentCreateSerializer(data=request.data, context=self.get_serializer_context())
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        service = tenant_get(model=Service, organization=self.organization, pk=data["ServiceId"])
+        location = tenant_get(model=Location, organization=self.organization, pk=data["LocationId"])
+        customer = data.get("customer") or {}
+        appointment = type(self).action(
+            organization=self.organization,
+            service=service,
+            location=location,
+            start=data["startTime"],
+            resource_ids=[str(r) for r in data.get("ResourceIds") or []] or None,
+            duration=data.get("duration"),
+            customer=Customer(**customer),
+            patient_mrn=data.get("patientMrn", ""),
+            notes=data.get("notes", ""),
+            allow_padding_overflow=data.get("allowPaddingOverflow", False),
+            api_client=request.user.api_client,
+        )
+        return Response(AppointmentSerializer(appointment).data, status=status.HTTP_201_CREATED)
+
+
+LIST_PARAMETERS = [
+    OpenApiParameter("startDate", str, description="Appointments starting at or after (YYYY-MM-DD = 00:00:00 in `timezone`)."),
+    OpenApiParameter("endDate", str, description="Appointments starting at or before (YYYY-MM-DD = 23:59:59 in `timezone`)."),
+    OpenApiParameter("timezone", str, description="Zone of date-only startDate/endDate (default UTC)."),
+    OpenApiParameter("ResourceId", str),
+    OpenApiParameter("LocationId", str),
+    OpenApiParameter("ServiceId", str),
+    OpenApiParameter("status", str, description="IN, BK, RS or CN; several separated by commas."),
+]
+
+
+class AppointmentCollectionView(_CreateView):
+    action = staticmethod(appointment_book)
+
+    @extend_schema(
+        operation_id="appointments_list",
+        tags=["Appointments"],
+        summary="List appointments",
+        parameters=LIST_PARAMETERS + PAGE_PARAMETERS,
+        responses={200: page_of(AppointmentSerializer), **errors(400, 401)},
+    )
+    def get(self, request):
+        params = request.query_params
+        problems = QueryErrors()
+        zone = query_single(params, "timezone") or "UTC"
+        if zone not in available_timezones():
+            problems.add("timezone", f"'{zone[:64]}' is not a known IANA time zone.")
+            zone = None
+        start = query_date_or_instant(problems, params, "startDate", zone, False, False)
+        end = query_date_or_instant(problems, params, "endDate", zone, True, False)
+        resource_id = query_uuid(problems, params, "ResourceId", required=False)
+        location_id = query_uuid(problems, params, "LocationId", required=False)
+        service_id = query_uuid(problems, params, "ServiceId", required=False)
+        statuses = [s.strip().upper() for s in (query_single(params, "status") or "").split(",") if s.strip()]
+        unknown = [s for s in statuses if s not in Appointment.Status.values]
+        if unknown:
+            problems.add("status", f"Must be among {', '.join(Appointment.Status.values)}.")
+        if start is not None and end is not None and end < start:
+            problems.add("endDate", "Must be on or after startDate.")
+        if problems:
+            raise ValidationError(problems)
+        appointment_holds_expire(organization=self.organization)
+        qs = _appointments(self.organization)
+        if start is not None:
+            qs = qs.filter(start__gte=start)
+        if end is not None:
+            qs = qs.filter(start__lte=end)
+        if resource_id is not None:
+            qs = qs.filter(Q(resource_links__resource_id=resource_id)).distinct()
+        if location_id is not None:
+            qs = qs.filter(location_id=location_id)
+        if service_id is not None:
+            qs = qs.filter(service_id=service_id)
+        if statuses:
+            qs = qs.filter(status__in=statuses)
+        return paginate(request, qs, AppointmentSerializer, self.get_serializer_context())
+
+    @extend_schema(
+        operation_id="appointments_book",
+        tags=["Appointments"],
+        summary="Book an appointment (BK)",
+        request=AppointmentCreateSerializer,
+        responses={201: AppointmentSerializer, **errors(400, 401, 404, 409)},
+    )
+    def post(self, request):
+        return self._create(request)
+
+
+class AppointmentHoldView(_CreateView):
+    action = staticmethod(appointment_hold)
+
+    @extend_schema(
+        operation_id="appointments_hold",
+        tags=["Appointments"],
+        summary="Hold a time (IN); the hold lapses after the location's holdExpirationMinutes",
+        request=AppointmentCreateSerializer,
+        responses={201: AppointmentSerializer, **errors(400, 401, 404, 409)},
+    )
+    def post(self, request):
+        return self._create(request)
+
+
+class AppointmentReserveView(_CreateView):
+    action = staticmethod(appointment_reserve)
+
+    @extend_schema(
+        operation_id="appointments_reserve",
+        tags=["Appointments"],
+        summary="Reserve a time (RS, no expiry)",
+        request=AppointmentCreateSerializer,
+        responses={201: AppointmentSerializer, **errors(400, 401, 404, 409)},
+    )
+    def post(self, request):
+        return self._create(request)
+
+
+class _ItemView(V3APIView):
+    def get_appointment(self, pk) -> Appointment:
+        return tenant_get(model=Appointment, organization=self.organization, pk=pk)
+
+
+class AppointmentItemView(_ItemView):
+    @extend_schema(
+        operation_id="appointments_retrieve",
+        tags=["Appointments"],
+        summary="Get an appointment",
+        responses={200: AppointmentSerializer, **errors(401, 404)},
+    )
+    def get(self, request, pk):
+        appointment = self.get_appointment(pk)
+        if appointment_holds_expire(organization=self.organization):
+            appointment.refresh_from_db()
+        return Response(AppointmentSerializer(appointment).data)
+
+
+class AppointmentBookView(_ItemView):
+    @extend_schema(
+        operation_id="appointments_confirm",
+        tags=["Appointments"],
+        summary="Book a held (IN) or reserved (RS) appointment",
+        request=None,
+        responses={200: AppointmentSerializer, **errors(401, 404, 409)},
+    )
+    def put(self, request, pk):
+        return Response(AppointmentSerializer(appointment_confirm(appointment=self.get_appointment(pk))).data)
+
+
+class AppointmentCancelView(_ItemView):
+    @extend_schema(
+        operation_id="appointments_cancel",
+        tags=["Appointments"],
+        summary="Cancel an appointment (its time is free at once)",
+        request=None,
+        responses={200: AppointmentSerializer, **errors(401, 404, 409)},
+    )
+    def put(self, request, pk):
+        return Response(AppointmentSerializer(appointment_cancel(appointment=self.get_appointment(pk))).data)
+
+
+class AppointmentRescheduleView(_ItemView):
+    @extend_schema(
+        operation_id="appointments_reschedule",
+        tags=["Appointments"],
+        summary="Move an appointment to another start (same length and resources)",
+        request=RescheduleSerializer,
+        responses={200: AppointmentSerializer, **errors(400, 401, 404, 409)},
+    )
+    def put(self, request, pk):
+        appointment = self.get_appointment(pk)
+        incoming = RescheduleSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        moved = appointment_reschedule(
+            appointment=appointment,
+            start=incoming.validated_data["startTime"],
+            allow_padding_overflow=incoming.validated_data["allowPaddingOverflow"],
+        )
+        return Response(AppointmentSerializer(moved).data)
+
+
+__all__ = [
+    "AppointmentBookView",
+    "AppointmentCancelView",
+    "AppointmentCollectionView",
+    "AppointmentHoldView",
+    "AppointmentItemView",
+    "AppointmentRescheduleView",
+    "AppointmentReserveView",
+]

@@ -1,0 +1,89 @@
+"""Rule 12, caching: "An answer is cached for one hour under its normalized query (tenant, sorted
+ids, resolved zone, sanitized instants, effective duration/step/mode, flags). Any write that
+affects it invalidates it first: a booking made a millisecond ago is never offered again."
+
+How it holds:
+
+- The key carries the organization's ``availability_version``, read with the credential at the
+  start of the request. Every write that can change availability bumps that version in the same
+  transaction as the data (``booking.services.invalidation``), so once a write has committed no
+  process, on any machine, can reach an answer computed before it: old keys are simply never asked
+  for again, and expire. An answer computed while a write commits is stored under the older
+  version, which is already unreachable.
+- Time passing without writes changes two things: slots slip into the past, and holds lapse.
+  Past slots are dropped from a cached answer when it is served (the grid never depends on "now",
+  so what remains is exactly what a fresh computation would list); a ``firstAvailable`` answer whose
+  one slot has passed is recomputed. An answer lives at most until the earliest hold expiry it
+  depends on.
+- The normalized query names the service's effective settings through the service id plus the
+  version (a service edit bumps the version), so a hit needs no query beyond authentication.
+- Cache failures (e.g. Redis down) degrade to computing the answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from bisect import bisect_left
+
+from django.conf import settings
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "availability:v1"
+
+
+def availability_cache_key(*, organization_id, version: int, normalized: str) -> str:
+    digest = hashlib.sha256(normalized.encode()).hexdigest()[:40]
+    return f"{KEY_PREFIX}:{organization_id}:{version}:{digest}"
+
+
+def availability_cache_get(*, key: str, now: int) -> bytes | None:
+    """The cached answer body as of ``now`` (epoch seconds), or None."""
+    try:
+        entry = cache.get(key)
+    except Exception:  # noqa: BLE001 - a broken cache must not break availability
+        logger.warning("availability cache read failed", exc_info=True)
+        return None
+    if entry is None:
+        return None
+    body, starts, first_available = entry
+    passed = bisect_left(starts, now)
+    if passed == 0:
+        return body
+    if first_available:
+        return None  # its one slot has passed; the next one is unknown
+    return _without_first(body, passed)
+
+
+def _without_first(body: bytes, count: int) -> bytes:
+    """The answer without its ``count`` earliest slots (they are in the past now)."""
+    data = json.loads(body)
+    gone = {slot["start_time"] for slot in data["availableTimes"][:count]}
+    data["availableTimes"] = data["availableTimes"][count:]
+    for day, slots in data["availableDays"].items():
+        if slots and slots[0]["start_time"] in gone:
+            data["availableDays"][day] = [slot for slot in slots if slot["start_time"] not in gone]
+    return answer_bytes(data)
+
+
+def availability_cache_set(
+    *, key: str, body: bytes, starts: list[int], first_available: bool, now: int, next_hold_expiry: int | None
+) -> None:
+    """Store for ``AVAILABILITY_CACHE_SECONDS``, but never past the next hold expiry."""
+    ttl = settings.AVAILABILITY_CACHE_SECONDS
+    if next_hold_expiry is not None:
+        ttl = min(ttl, next_hold_expiry - now)
+    if ttl <= 0:
+        return
+    try:
+        cache.set(key, (body, starts, first_available), timeout=ttl)
+    except Exception:  # noqa: BLE001
+        logger.warning("availability cache write failed", exc_info=True)
+
+
+def answer_bytes(data: dict) -> bytes:
+    """JSON exactly as DRF's renderer writes it (compact, UTF-8)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,1022 @@
+"""The availability engine: plain data in, slots out.
+
+This module decides what can be booked, for ``GET /v3/availability``, for the booking validator
+(``candidate_is_valid``) and for ``GET /v3/availability/explain`` (``candidate_explain``), so the
+three never disagree. It imports nothing from Django: the loader (``booking.availability.loader``)
+turns rows into the dataclasses below.
+
+Each rule of ``shared/spec/v3-api.md`` ("Semantics", 1 to 11) is one function named after it
+(``rule_3_hard_windows``, ``rule_8_valid_starts``, ...) with the rule quoted in its docstring.
+Interval arithmetic lives in ``booking.availability.intervals``.
+
+Conventions:
+
+- Instants are integer seconds since the Unix epoch, UTC. Inputs carry aware ``datetime``s and
+  are converted once; outputs (``Slot``) carry epoch seconds, rendered by ``rule_10_output``.
+- Intervals are half-open ``[start, end)``.
+- Wall-clock data (weekly windows, recurring blocks) is expanded per local date in its zone
+  (``wall_to_epoch``): a local time that does not exist (spring-forward gap) moves forward to the
+  first valid instant; an ambiguous one (fall-back) uses its first occurrence for starts and its
+  second for ends. An end of 00:00 means midnight at the end of the day.
+- Weekdays are 0 = Sunday … 6 = Saturday.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from bisect import insort
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from booking.availability.intervals import (
+    Interval,
+    complement,
+    contains_point,
+    covers,
+    intersect,
+    intersect_all,
+    load_at_least,
+    merge,
+    overlaps,
+    starts_fitting,
+    subtract,
+)
+
+UTC = timezone.utc
+MIDNIGHT = time(0, 0)
+ONE_DAY = timedelta(days=1)
+OPEN_ENDED_ANCHOR = date(1970, 1, 4)  # a Sunday: every-N-weeks shifts without validity dates count from here
+
+# Rule 5: which appointments occupy their resources.
+BOOKED, RESERVED, HOLD, CANCELLED = "BK", "RS", "IN", "CN"
+
+NONE, RANDOM, BALANCED, COMBINED = "NONE", "RANDOM", "BALANCED", "COMBINED"
+ROUND_ROBIN_MODES = (NONE, RANDOM, BALANCED, COMBINED)
+
+# Wall-clock expansion reaches this far around the request window, so that an open window that
+# began before the request (rule 7: "the grid restarts at the start of every open window") is seen
+# from its true start, and a candidate near the end can still fit its duration and padding (each at
+# most one day).
+HORIZON_BEFORE = timedelta(days=1)
+HORIZON_AFTER = timedelta(days=2)
+MAX_PADDING = timedelta(days=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyWindow:
+    """A wall-clock window on one weekday: a resource's shift or a location's opening hours.
+
+    ``valid_from``/``valid_until`` bound the dates it applies on; ``every_weeks`` > 1 makes it apply
+    every N weeks, counted from the week (Sunday to Saturday) of ``valid_from`` or of 1970-01-04.
+    """
+
+    day_of_week: int
+    start: time
+    end: time  # MIDNIGHT = the end of the day
+    valid_from: date | None = None
+    valid_until: date | None = None
+    every_weeks: int = 1
+    ref: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """An absolute interval: a single allocation, a block, or an external busy event."""
+
+    start: datetime
+    end: datetime
+    ref: str = ""  # the object behind it (block id, calendar id, ...), for explanations
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringRule:
+    """A recurring block, with its zone already resolved (its own, else its scope entity's)."""
+
+    frequency: str  # DAILY | WEEKLY | BIWEEKLY | MONTHLY | YEARLY
+    start_date: date
+    start: time
+    end: time  # MIDNIGHT = the end of the day
+    zone: str
+    interval: int = 1
+    end_date: date | None = None
+    weekdays: tuple[int, ...] = ()  # WEEKLY / BIWEEKLY; empty = the weekday of start_date
+    month_day: int | None = None  # MONTHLY; None = the day of start_date
+    ref: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """An appointment occupying a resource (any service, any location, any source)."""
+
+    ref: str
+    start: datetime
+    end: datetime
+    status: str = BOOKED
+    padding: int = 0  # minutes: the padding of the appointment's service (0 without one)
+    expires_at: datetime | None = None  # holds (IN) lapse then
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceIn:
+    """One resource as seen from the requested location and service.
+
+    ``weekly`` and ``allocations`` are already limited to the ones that apply at the location (no
+    location, or this one). ``blocks``/``recurring_blocks`` are the resource's own; blocks scoped
+    to the location or the service are on ``Inputs``.
+    """
+
+    id: str
+    zone: str  # effective zone: its own, else its first linked location's, else the organization's
+    capacity: int | None = None
+    active: bool = True
+    hidden: bool = False
+    linked: bool = True  # offers the service at the location
+    weekly: tuple[WeeklyWindow, ...] = ()
+    allocations: tuple[Span, ...] = ()
+    blocks: tuple[Span, ...] = ()
+    recurring_blocks: tuple[RecurringRule, ...] = ()
+    appointments: tuple[Booked, ...] = ()
+    external_busy: tuple[Span, ...] = ()  # ref = calendar id
+
+
+@dataclass(frozen=True, slots=True)
+class LocationIn:
+    id: str
+    zone: str
+    weekly: tuple[WeeklyWindow, ...] = ()  # empty = no restriction
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceIn:
+    id: str
+    duration: int  # minutes
+    padding: int = 0  # minutes
+    capacity: int | None = None  # bookingsPerSlot
+    booking_interval: int | None = None  # minutes
+    round_robin: str | None = None
+    duration_select: bool = False
+    duration_min: int | None = None
+    duration_max: int | None = None
+    duration_interval: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """The sanitized request: instants are aware; ``end`` is inclusive (rule 1)."""
+
+    start: datetime
+    end: datetime
+    now: datetime
+    zone: str = "UTC"  # answer zone (rule 10)
+    resource_ids: tuple[str, ...] | None = None
+    round_robin: str | None = None
+    override_duration: int | None = None
+    interval: int | None = None
+    first_available: bool = False
+    allow_padding_overflow: bool = False
+    seed: str = ""  # the normalized query (rule 9)
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    location: LocationIn
+    service: ServiceIn
+    resources: tuple[ResourceIn, ...]  # every resource linked to the service at the location, in answer order
+    query: Query
+    blocks: tuple[Span, ...] = ()  # scoped to the location or the service
+    recurring_blocks: tuple[RecurringRule, ...] = ()  # scoped to the location or the service
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    start: int  # epoch seconds
+    end: int  # start + D
+    resource_ids: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Result:
+    slots: list[Slot]
+    duration: int  # minutes (rule 4)
+    step: int  # minutes (rule 7)
+    mode: str  # rule 9
+    days: list[date]  # rule 10: every local date of the request window
+    next_hold_expiry: int | None = None  # the earliest future hold expiry seen (caching)
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    code: str
+    ref: str = ""
+    message: str = ""
+
+
+@dataclass(slots=True)
+class Explanation:
+    available: bool
+    reasons: list[Reason] = field(default_factory=list)
+    on_grid: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# Time
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def zone_get(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def epoch(moment: datetime) -> int:
+    """An aware instant as whole epoch seconds (floor)."""
+    return math.floor(moment.timestamp())
+
+
+def epoch_ceil(moment: datetime) -> int:
+    return math.ceil(moment.timestamp())
+
+
+def instant(seconds: int, zone: str = "UTC") -> datetime:
+    return datetime.fromtimestamp(seconds, zone_get(zone))
+
+
+def local_date(seconds: int, zone: str) -> date:
+    return datetime.fromtimestamp(seconds, zone_get(zone)).date()
+
+
+def _gap_end(zone: ZoneInfo, naive: datetime) -> int:
+    """The first valid instant after the spring-forward gap that swallows ``naive``."""
+    before = math.floor(naive.replace(tzinfo=zone, fold=1).timestamp())  # read with the later offset
+    after = math.floor(naive.replace(tzinfo=zone, fold=0).timestamp())  # read with the earlier offset
+    target = datetime.fromtimestamp(after, zone).utcoffset()
+    while after - before > 1:
+        middle = (before + after) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == target:
+            after = middle
+        else:
+            before = middle
+    return after
+
+
+@lru_cache(maxsize=262144)
+def wall_to_epoch(zone_name: str, day: date, at: time, is_end: bool) -> int:
+    """The instant of wall-clock ``at`` on local ``day`` in ``zone_name`` (overview.md "Time").
+
+    "A local time that does not exist (spring-forward gap) moves forward to the first valid
+    instant; an ambiguous one (fall-back) uses its first occurrence for starts and its second for
+    ends." ``is_end`` with ``at`` 00:00 means midnight at the END of ``day``.
+    """
+    if is_end and at == MIDNIGHT:
+        day = day + ONE_DAY
+    zone = zone_get(zone_name)
+    naive = datetime.combine(day, at)
+    seconds = math.floor(naive.replace(tzinfo=zone, fold=1 if is_end else 0).timestamp())
+    if datetime.fromtimestamp(seconds, zone).replace(tzinfo=None) != naive:
+        return _gap_end(zone, naive)
+    return seconds
+
+
+def _dates(first: date, last: date) -> Iterable[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += ONE_DAY
+
+
+def _weekday(day: date) -> int:
+    """0 = Sunday … 6 = Saturday."""
+    return (day.weekday() + 1) % 7
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=_weekday(day))
+
+
+def _window_on(zone: str, day: date, start: time, end: time) -> Interval:
+    return wall_to_epoch(zone, day, start, False), wall_to_epoch(zone, day, end, True)
+
+
+# --------------------------------------------------------------------------------------------
+# Wall-clock expansion (used by rule 3)
+# --------------------------------------------------------------------------------------------
+
+
+def weekly_window_applies(window: WeeklyWindow, day: date) -> bool:
+    """On ``day``'s weekday, within its validity dates, and in an on-week of an every-N-weeks window."""
+    if window.valid_from is not None and day < window.valid_from:
+        return False
+    if window.valid_until is not None and day > window.valid_until:
+        return False
+    if window.every_weeks > 1:
+        anchor = _week_start(window.valid_from or OPEN_ENDED_ANCHOR)
+        if ((_week_start(day) - anchor).days // 7) % window.every_weeks:
+            return False
+    return True
+
+
+def weekly_windows_expand(
+    windows: Iterable[WeeklyWindow], zone: str, first: date, last: date
+) -> list[tuple[int, int, str]]:
+    """Each window on each local date from ``first`` to ``last`` as ``(start, end, ref)``."""
+    by_day: dict[int, list[WeeklyWindow]] = {}
+    for window in windows:
+        by_day.setdefault(window.day_of_week, []).append(window)
+    if not by_day:
+        return []
+    out = []
+    for day in _dates(first, last):
+        for window in by_day.get(_weekday(day), ()):
+            if weekly_window_applies(window, day):
+                start, end = _window_on(zone, day, window.start, window.end)
+                if end > start:
+                    out.append((start, end, window.ref))
+    return out
+
+
+def recurring_rule_occurs(rule: RecurringRule, day: date) -> bool:
+    """Whether a recurring block happens on local ``day``.
+
+    DAILY: every ``interval`` days from ``start_date``. WEEKLY/BIWEEKLY: on ``weekdays`` (default:
+    the weekday of ``start_date``), every ``interval`` (BIWEEKLY: 2 × ``interval``) weeks counted
+    from the week of ``start_date``. MONTHLY: on ``month_day`` (default: the day of ``start_date``)
+    every ``interval`` months; a month without that day is skipped (no block on the 31st of
+    April, and none moved to the 30th). YEARLY: on the month and day of ``start_date`` every
+    ``interval`` years (29 February only in leap years).
+    """
+    if day < rule.start_date or (rule.end_date is not None and day > rule.end_date):
+        return False
+    interval = max(1, rule.interval)
+    frequency = rule.frequency
+    if frequency == "DAILY":
+        return (day - rule.start_date).days % interval == 0
+    if frequency in ("WEEKLY", "BIWEEKLY"):
+        weekdays = rule.weekdays or (_weekday(rule.start_date),)
+        if _weekday(day) not in weekdays:
+            return False
+        every = interval * (2 if frequency == "BIWEEKLY" else 1)
+        return ((_week_start(day) - _week_start(rule.start_date)).days // 7) % every == 0
+    if frequency == "MONTHLY":
+        month_day = rule.month_day or rule.start_date.day
+        months = (day.year - rule.start_date.year) * 12 + day.month - rule.start_date.month
+        return day.day == month_day and months % interval == 0
+    if frequency == "YEARLY":
+        return (
+            (day.month, day.day) == (rule.start_date.month, rule.start_date.day)
+            and (day.year - rule.start_date.year) % interval == 0
+        )
+    return False
+
+
+def recurring_rules_expand(rules: Iterable[RecurringRule], start: int, end: int) -> list[tuple[int, int, str]]:
+    """Each occurrence, in its rule's zone, of every local date touching ``[start, end)``."""
+    out = []
+    for rule in rules:
+        first, last = local_date(start, rule.zone), local_date(end, rule.zone)
+        if rule.end_date is not None and rule.end_date < first or rule.start_date > last:
+            continue
+        for day in _dates(max(first, rule.start_date), min(last, rule.end_date or last)):
+            if recurring_rule_occurs(rule, day):
+                block_start, block_end = _window_on(rule.zone, day, rule.start, rule.end)
+                if block_end > block_start:
+                    out.append((block_start, block_end, rule.ref))
+    return out
+
+
+def _spans(spans: Iterable[Span]) -> list[tuple[int, int, str]]:
+    return [(epoch(s.start), epoch_ceil(s.end), s.ref) for s in spans]
+
+
+def _plain(tagged: Iterable[tuple[int, int, str]]) -> list[Interval]:
+    return merge((start, end) for start, end, _ in tagged)
+
+
+# --------------------------------------------------------------------------------------------
+# Settings derived from the request (rules 1, 4, 7, 9)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """How far wall-clock data is expanded around a window ``[lo, hi]`` of candidate starts."""
+
+    start: int
+    end: int
+
+    @classmethod
+    def around(cls, lo: int, hi: int) -> Horizon:
+        return cls(lo - int(HORIZON_BEFORE.total_seconds()), hi + int(HORIZON_AFTER.total_seconds()))
+
+    def dates(self, zone: str) -> tuple[date, date]:
+        return local_date(self.start, zone), local_date(self.end, zone)
+
+
+def load_horizon(query: Query) -> tuple[datetime, datetime]:
+    """The instants a loader must cover for ``query``: rows overlapping this range can matter
+    (appointments reach back one more day for their padding)."""
+    return query.start - HORIZON_BEFORE - MAX_PADDING - ONE_DAY, query.end + HORIZON_AFTER + ONE_DAY
+
+
+def rule_1_request_window(query: Query) -> tuple[int, int]:
+    """Rule 1, request window: "A slot is returned iff its start lies in ``[startDate, endDate]``
+    and is not in the past. Slots may end after ``endDate``."
+
+    Returns the inclusive range ``[lo, hi]`` of allowed starts (date-only inputs were sanitized by
+    the caller to 00:00:00 and 23:59:59 in ``timezone``).
+    """
+    return max(epoch_ceil(query.start), epoch_ceil(query.now)), epoch(query.end)
+
+
+def rule_4_duration(service: ServiceIn, query: Query) -> int:
+    """Rule 4: "Duration ``D`` = ``overrideDuration`` or the service ``duration``." (minutes)"""
+    return query.override_duration or service.duration
+
+
+def override_duration_error(service: ServiceIn, minutes: int) -> str | None:
+    """Why ``overrideDuration`` (or a booking's ``duration``) is refused, or None: the service must
+    allow duration selection, and the value must be a multiple of ``durationInterval`` within
+    ``[durationMin, durationMax]``."""
+    if not service.duration_select:
+        return "The service does not allow selecting a duration (durationSelect is false)."
+    if service.duration_interval and minutes % service.duration_interval:
+        return f"Must be a multiple of the service's durationInterval ({service.duration_interval})."
+    low, high = service.duration_min, service.duration_max
+    if (low is not None and minutes < low) or (high is not None and minutes > high):
+        return f"Must be between durationMin ({low if low is not None else 1}) and durationMax ({high if high is not None else 'none'})."
+    return None
+
+
+def rule_4_padding(service: ServiceIn) -> int:
+    """Rule 4: "Padding ``P`` = the service ``padding``, added AFTER an appointment only." (minutes)"""
+    return service.padding or 0
+
+
+def rule_4_capacity(service: ServiceIn, resource: ResourceIn) -> int:
+    """Rule 4: "Capacity ``C`` = the smaller of the service's and the resource's
+    ``bookingsPerSlot`` among those that are set, else 1."
+    """
+    values = [v for v in (service.capacity, resource.capacity) if v is not None]
+    return min(values) if values else 1
+
+
+def rule_7_step(service: ServiceIn, query: Query) -> int:
+    """Rule 7: "Step ``S`` = ``interval``, else the service ``bookingInterval``, else ``D``." (minutes)"""
+    return query.interval or service.booking_interval or rule_4_duration(service, query)
+
+
+def rule_9_mode(service: ServiceIn, query: Query) -> str:
+    """Rule 9: "roundRobin (default: the service's ``roundRobin``, else ``RANDOM``)"."""
+    return query.round_robin or service.round_robin or RANDOM
+
+
+def seed_number(seed: str) -> int:
+    """Rule 9: "Random choices are seeded from the normalized query alone"."""
+    return int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def seeded_choice(seed: int, at: int, count: int) -> int:
+    """A reproducible index in ``range(count)`` for the choice made at instant ``at`` (splitmix64).
+
+    Each start gets its own draw, so a choice never depends on which other starts were computed
+    (``firstAvailable`` stopping early, or a narrower window, pick the same resource)."""
+    z = (seed + (at + 1) * 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) % count
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    duration: int  # seconds
+    padding: int  # seconds
+    step: int  # seconds
+    mode: str
+    overflow: bool
+    now: int
+    seed: int
+
+
+def _settings(inputs: Inputs) -> _Settings:
+    service, query = inputs.service, inputs.query
+    return _Settings(
+        duration=rule_4_duration(service, query) * 60,
+        padding=rule_4_padding(service) * 60,
+        step=rule_7_step(service, query) * 60,
+        mode=rule_9_mode(service, query),
+        overflow=query.allow_padding_overflow,
+        now=epoch_ceil(query.now),
+        seed=seed_number(query.seed),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Rules 2, 3, 5, 6, 7, 8: per resource
+# --------------------------------------------------------------------------------------------
+
+
+def rule_2_candidate_resources(inputs: Inputs) -> list[ResourceIn]:
+    """Rule 2, candidate resources: "``ResourceIds`` if given, else every active resource linked
+    to the service at the location."
+
+    A resource marked ``hideInAvailability`` is not a default candidate, but can be named. The
+    answer lists resources in the order of ``inputs.resources``, whatever order they were named in.
+    """
+    requested = inputs.query.resource_ids
+    if requested is not None:
+        wanted = set(requested)
+        return [r for r in inputs.resources if r.id in wanted]
+    return [r for r in inputs.resources if r.active and r.linked and not r.hidden]
+
+
+@dataclass(slots=True)
+class _Shared:
+    """What rule 3 takes from the location and the service, expanded once per horizon."""
+
+    horizon: Horizon
+    location_open: list[Interval] | None  # None = no restriction
+    location_tagged: list[tuple[int, int, str]]
+    blocked_tagged: list[tuple[int, int, str]]
+    blocked: list[Interval]
+
+
+def _shared(inputs: Inputs, horizon: Horizon) -> _Shared:
+    location = inputs.location
+    if not location.active:
+        location_tagged, location_open = [], []
+    elif location.weekly:
+        first, last = horizon.dates(location.zone)
+        location_tagged = weekly_windows_expand(location.weekly, location.zone, first, last)
+        location_open = _plain(location_tagged)
+    else:
+        location_tagged, location_open = [], None
+    blocked_tagged = _spans(inputs.blocks) + recurring_rules_expand(inputs.recurring_blocks, horizon.start, horizon.end)
+    return _Shared(horizon, location_open, location_tagged, blocked_tagged, _plain(blocked_tagged))
+
+
+def rule_3_working_windows(resource: ResourceIn, horizon: Horizon) -> list[tuple[int, int, str]]:
+    """Rule 3, first part: "its shifts for that weekday (valid on that date, and applying at this
+    location) plus its single allocations", per local date in the resource's zone."""
+    if not resource.active or not resource.linked:
+        return []
+    first, last = horizon.dates(resource.zone)
+    return weekly_windows_expand(resource.weekly, resource.zone, first, last) + _spans(resource.allocations)
+
+
+def _own_blocked(resource: ResourceIn, horizon: Horizon) -> list[tuple[int, int, str, str]]:
+    own = _spans(resource.blocks) + recurring_rules_expand(resource.recurring_blocks, horizon.start, horizon.end)
+    tagged = [(s, e, ref, "blocked") for s, e, ref in own]
+    tagged += [(s, e, ref, "external_busy") for s, e, ref in _spans(resource.external_busy)]
+    return tagged
+
+
+def rule_3_blocked(resource: ResourceIn, shared: _Shared) -> list[tuple[int, int, str, str]]:
+    """Rule 3, what is taken away: "blocks and expanded recurring blocks scoped to the resource,
+    the location or the service, and [...] busy events of the resource's external calendars", as
+    ``(start, end, ref, "blocked" | "external_busy")``."""
+    return _own_blocked(resource, shared.horizon) + [(s, e, ref, "blocked") for s, e, ref in shared.blocked_tagged]
+
+
+def rule_3_hard_windows(resource: ResourceIn, shared: _Shared) -> list[Interval]:
+    """Rule 3, hard windows: "per resource, per local date in the resource's zone: its shifts for
+    that weekday (valid on that date, and applying at this location) plus its single allocations;
+    intersected with the location's ``weeklyAvailability`` (in the location's zone) when that is
+    non-empty; minus blocks and expanded recurring blocks scoped to the resource, the location or
+    the service, and minus busy events of the resource's external calendars. Windows that touch
+    across midnight merge, so overnight work is one window."
+
+    ``merge`` joins touching windows, which is what makes 22:00–24:00 and 00:00–06:00 one window.
+    """
+    working = _plain(rule_3_working_windows(resource, shared.horizon))
+    if shared.location_open is not None:
+        working = intersect(working, shared.location_open)
+    if not working:
+        return []
+    own = _own_blocked(resource, shared.horizon)
+    taken = merge([(s, e) for s, e, _, _ in own] + shared.blocked) if own else shared.blocked
+    return subtract(working, taken)
+
+
+def appointment_is_active(appointment: Booked, now: int) -> bool:
+    """Rule 5: "status BK or RS, or IN not yet expired"."""
+    if appointment.status in (BOOKED, RESERVED):
+        return True
+    if appointment.status == HOLD:
+        return appointment.expires_at is None or epoch(appointment.expires_at) > now
+    return False
+
+
+def rule_5_load(resource: ResourceIn, now: int) -> list[Interval]:
+    """Rule 5, load: "Every active appointment of the resource (status BK or RS, or IN not yet
+    expired; any service, any location, any source including EMR-fetched ones) occupies
+    ``[start, end + its service's padding)``. An EMR-fetched appointment with no service has
+    padding 0." (The loader gives such an appointment ``padding`` 0.)"""
+    return [
+        (epoch(a.start), epoch_ceil(a.end) + a.padding * 60)
+        for a in resource.appointments
+        if appointment_is_active(a, now)
+    ]
+
+
+def rule_6_open_windows(hard: list[Interval], saturated: list[Interval]) -> list[Interval]:
+    """Rule 6: "Open windows = the parts of the hard windows where the load is below ``C``."
+
+    ``saturated`` is where the load is at least ``C`` (``intervals.load_at_least``)."""
+    return subtract(hard, saturated)
+
+
+def rule_7_grid(open_windows: list[Interval], step: int, lo: int, hi: int) -> list[int]:
+    """Rule 7, grid: "Candidate starts are ``w + k·S`` (absolute minutes) from the start ``w`` of
+    each open window. The grid restarts at the start of every open window; "now" and the request
+    window only filter candidates, they never move the grid."
+
+    Returns the grid points inside each open window that fall in ``[lo, hi]``.
+    """
+    points: list[int] = []
+    for start, end in open_windows:
+        if end <= lo or start > hi:
+            continue
+        first = start if start >= lo else start + -(-(lo - start) // step) * step
+        points.extend(range(first, min(end, hi + 1), step))
+    return points
+
+
+def rule_8_valid_starts(
+    hard: list[Interval], saturated: list[Interval], duration: int, padding: int, overflow: bool
+) -> list[Interval]:
+    """Rule 8, fit: "A candidate ``c`` is valid for a resource iff ``[c, c + D + P)`` lies inside
+    one open window of it. With ``allowPaddingOverflow=true`` the padding may run past the END of
+    working hours (the hard window), but never over another appointment."
+
+    Returns every valid start as half-open ranges of epoch seconds. With overflow: ``[c, c + D)``
+    inside one open window, and ``[c, c + D + P)`` where the load stays below capacity.
+    """
+    open_windows = rule_6_open_windows(hard, saturated)
+    if not overflow or padding == 0:
+        return starts_fitting(open_windows, duration + padding)
+    return intersect(starts_fitting(open_windows, duration), starts_fitting(complement(saturated), duration + padding))
+
+
+@dataclass(slots=True)
+class ResourceState:
+    """Rules 3 to 8 worked out for one resource over one horizon."""
+
+    resource: ResourceIn
+    capacity: int
+    hard: list[Interval]
+    load: list[Interval]
+    saturated: list[Interval]
+    open: list[Interval]
+    valid: list[Interval]
+
+
+def resource_state(resource: ResourceIn, inputs: Inputs, shared: _Shared, settings: _Settings) -> ResourceState:
+    capacity = rule_4_capacity(inputs.service, resource)
+    hard = rule_3_hard_windows(resource, shared)
+    load = rule_5_load(resource, settings.now) if hard else []
+    saturated = load_at_least(load, capacity) if load else []
+    open_windows = rule_6_open_windows(hard, saturated)
+    valid = rule_8_valid_starts(hard, saturated, settings.duration, settings.padding, settings.overflow)
+    return ResourceState(resource, capacity, hard, load, saturated, open_windows, valid)
+
+
+# --------------------------------------------------------------------------------------------
+# Rule 9: from per-resource valid starts to slots
+# --------------------------------------------------------------------------------------------
+
+
+def rule_9_balanced_counts(resources: Iterable[ResourceIn], query: Query) -> dict[str, int]:
+    """Rule 9, BALANCED: "the fewest active appointments starting in the request window (any
+    service, any location)"."""
+    lo, hi, now = epoch_ceil(query.start), epoch(query.end), epoch_ceil(query.now)
+    return {
+        r.id: sum(1 for a in r.appointments if lo <= epoch(a.start) <= hi and appointment_is_active(a, now))
+        for r in resources
+    }
+
+
+def rule_9_round_robin(
+    states: list[ResourceState],
+    settings: _Settings,
+    counts: dict[str, int],
+    lo: int,
+    hi: int,
+    first_only: bool = False,
+) -> list[Slot]:
+    """Rule 9, roundRobin, per start ``c``:
+
+    "For ``NONE``, ``RANDOM`` and ``BALANCED`` the starts are the union of every candidate
+    resource's grid, and at each start the eligible resources are ALL those valid at it (on their
+    own grid or not).
+    - ``NONE``: every eligible resource.
+    - ``RANDOM``: one resource chosen at random among those valid at ``c``.
+    - ``BALANCED``: among those valid at ``c``, the one with the fewest active appointments
+      starting in the request window (any service, any location); ties broken at random.
+    - ``COMBINED``: the grid is built on the intersection of the open windows of ALL
+      ``ResourceIds``; a slot exists only where every one of them is valid; it lists all of them.
+    Random choices are seeded from the normalized query alone."
+    """
+    duration = settings.duration
+    if not states:
+        return []
+    if settings.mode == COMBINED:
+        together = intersect_all([s.open for s in states])
+        valid = intersect_all([s.valid for s in states])
+        ids = tuple(s.resource.id for s in states)
+        slots = []
+        for c in rule_7_grid(together, settings.step, lo, hi):
+            if contains_point(valid, c):
+                slots.append(Slot(c, c + duration, ids))
+                if first_only:
+                    break
+        return slots
+
+    starts = set()
+    for state in states:
+        starts.update(rule_7_grid(state.open, settings.step, lo, hi))
+    if not starts:
+        return []
+    # Rank resources: answer order for NONE and RANDOM, (count, answer order) for BALANCED, so the
+    # eligible list kept sorted by rank has the least-loaded resources first.
+    order = list(range(len(states)))
+    if settings.mode == BALANCED:
+        order.sort(key=lambda i: (counts.get(states[i].resource.id, 0), i))
+    rank_of = {index: rank for rank, index in enumerate(order)}
+    ranked_ids = [states[i].resource.id for i in order]
+    ranked_counts = [counts.get(rid, 0) for rid in ranked_ids]
+
+    events: list[tuple[int, int, int]] = []  # (time, 0 = leaves | 1 = joins, rank)
+    for index, state in enumerate(states):
+        rank = rank_of[index]
+        for a, b in state.valid:
+            if b > lo and a <= hi:
+                events.append((a, 1, rank))
+                events.append((b, 0, rank))
+    events.sort()
+
+    slots: list[Slot] = []
+    eligible: list[int] = []  # ranks of the resources valid at the current start, sorted
+    e, n_events = 0, len(events)
+    for c in sorted(starts):
+        while e < n_events and events[e][0] <= c:
+            _, joins, rank = events[e]
+            if joins:
+                insort(eligible, rank)
+            else:
+                eligible.remove(rank)
+            e += 1
+        if not eligible:
+            continue
+        if settings.mode == NONE:
+            chosen = tuple(ranked_ids[rank] for rank in eligible)
+        elif settings.mode == BALANCED:
+            fewest = ranked_counts[eligible[0]]
+            tied = 1
+            while tied < len(eligible) and ranked_counts[eligible[tied]] == fewest:
+                tied += 1
+            chosen = (ranked_ids[eligible[seeded_choice(settings.seed, c, tied)]],)
+        else:  # RANDOM
+            chosen = (ranked_ids[eligible[seeded_choice(settings.seed, c, len(eligible))]],)
+        slots.append(Slot(c, c + duration, chosen))
+        if first_only:
+            break
+    return slots
+
+
+# --------------------------------------------------------------------------------------------
+# The answer
+# --------------------------------------------------------------------------------------------
+
+
+def request_days(query: Query) -> list[date]:
+    """Rule 10: "one key per local date (in ``timezone``) from ``startDate`` to ``endDate``"."""
+    return list(_dates(query.start.astimezone(zone_get(query.zone)).date(), query.end.astimezone(zone_get(query.zone)).date()))
+
+
+def next_hold_expiry(resources: Iterable[ResourceIn], now: int) -> int | None:
+    """The earliest moment an active hold lapses: an answer computed now is stale from then on."""
+    upcoming = [
+        epoch_ceil(a.expires_at)
+        for r in resources
+        for a in r.appointments
+        if a.status == HOLD and a.expires_at is not None and epoch(a.expires_at) > now
+    ]
+    return min(upcoming) if upcoming else None
+
+
+def _slots_between(
+    inputs: Inputs, candidates: list[ResourceIn], settings: _Settings, counts: dict[str, int], lo: int, hi: int,
+    first_only: bool,
+) -> list[Slot]:
+    horizon = Horizon.around(lo, hi)
+    shared = _shared(inputs, horizon)
+    states = [resource_state(r, inputs, shared, settings) for r in candidates]
+    return rule_9_round_robin(states, settings, counts, lo, hi, first_only)
+
+
+def rule_11_first_available(
+    inputs: Inputs, candidates: list[ResourceIn], settings: _Settings, counts: dict[str, int], lo: int, hi: int
+) -> list[Slot]:
+    """Rule 11: "``firstAvailable=true``: ``availableTimes`` holds only the earliest slot (or
+    none) [...]. Stop computing early."
+
+    Works through the window in growing chunks (1, 2, 4, ... days) and stops at the first chunk
+    with a slot. Each chunk is computed exactly as a request for that chunk alone would be, and a
+    start's random draw depends on the start only, so the slot is the one the full answer begins
+    with.
+    """
+    chunk = 86400
+    while lo <= hi:
+        upper = min(hi, lo + chunk - 1)
+        found = _slots_between(inputs, candidates, settings, counts, lo, upper, first_only=True)
+        if found:
+            return found[:1]
+        lo = upper + 1
+        chunk *= 2
+    return []
+
+
+def availability_compute(inputs: Inputs) -> Result:
+    """``GET /v3/availability``: every slot of the request window (rules 1 to 11)."""
+    query = inputs.query
+    settings = _settings(inputs)
+    candidates = rule_2_candidate_resources(inputs)
+    counts = rule_9_balanced_counts(candidates, query) if settings.mode == BALANCED else {}
+    lo, hi = rule_1_request_window(query)
+    if lo > hi or not candidates:
+        slots = []
+    elif query.first_available:
+        slots = rule_11_first_available(inputs, candidates, settings, counts, lo, hi)
+    else:
+        slots = _slots_between(inputs, candidates, settings, counts, lo, hi, first_only=False)
+    return Result(
+        slots=slots,
+        duration=settings.duration // 60,
+        step=settings.step // 60,
+        mode=settings.mode,
+        days=request_days(query),
+        next_hold_expiry=next_hold_expiry(candidates, settings.now),
+    )
+
+
+def _render(seconds: int, zone: ZoneInfo, memo: dict[int, str]) -> str:
+    text = memo.get(seconds)
+    if text is None:
+        text = memo[seconds] = datetime.fromtimestamp(seconds, zone).isoformat()
+    return text
+
+
+def rule_10_output(result: Result, *, service_id: str, location_id: str, zone: str) -> dict:
+    """Rule 10, output: "``{"ServiceId", "availableTimes": [...], "availableDays": {...}}``. Each
+    time: ``{"start_time", "end_time" (= start + D), "LocationId", "ResourceIds": [...]}``,
+    rendered as ``YYYY-MM-DDTHH:MM:SS±HH:MM`` in ``timezone`` (``+00:00`` when absent; never
+    ``Z``, no fractions). ``availableTimes`` is sorted by start. ``availableDays`` has one key per
+    local date (in ``timezone``) from ``startDate`` to ``endDate``, each an array of that day's
+    slots without ``LocationId``, empty when nothing is free."
+    """
+    tz = zone_get(zone)
+    memo: dict[int, str] = {}
+    days: dict[str, list] = {day.isoformat(): [] for day in result.days}
+    times = []
+    for slot in sorted(result.slots, key=lambda s: s.start):
+        start, end = _render(slot.start, tz, memo), _render(slot.end, tz, memo)
+        ids = list(slot.resource_ids)
+        times.append({"start_time": start, "end_time": end, "LocationId": location_id, "ResourceIds": ids})
+        day = days.get(start[:10])
+        if day is not None:
+            day.append({"start_time": start, "end_time": end, "ResourceIds": ids})
+    return {"ServiceId": service_id, "availableTimes": times, "availableDays": days}
+
+
+# --------------------------------------------------------------------------------------------
+# One candidate: booking validation and explanations
+# --------------------------------------------------------------------------------------------
+
+
+def _one_candidate(inputs: Inputs, start: datetime) -> tuple[_Settings, _Shared, int]:
+    settings = _settings(inputs)
+    c = epoch(start)
+    return settings, _shared(inputs, Horizon.around(c, c)), c
+
+
+def _resource(inputs: Inputs, resource_id: str) -> ResourceIn | None:
+    return next((r for r in inputs.resources if r.id == resource_id), None)
+
+
+def candidate_is_valid(inputs: Inputs, resource_ids: Iterable[str], start: datetime) -> bool:
+    """The booking validator: whether every one of ``resource_ids`` can take the service at
+    ``start`` under the same rules the listing uses (1 to 8), except that the grid is NOT required:
+    "any start where the resource(s) are valid can be booked"."""
+    settings, shared, c = _one_candidate(inputs, start)
+    if c < settings.now:
+        return False
+    ids = list(resource_ids)
+    if not ids:
+        return False
+    for resource_id in ids:
+        resource = _resource(inputs, resource_id)
+        if resource is None:
+            return False
+        if not contains_point(resource_state(resource, inputs, shared, settings).valid, c):
+            return False
+    return True
+
+
+def candidate_resources_choose(inputs: Inputs, start: datetime) -> tuple[str, ...] | None:
+    """A booking without ``ResourceIds``: "one resource is chosen as ``roundRobin`` would" among
+    the candidate resources valid at ``start`` (NONE takes the first of them in answer order;
+    COMBINED needs explicit ``ResourceIds``, so it is refused earlier)."""
+    settings, shared, c = _one_candidate(inputs, start)
+    if c < settings.now:
+        return None
+    candidates = rule_2_candidate_resources(inputs)
+    valid = [r for r in candidates if contains_point(resource_state(r, inputs, shared, settings).valid, c)]
+    if not valid:
+        return None
+    if settings.mode == BALANCED:
+        counts = rule_9_balanced_counts(valid, inputs.query)
+        fewest = min(counts.values())
+        tied = [r for r in valid if counts[r.id] == fewest]
+        return (tied[seeded_choice(settings.seed, c, len(tied))].id,)
+    if settings.mode == RANDOM:
+        return (valid[seeded_choice(settings.seed, c, len(valid))].id,)
+    return (valid[0].id,)
+
+
+def candidate_explain(inputs: Inputs, resource_id: str, start: datetime) -> Explanation:
+    """``GET /v3/availability/explain``: whether the resource can take the service at ``start``,
+    and if not, every reason with the object behind it. ``available`` is ``candidate_is_valid``;
+    the reasons re-read the same rule functions piece by piece."""
+    settings, shared, c = _one_candidate(inputs, start)
+    resource = _resource(inputs, resource_id)
+    if resource is None:
+        return Explanation(False, [Reason("not_linked", resource_id, "The resource does not offer this service here.")])
+    available = candidate_is_valid(inputs, [resource_id], start)
+    reasons: list[Reason] = []
+    duration, padding = settings.duration, settings.padding
+    occupied_end = c + duration + padding  # rule 8: [c, c + D + P) must stay below capacity
+    hard_end = c + duration if settings.overflow else occupied_end  # and this part inside working hours
+
+    if c < settings.now:
+        reasons.append(Reason("in_past", "", "The time has passed."))
+    if not resource.linked:
+        reasons.append(Reason("not_linked", resource.id, "The resource does not offer this service at this location."))
+    if not resource.active:
+        reasons.append(Reason("inactive", resource.id, "The resource is inactive."))
+    if not inputs.location.active:
+        reasons.append(Reason("location_closed", inputs.location.id, "The location is inactive."))
+
+    working = _plain(rule_3_working_windows(resource, shared.horizon)) if resource.active else []
+    if resource.active and resource.linked and not covers(working, c, hard_end):
+        reasons.append(Reason("outside_working_hours", resource.id, "Outside the resource's working hours."))
+    if inputs.location.active and shared.location_open is not None and not covers(shared.location_open, c, hard_end):
+        reasons.append(Reason("location_closed", inputs.location.id, "Outside the location's opening hours."))
+    seen = set()
+    for s, e, ref, code in rule_3_blocked(resource, shared):
+        if s < hard_end and c < e and (code, ref) not in seen:
+            seen.add((code, ref))
+            text = "Blocked." if code == "blocked" else "Busy in an external calendar."
+            reasons.append(Reason(code, ref, text))
+
+    capacity = rule_4_capacity(inputs.service, resource)
+    saturated = load_at_least(rule_5_load(resource, settings.now), capacity)
+    if overlaps(saturated, c, occupied_end):
+        if capacity > 1:
+            reasons.append(Reason("capacity_full", resource.id, f"All {capacity} places are taken."))
+        for a in resource.appointments:
+            if not appointment_is_active(a, settings.now):
+                continue
+            a_start, a_end = epoch(a.start), epoch_ceil(a.end)
+            a_padded = a_end + a.padding * 60
+            shared_lo, shared_hi = max(a_start, c), min(a_padded, occupied_end)
+            if shared_lo >= shared_hi or not overlaps(saturated, shared_lo, shared_hi):
+                continue
+            if c < a_end:
+                reasons.append(Reason("appointment", a.ref, "Another appointment."))
+            elif c < a_padded:
+                reasons.append(Reason("padding", a.ref, "The padding after another appointment."))
+
+    state = resource_state(resource, inputs, shared, settings)
+    on_grid = c in set(rule_7_grid(state.open, settings.step, c, c))
+    if available:
+        reasons = []
+    elif not reasons:  # every way to fail is named above; keep the answer honest if that ever breaks
+        reasons.append(Reason("unavailable", resource.id, "Not bookable."))
+    return Explanation(available, reasons, on_grid)

@@ -1,0 +1,250 @@
+"""Rows → engine inputs, set-based.
+
+``availability_inputs_load`` reads everything the engine needs in a fixed number of queries
+(``LOADER_QUERIES``), whatever the number of resources and days: one per kind of row, each
+filtered to the candidate resources and to the engine's horizon around the request window.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import time, timedelta
+
+from django.db.models import OuterRef, Q, Subquery
+
+from booking.availability import engine
+from booking.models import (
+    ActiveStatus,
+    Allocation,
+    Appointment,
+    AppointmentResource,
+    Block,
+    ExternalBusy,
+    Location,
+    RecurringBlock,
+    Resource,
+    ResourceService,
+    Service,
+    Shift,
+)
+from tenants.models import Organization
+
+LOADER_QUERIES = 7  # resources, shifts, allocations, blocks, recurring blocks, appointments, external busy
+
+
+@dataclass(frozen=True)
+class ResourceRow:
+    id: str
+    name: str
+    linked: bool
+    zone: str
+    capacity: int | None
+    active: bool
+    hidden: bool
+
+
+def location_in(location: Location) -> engine.LocationIn:
+    return engine.LocationIn(
+        id=str(location.pk),
+        zone=location.timezone,
+        weekly=tuple(weekly_json_windows(location.weekly_availability or [])),
+        active=location.status == ActiveStatus.ACTIVE,
+    )
+
+
+def service_in(service: Service) -> engine.ServiceIn:
+    return engine.ServiceIn(
+        id=str(service.pk),
+        duration=service.duration,
+        padding=service.padding,
+        capacity=service.bookings_per_slot,
+        booking_interval=service.booking_interval,
+        round_robin=service.round_robin,
+        duration_select=service.duration_select,
+        duration_min=service.duration_min,
+        duration_max=service.duration_max,
+        duration_interval=service.duration_interval,
+    )
+
+
+def weekly_json_windows(items: list[dict]) -> list[engine.WeeklyWindow]:
+    """A location's ``weeklyAvailability`` JSON (``HH:MM:SS``; end ``24:00:00`` or ``00:00:00`` =
+    midnight at the end of the day)."""
+    def parse(text: str) -> time:
+        hours, minutes, seconds = (int(part) for part in text.split(":"))
+        return engine.MIDNIGHT if hours == 24 else time(hours, minutes, seconds)
+
+    return [
+        engine.WeeklyWindow(day_of_week=int(item["dayOfWeek"]), start=parse(item["startTime"]), end=parse(item["endTime"]))
+        for item in items
+    ]
+
+
+def resource_rows(
+    *, organization: Organization, location: Location, service: Service, resource_ids: list | None
+) -> list[ResourceRow]:
+    """The resources to consider, in answer order (name, id), each with whether it offers the
+    service at the location and its effective zone: its own, else the zone of the first location it
+    was linked to, else the organization's. ``resource_ids`` None: every linked one. One query."""
+    linked = ResourceService.objects.filter(resource=OuterRef("pk"), service=service, location=location)
+    first_zone = ResourceService.objects.filter(resource=OuterRef("pk")).order_by("created_at", "id").values(
+        "location__timezone"
+    )[:1]
+    qs = Resource.objects.filter(organization=organization)
+    qs = qs.filter(pk__in=resource_ids) if resource_ids is not None else qs.filter(Q(pk__in=linked.values("resource")))
+    rows = qs.annotate(first_zone=Subquery(first_zone), linked_id=Subquery(linked.values("id")[:1])).order_by(
+        "name", "id"
+    )
+    return [
+        ResourceRow(
+            id=str(pk),
+            name=name,
+            linked=link is not None,
+            zone=own_zone or first or organization.timezone,
+            capacity=capacity,
+            active=status == ActiveStatus.ACTIVE,
+            hidden=hidden,
+        )
+        for pk, name, own_zone, first, link, capacity, status, hidden in rows.values_list(
+            "pk", "name", "timezone", "first_zone", "linked_id", "bookings_per_slot", "status", "hide_in_availability"
+        )
+    ]
+
+
+def availability_inputs_load(
+    *,
+    organization: Organization,
+    location: Location,
+    service: Service,
+    query: engine.Query,
+    resource_ids: list | None = None,
+    exclude_appointment_id=None,
+    rows: list[ResourceRow] | None = None,
+) -> engine.Inputs:
+    """Everything the engine needs for ``query``: the location, the service, the resources
+    (``resource_ids``, else every resource linked to the service at the location) with their
+    shifts, allocations, blocks, recurring blocks, active appointments and external busy times,
+    plus the blocks scoped to the location or the service.
+
+    ``rows`` (from ``resource_rows``) saves the first query when the caller already has them.
+    ``exclude_appointment_id`` leaves one appointment out (rescheduling it frees its old time).
+    """
+    if rows is None:
+        rows = resource_rows(organization=organization, location=location, service=service, resource_ids=resource_ids)
+    location_input = location_in(location)
+    service_input = service_in(service)
+    if not rows:
+        return engine.Inputs(location=location_input, service=service_input, resources=(), query=query)
+
+    ids = [row.id for row in rows]
+    zone_of = {row.id: row.zone for row in rows}
+    start, end = engine.load_horizon(query)
+    first_date, last_date = (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
+    at_location = Q(location__isnull=True) | Q(location=location)
+
+    shifts = defaultdict(list)
+    for resource_id, dow, s, e, valid_from, valid_until, every, pk in (
+        Shift.objects.filter(resource_id__in=ids)
+        .filter(at_location)
+        .exclude(valid_until__lt=first_date)
+        .exclude(valid_from__gt=last_date)
+        .values_list("resource_id", "day_of_week", "start_time", "end_time", "valid_from", "valid_until", "recur_every_weeks", "pk")
+    ):
+        shifts[str(resource_id)].append(engine.WeeklyWindow(dow, s, e, valid_from, valid_until, every, str(pk)))
+
+    allocations = defaultdict(list)
+    for resource_id, s, e, pk in (
+        Allocation.objects.filter(resource_id__in=ids, start__lt=end, end__gt=start)
+        .filter(at_location)
+        .values_list("resource_id", "start", "end", "pk")
+    ):
+        allocations[str(resource_id)].append(engine.Span(s, e, str(pk)))
+
+    own_blocks = defaultdict(list)
+    shared_blocks = []
+    for resource_id, s, e, pk in (
+        Block.objects.filter(organization=organization, start__lt=end, end__gt=start)
+        .filter(Q(resource_id__in=ids) | Q(location=location) | Q(service=service))
+        .values_list("resource_id", "start", "end", "pk")
+    ):
+        span = engine.Span(s, e, str(pk))
+        if resource_id is None:
+            shared_blocks.append(span)
+        else:
+            own_blocks[str(resource_id)].append(span)
+
+    own_recurring = defaultdict(list)
+    shared_recurring = []
+    for row in (
+        RecurringBlock.objects.filter(organization=organization, start_date__lte=last_date)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=first_date))
+        .filter(Q(resource_id__in=ids) | Q(location=location) | Q(service=service))
+        .values_list(
+            "resource_id", "frequency", "interval", "start_date", "end_date", "start_time", "end_time",
+            "timezone", "weekdays", "month_day", "pk",
+        )
+    ):
+        resource_id, frequency, interval, start_date, end_date, s, e, zone, weekdays, month_day, pk = row
+        # Its own zone, else its scope entity's: the resource's, or the location's (a service has
+        # none, so a service-scoped block is read in the zone of the location asked about).
+        zone = zone or (zone_of[str(resource_id)] if resource_id is not None else location.timezone)
+        rule = engine.RecurringRule(
+            frequency=frequency, start_date=start_date, start=s, end=e, zone=zone, interval=interval,
+            end_date=end_date, weekdays=tuple(weekdays or ()), month_day=month_day, ref=str(pk),
+        )
+        if resource_id is None:
+            shared_recurring.append(rule)
+        else:
+            own_recurring[str(resource_id)].append(rule)
+
+    appointments = defaultdict(list)
+    live = Q(appointment__status__in=(Appointment.Status.BOOKED, Appointment.Status.RESERVED)) | Q(
+        appointment__status=Appointment.Status.HOLD
+    ) & (Q(appointment__expires_at__isnull=True) | Q(appointment__expires_at__gt=query.now))
+    links = AppointmentResource.objects.filter(
+        resource_id__in=ids,
+        appointment__organization=organization,
+        appointment__start__lt=end,
+        appointment__end__gt=start - engine.MAX_PADDING,
+    ).filter(live)
+    if exclude_appointment_id is not None:
+        links = links.exclude(appointment_id=exclude_appointment_id)
+    for resource_id, pk, s, e, status, expires_at, padding in links.values_list(
+        "resource_id", "appointment_id", "appointment__start", "appointment__end", "appointment__status",
+        "appointment__expires_at", "appointment__service__padding",
+    ):
+        appointments[str(resource_id)].append(engine.Booked(str(pk), s, e, status, padding or 0, expires_at))
+
+    busy = defaultdict(list)
+    for resource_id, calendar_id, s, e in ExternalBusy.objects.filter(
+        resource_id__in=ids, start__lt=end, end__gt=start
+    ).values_list("resource_id", "calendar_id", "start", "end"):
+        busy[str(resource_id)].append(engine.Span(s, e, str(calendar_id)))
+
+    resources = tuple(
+        engine.ResourceIn(
+            id=row.id,
+            zone=row.zone,
+            capacity=row.capacity,
+            active=row.active,
+            hidden=row.hidden,
+            linked=row.linked,
+            weekly=tuple(shifts[row.id]),
+            allocations=tuple(allocations[row.id]),
+            blocks=tuple(own_blocks[row.id]),
+            recurring_blocks=tuple(own_recurring[row.id]),
+            appointments=tuple(appointments[row.id]),
+            external_busy=tuple(busy[row.id]),
+        )
+        for row in rows
+    )
+    return engine.Inputs(
+        location=location_input,
+        service=service_input,
+        resources=resources,
+        query=query,
+        blocks=tuple(shared_blocks),
+        recurring_blocks=tuple(shared_recurring),
+    )
+
