@@ -1,8 +1,11 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db import transaction
 
 from booking import models as m
+from booking.services.external_calendars import external_calendar_sync
 from booking.services.invalidation import availability_invalidate
+from tenants.crypto import encrypt_text
 from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline
 
 
@@ -144,10 +147,43 @@ class AppointmentAdmin(AvailabilityAdmin):
     list_select_related = ["service", "location", "primary_provider"]
 
 
+class ExternalCalendarForm(forms.ModelForm):
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="CalDAV only. Stored encrypted; leave empty to keep the current one.",
+    )
+
+    class Meta:
+        model = m.ExternalCalendar
+        fields = "__all__"
+
+    def save(self, commit=True):
+        calendar = super().save(commit=False)
+        if self.cleaned_data.get("password"):
+            calendar.password_encrypted = encrypt_text(self.cleaned_data["password"])
+        if commit:
+            calendar.save()
+        return calendar
+
+
 @admin.register(m.ExternalCalendar)
 class ExternalCalendarAdmin(AvailabilityAdmin):
+    form = ExternalCalendarForm
     list_display = ["__str__", "resource", "kind", "last_synced_at", "last_error"]
     list_filter = ["kind", "organization"]
     search_fields = ["name", "url", "resource__name"]
     autocomplete_fields = ["resource"]
     readonly_fields = ["last_synced_at", "last_error"]
+    actions = ["sync_now"]
+
+    @admin.action(description="Sync now", permissions=["change"])
+    def sync_now(self, request, queryset):
+        ok = failed = 0
+        for calendar in queryset.select_related("resource", "organization"):
+            if external_calendar_sync(calendar=calendar):
+                ok += 1
+            else:
+                failed += 1
+        level = messages.WARNING if failed else messages.SUCCESS
+        self.message_user(request, f"{ok} calendar(s) synced, {failed} failed (see their last error).", level)
