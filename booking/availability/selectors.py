@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.http import Http404
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -45,7 +44,12 @@ class AvailabilityParams:
     def normalized(self, organization_id) -> str:
         """Rule 12's normalized query: tenant, sorted ids, resolved zone, sanitized instants, the
         duration/step/mode asked for (with the service, at the data version in the cache key, they
-        fix the effective ones), flags. Also the seed of rule 9's random choices."""
+        fix the effective ones), flags."""
+        return self.seed(organization_id) + ("|first" if self.first_available else "")
+
+    def seed(self, organization_id) -> str:
+        """Rule 9's seed: the normalized query without ``firstAvailable``, so the one slot of a
+        ``firstAvailable`` answer is the first slot of the full answer, resource choice included."""
         return "|".join(
             [
                 str(organization_id),
@@ -58,7 +62,6 @@ class AvailabilityParams:
                 str(self.override_duration or ""),
                 str(self.interval or ""),
                 self.round_robin or "",
-                "first" if self.first_available else "",
                 "overflow" if self.allow_padding_overflow else "",
             ]
         )
@@ -115,7 +118,7 @@ def _resolve(
         interval=params.interval,
         first_available=params.first_available,
         allow_padding_overflow=params.allow_padding_overflow,
-        seed=params.normalized(organization.pk),
+        seed=params.seed(organization.pk),
     )
     return _Resolved(location, service, rows, query)
 
@@ -148,7 +151,7 @@ def availability_answer(*, organization: Organization, params: AvailabilityParam
         )
         sync_failed = not external_calendars_sync_for_resources(resource_ids=[r.id for r in candidates])
         organization.refresh_from_db(fields=["availability_version"])
-        now = timezone.now()
+        resolved.query = replace(resolved.query, now=timezone.now())
     key = availability_cache_key(
         organization_id=organization.pk, version=organization.availability_version, normalized=normalized
     )

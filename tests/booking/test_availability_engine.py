@@ -1,0 +1,552 @@
+"""The availability engine, rule by rule (``shared/spec/v3-api.md``, "Semantics" 1 to 11).
+
+Pure: no database. Each test names the rule it pins and fails when that rule breaks.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from booking.availability import engine as e
+from tests.booking.engine_helpers import (
+    NOW,
+    at,
+    booked,
+    compute,
+    day,
+    days,
+    inputs,
+    output,
+    resource,
+    starts,
+    t,
+    weekly,
+    with_query,
+)
+
+MON = "2025-03-10"  # a Monday
+
+
+# --- rule 1: request window ------------------------------------------------------------------
+
+
+def test_rule_1_start_in_window_inclusive_and_slots_may_end_after_it():
+    inp = inputs(start=at(f"{MON} 09:00"), end=at(f"{MON} 10:00"))
+    assert starts(inp) == ["09:00", "09:30", "10:00"]  # 10:00 starts AT endDate: kept; it ends at 10:30
+    assert compute(inp)[-1][0] == "2025-03-10T10:00:00+00:00"
+
+
+def test_rule_1_past_slots_are_gone_without_moving_the_grid():
+    inp = inputs(start=at(f"{MON} 00:00"), end=at(f"{MON} 23:59:59"), now=at(f"{MON} 09:10"))
+    assert starts(inp)[:2] == ["09:30", "10:00"]  # not 09:10, 09:40: "now" only filters
+    inp = with_query(inp, now=at(f"{MON} 09:30"))
+    assert starts(inp)[0] == "09:30"  # a slot starting right now is not in the past
+
+
+def test_rule_1_date_only_window_is_the_local_day_of_the_timezone():
+    # 2025-03-10 in Asia/Kolkata is 2025-03-09T18:30Z .. 2025-03-10T18:29:59Z
+    window = day(MON, "Asia/Kolkata")
+    assert window["start"] == at("2025-03-09 18:30") and window["end"] == at("2025-03-10 18:29:59")
+    inp = inputs([resource(zone="Asia/Kolkata", hours=("00:00", "24:00"))], duration=60, **window, interval=60)
+    got = compute(inp)
+    assert got[0][0] == "2025-03-10T00:00:00+05:30" and got[-1][0] == "2025-03-10T23:00:00+05:30"
+    assert len(got) == 24
+
+
+# --- rule 2: candidate resources ---------------------------------------------------------------
+
+
+def test_rule_2_default_candidates_are_the_active_linked_ones():
+    people = [
+        resource("active"),
+        resource("inactive", active=False),
+        resource("hidden", hidden=True),
+        resource("unlinked", linked=False),
+    ]
+    inp = inputs(people, **day(MON))
+    assert {rid for _, ids in compute(inp) for rid in ids} == {"active"}
+
+
+def test_rule_2_resource_ids_restrict_the_candidates():
+    inp = inputs([resource("a"), resource("b"), resource("c")], **day(MON), resource_ids=("c", "a"))
+    assert compute(inp)[0][1] == ("a", "c")  # answer order is the inputs' order, not the request's
+
+
+# --- rule 3: hard windows ----------------------------------------------------------------------
+
+
+def test_rule_3_shifts_intersected_with_location_hours():
+    inp = inputs([resource(hours=("07:00", "12:00"))], location_weekly=weekly("08:00", "11:00"), **day(MON), duration=60, interval=60)
+    assert starts(inp) == ["08:00", "09:00", "10:00"]
+
+
+def test_rule_3_location_hours_are_read_in_the_location_zone():
+    # Location open 08:00-11:00 New York (12:00-15:00Z on 2025-03-10, EDT); resource works all day UTC.
+    inp = inputs(
+        [resource(hours=("00:00", "24:00"))], location_zone="America/New_York", location_weekly=weekly("08:00", "11:00"),
+        **day(MON), duration=60, interval=60,
+    )
+    assert starts(inp) == ["12:00", "13:00", "14:00"]
+
+
+def test_rule_3_shift_weekday_and_validity_dates():
+    shifts = weekly("09:00", "10:00", days=[1], valid_from=date(2025, 3, 17))
+    inp = inputs([resource(weekly=shifts)], **days("2025-03-09", "2025-03-18"), duration=60)
+    assert [s for s, _ in compute(inp)] == ["2025-03-17T09:00:00+00:00"]  # Mondays only, from the 17th on
+
+
+def test_rule_3_every_n_weeks_counts_from_the_validity_start():
+    shifts = weekly("09:00", "10:00", days=[1], valid_from=date(2025, 3, 3), every_weeks=2)
+    inp = inputs([resource(weekly=shifts)], **days("2025-03-01", "2025-03-31"), duration=60)
+    assert starts(inp) == ["03-03 09:00", "03-17 09:00", "03-31 09:00"]
+
+
+def test_rule_3_allocations_add_windows():
+    extra = (e.Span(at(f"{MON} 18:00"), at(f"{MON} 19:00"), "alloc"),)
+    inp = inputs([resource(hours=("09:00", "10:00"), allocations=extra)], **day(MON), duration=60)
+    assert starts(inp) == ["09:00", "18:00"]
+
+
+def test_rule_3_blocks_of_resource_location_and_service_are_taken_away():
+    own = (e.Span(at(f"{MON} 09:00"), at(f"{MON} 10:00"), "own"),)
+    shared = [e.Span(at(f"{MON} 11:00"), at(f"{MON} 12:00"), "loc"), e.Span(at(f"{MON} 13:00"), at(f"{MON} 14:00"), "svc")]
+    inp = inputs([resource(hours=("09:00", "15:00"), blocks=own)], blocks=shared, **day(MON), duration=60)
+    assert starts(inp) == ["10:00", "12:00", "14:00"]
+
+
+def test_rule_3_external_busy_is_taken_away():
+    busy = (e.Span(at(f"{MON} 09:30"), at(f"{MON} 10:15"), "cal"),)
+    inp = inputs([resource(hours=("09:00", "11:00"), external_busy=busy)], **day(MON), duration=30)
+    assert starts(inp) == ["09:00", "10:15"]  # 09:30 no longer fits; the window restarts at 10:15
+
+
+def test_rule_3_recurring_block_in_its_own_zone():
+    lunch = e.RecurringRule("DAILY", date(2025, 1, 1), t("12:00"), t("13:00"), "America/New_York", ref="lunch")
+    inp = inputs([resource(hours=("14:00", "19:00"))], recurring_blocks=[lunch], **day(MON), duration=60, interval=60)
+    assert starts(inp) == ["14:00", "15:00", "17:00", "18:00"]  # 12:00-13:00 EDT = 16:00-17:00Z
+
+
+def test_rule_3_windows_touching_across_midnight_merge():
+    overnight = weekly("22:00", "24:00", days=[1]) + weekly("00:00", "02:00", days=[2])
+    inp = inputs([resource(weekly=overnight)], **days(MON, "2025-03-11"), duration=90, interval=30)
+    # A 90-minute visit from 23:30 to 01:00 only fits if the two windows are one.
+    assert starts(inp) == ["03-10 22:00", "03-10 22:30", "03-10 23:00", "03-10 23:30", "03-11 00:00", "03-11 00:30"]
+
+
+# --- rule 4: duration, padding, capacity --------------------------------------------------------
+
+
+def test_rule_4_override_duration_replaces_the_service_duration():
+    inp = inputs([resource(hours=("09:00", "11:00"))], **day(MON), duration=30, override_duration=60)
+    got = output(inp)["availableTimes"]
+    assert [(s["start_time"][11:16], s["end_time"][11:16]) for s in got] == [("09:00", "10:00"), ("10:00", "11:00")]
+
+
+def test_rule_4_padding_is_added_after_only():
+    inp = inputs([resource(hours=("09:00", "10:00"))], **day(MON), duration=30, padding=15, interval=15)
+    assert starts(inp) == ["09:00", "09:15"]  # 09:15 + 30 + 15 = 10:00; nothing before 09:00 needed
+    assert output(inp)["availableTimes"][0]["end_time"].endswith("09:30:00+00:00")  # end = start + D, not + P
+
+
+@pytest.mark.parametrize(
+    "service_capacity,resource_capacity,expected",
+    [(None, None, 1), (3, None, 3), (None, 2, 2), (3, 2, 2), (2, 5, 2)],
+)
+def test_rule_4_capacity_is_the_smaller_of_those_set(service_capacity, resource_capacity, expected):
+    svc = e.ServiceIn("S", 30, capacity=service_capacity)
+    res = resource(capacity=resource_capacity)
+    assert e.rule_4_capacity(svc, res) == expected
+    existing = tuple(booked(f"a{i}", at(f"{MON} 09:00"), at(f"{MON} 09:30")) for i in range(expected - 1))
+    inp = inputs([resource(hours=("09:00", "09:30"), capacity=resource_capacity, appointments=existing)],
+                 **day(MON), capacity=service_capacity)
+    assert starts(inp) == ["09:00"]  # C - 1 bookings: one place left
+    full = existing + (booked("last", at(f"{MON} 09:00"), at(f"{MON} 09:30")),)
+    inp = inputs([resource(hours=("09:00", "09:30"), capacity=resource_capacity, appointments=full)],
+                 **day(MON), capacity=service_capacity)
+    assert starts(inp) == []
+
+
+# --- rule 5: load --------------------------------------------------------------------------------
+
+
+def test_rule_5_active_statuses_occupy_expired_holds_and_cancellations_do_not():
+    now = at(f"{MON} 08:00")
+    appts = (
+        booked("bk", at(f"{MON} 09:00"), at(f"{MON} 09:30"), status="BK"),
+        booked("rs", at(f"{MON} 10:00"), at(f"{MON} 10:30"), status="RS"),
+        booked("in", at(f"{MON} 11:00"), at(f"{MON} 11:30"), status="IN", expires_at=at(f"{MON} 08:05")),
+        booked("in-expired", at(f"{MON} 12:00"), at(f"{MON} 12:30"), status="IN", expires_at=at(f"{MON} 07:59")),
+        booked("cn", at(f"{MON} 13:00"), at(f"{MON} 13:30"), status="CN"),
+    )
+    inp = inputs([resource(hours=("09:00", "14:00"), appointments=appts)], **day(MON), now=now)
+    assert starts(inp) == ["09:30", "10:30", "11:30", "12:00", "12:30", "13:00", "13:30"]
+
+
+def test_rule_5_an_appointment_of_another_service_carries_its_own_padding():
+    other = (booked("x", at(f"{MON} 09:00"), at(f"{MON} 09:30"), padding=20),)
+    inp = inputs([resource(hours=("09:00", "11:00"), appointments=other)], **day(MON), duration=30, padding=0)
+    assert starts(inp) == ["09:50", "10:20"]  # occupied until 09:50 by ITS padding
+
+
+def test_rule_5_emr_appointment_without_service_has_no_padding():
+    emr = (booked("emr", at(f"{MON} 09:00"), at(f"{MON} 09:30"), padding=0),)
+    inp = inputs([resource(hours=("09:00", "10:30"), appointments=emr)], **day(MON), duration=30, padding=0)
+    assert starts(inp) == ["09:30", "10:00"]
+
+
+# --- rule 6: open windows (capacity sweep) --------------------------------------------------------
+
+
+def test_rule_6_capacity_two_with_staggered_overlapping_bookings():
+    appts = (
+        booked("a", at(f"{MON} 09:00"), at(f"{MON} 10:00")),
+        booked("b", at(f"{MON} 09:30"), at(f"{MON} 10:30")),
+        booked("c", at(f"{MON} 10:15"), at(f"{MON} 11:00")),
+    )
+    inp = inputs([resource(hours=("09:00", "12:00"), capacity=2, appointments=appts)], **day(MON), duration=15, interval=15)
+    # load: 09:00-09:30 1, 09:30-10:00 2 (full), 10:00-10:15 1, 10:15-10:30 2 (full), 10:30-11:00 1, then 0
+    assert starts(inp) == ["09:00", "09:15", "10:00", "10:30", "10:45", "11:00", "11:15", "11:30", "11:45"]
+
+
+# --- rule 7: grid ----------------------------------------------------------------------------------
+
+
+def test_rule_7_step_is_interval_else_booking_interval_else_duration():
+    base = dict(start=at(f"{MON} 00:00"), end=at(f"{MON} 23:59:59"))
+    res = [resource(hours=("09:00", "10:30"))]
+    assert starts(inputs(res, **base, duration=30)) == ["09:00", "09:30", "10:00"]
+    assert starts(inputs(res, **base, duration=30, booking_interval=20)) == ["09:00", "09:20", "09:40", "10:00"]
+    assert starts(inputs(res, **base, duration=30, booking_interval=20, interval=45)) == ["09:00", "09:45"]
+
+
+def test_rule_7_grid_restarts_at_every_open_window():
+    appts = (booked("a", at(f"{MON} 09:00"), at(f"{MON} 09:20")),)
+    inp = inputs([resource(hours=("09:00", "11:00"), appointments=appts)], **day(MON), duration=30)
+    assert starts(inp) == ["09:20", "09:50", "10:20"]
+
+
+def test_rule_7_request_window_does_not_move_the_grid():
+    inp = inputs([resource(hours=("09:00", "12:00"))], start=at(f"{MON} 09:10"), end=at(f"{MON} 23:00"), duration=30)
+    assert starts(inp) == ["09:30", "10:00", "10:30", "11:00", "11:30"]
+
+
+# --- rule 8: fit -----------------------------------------------------------------------------------
+
+
+def test_rule_8_padding_must_fit_before_closing_unless_overflow_allowed():
+    res = [resource(hours=("09:00", "10:00"))]
+    strict = inputs(res, **day(MON), duration=30, padding=15)
+    assert starts(strict) == ["09:00"]  # 09:30 + 30 + 15 = 10:15 > 10:00
+    relaxed = with_query(strict, allow_padding_overflow=True)
+    assert starts(relaxed) == ["09:00", "09:30"]
+
+
+def test_rule_8_overflowing_padding_never_runs_over_another_appointment():
+    appts = (booked("next", at(f"{MON} 10:00"), at(f"{MON} 10:30")),)
+    res = [resource(hours=("09:00", "10:00"), appointments=appts)]
+    relaxed = inputs(res, **day(MON), duration=30, padding=15, allow_padding_overflow=True)
+    assert starts(relaxed) == ["09:00"]  # 09:30's padding would cover 10:00-10:15, which is taken
+
+
+def test_rule_8_valid_starts_off_the_grid_are_bookable():
+    inp = inputs([resource(hours=("09:00", "10:00"))], **day(MON), duration=30)
+    assert e.candidate_is_valid(inp, ["r1"], at(f"{MON} 09:13"))
+    assert not e.candidate_is_valid(inp, ["r1"], at(f"{MON} 09:31"))
+
+
+# --- rule 9: round robin ---------------------------------------------------------------------------
+
+
+def _two_staggered():
+    # a: open from 09:00; b: busy until 09:15, so b's grid is 09:15, 09:45, ...
+    a = resource("a", hours=("09:00", "11:00"))
+    b = resource("b", hours=("09:00", "11:00"), appointments=(booked("x", at(f"{MON} 09:00"), at(f"{MON} 09:15")),))
+    return [a, b]
+
+
+def test_rule_9_none_lists_every_valid_resource_on_the_union_of_grids():
+    got = dict(compute(inputs(_two_staggered(), **day(MON), duration=30, round_robin="NONE")))
+    assert got["2025-03-10T09:00:00+00:00"] == ("a",)
+    assert got["2025-03-10T09:15:00+00:00"] == ("a", "b")  # b's grid; a is valid there too
+    assert got["2025-03-10T09:30:00+00:00"] == ("a", "b")  # a's grid; b is valid there too
+    assert len(got) == 7  # 09:00 .. 10:30 every 15 minutes
+
+
+def test_rule_9_random_picks_one_valid_resource_reproducibly_from_the_seed():
+    res = [resource("a"), resource("b"), resource("c")]
+    inp = inputs(res, **days(MON, "2025-03-16"), round_robin="RANDOM", seed="query-1")
+    first = compute(inp)
+    assert all(len(ids) == 1 for _, ids in first)
+    assert compute(inp) == first  # same query, same data: same answer
+    assert {ids[0] for _, ids in first} == {"a", "b", "c"}  # random, not always the first
+    other = compute(with_query(inp, seed="query-2"))
+    assert [s for s, _ in other] == [s for s, _ in first] and other != first
+
+
+def test_rule_9_random_only_picks_among_valid_resources():
+    busy = tuple(booked(f"x{h}", at(f"{MON} {h:02d}:00"), at(f"{MON} {h:02d}:30")) for h in range(9, 17))
+    res = [resource("a"), resource("b", appointments=busy)]
+    got = compute(inputs(res, **day(MON), round_robin="RANDOM", seed="s"))
+    assert all(ids == ("a",) for s, ids in got if s[14:16] == "00")
+
+
+def test_rule_9_balanced_picks_the_least_booked_resource():
+    # a has 2 appointments in the window, b has 1, c has 3: b is chosen wherever it is valid.
+    def appts(name, hours):
+        return tuple(booked(f"{name}{h}", at(f"{MON} {h:02d}:00"), at(f"{MON} {h:02d}:30")) for h in hours)
+
+    res = [
+        resource("a", appointments=appts("a", [9, 10])),
+        resource("b", appointments=appts("b", [11])),
+        resource("c", appointments=appts("c", [12, 13, 14])),
+    ]
+    got = dict(compute(inputs(res, **day(MON), round_robin="BALANCED", seed="s")))
+    assert got["2025-03-10T09:00:00+00:00"] == ("b",)
+    assert got["2025-03-10T11:00:00+00:00"] == ("a",)  # b is busy: next fewest
+    assert got["2025-03-10T12:00:00+00:00"] == ("b",)
+
+
+def test_rule_9_balanced_breaks_ties_at_random():
+    got = compute(inputs([resource("a"), resource("b")], **days(MON, "2025-03-12"), round_robin="BALANCED", seed="t"))
+    assert {ids[0] for _, ids in got} == {"a", "b"}
+
+
+def test_rule_9_combined_needs_every_resource_on_the_intersection_grid():
+    doctor = resource("doctor", hours=("09:00", "12:00"))
+    room = resource("room", hours=("09:30", "17:00"), appointments=(booked("x", at(f"{MON} 10:30"), at(f"{MON} 11:00")),))
+    got = compute(inputs([doctor, room], **day(MON), duration=30, round_robin="COMBINED", resource_ids=("doctor", "room")))
+    assert got == [
+        ("2025-03-10T09:30:00+00:00", ("doctor", "room")),
+        ("2025-03-10T10:00:00+00:00", ("doctor", "room")),
+        ("2025-03-10T11:00:00+00:00", ("doctor", "room")),
+        ("2025-03-10T11:30:00+00:00", ("doctor", "room")),
+    ]
+
+
+def test_rule_9_mode_defaults_to_the_service_then_random():
+    svc = e.ServiceIn("S", 30, round_robin="BALANCED")
+    assert e.rule_9_mode(svc, e.Query(NOW, NOW, NOW)) == "BALANCED"
+    assert e.rule_9_mode(e.ServiceIn("S", 30), e.Query(NOW, NOW, NOW)) == "RANDOM"
+    assert e.rule_9_mode(svc, e.Query(NOW, NOW, NOW, round_robin="NONE")) == "NONE"
+
+
+# --- rule 10: output -------------------------------------------------------------------------------
+
+
+def test_rule_10_shape_offsets_sorting_and_empty_days():
+    inp = inputs([resource(hours=("09:00", "10:00"), days=[1])], **days("2025-03-09", "2025-03-11", "America/New_York"))
+    body = output(inp)
+    assert list(body) == ["ServiceId", "availableTimes", "availableDays"]
+    assert list(body["availableDays"]) == ["2025-03-09", "2025-03-10", "2025-03-11"]
+    assert body["availableDays"]["2025-03-09"] == [] and body["availableDays"]["2025-03-11"] == []
+    first = body["availableTimes"][0]
+    assert first == {
+        "start_time": "2025-03-10T05:00:00-04:00",  # 09:00 UTC shown in New York
+        "end_time": "2025-03-10T05:30:00-04:00",
+        "LocationId": "L",
+        "ResourceIds": ["r1"],
+    }
+    assert body["availableDays"]["2025-03-10"][0] == {k: v for k, v in first.items() if k != "LocationId"}
+    assert [s["start_time"] for s in body["availableTimes"]] == sorted(s["start_time"] for s in body["availableTimes"])
+
+
+def test_rule_10_utc_is_plus_zero_never_z():
+    body = output(inputs(**day(MON)))
+    assert body["availableTimes"][0]["start_time"] == "2025-03-10T09:00:00+00:00"
+
+
+# --- rule 11: firstAvailable -----------------------------------------------------------------------
+
+
+def test_rule_11_first_available_is_the_first_slot_of_the_full_answer():
+    res = [resource("a", days=[3]), resource("b", days=[3])]
+    full = inputs(res, **days(MON, "2025-03-16"), round_robin="RANDOM", seed="fa")
+    first = output(with_query(full, first_available=True))
+    assert first["availableTimes"] == output(full)["availableTimes"][:1]
+    assert first["availableTimes"][0]["start_time"] == "2025-03-12T09:00:00+00:00"
+    assert list(first["availableDays"]) == [f"2025-03-{d}" for d in range(10, 17)]
+    assert sum(len(v) for v in first["availableDays"].values()) == 1
+
+
+def test_rule_11_first_available_with_nothing_free():
+    body = output(inputs([resource(hours=None)], **days(MON, "2025-03-12"), first_available=True))
+    assert body["availableTimes"] == [] and all(v == [] for v in body["availableDays"].values())
+
+
+# --- time zones (overview.md "Time") -----------------------------------------------------------------
+
+
+def _local_starts(zone: str, first: str, last: str, hours=(("09:00", "10:00"), ("13:00", "14:00"))):
+    shifts = tuple(w for start, end in hours for w in weekly(start, end))
+    inp = inputs([resource(zone=zone, weekly=shifts)], **days(first, last, zone), duration=60)
+    return [s for s, _ in compute(inp)]
+
+
+def test_new_york_spring_forward_week_keeps_local_hours():
+    got = _local_starts("America/New_York", "2025-03-08", "2025-03-10")
+    assert got == [
+        "2025-03-08T09:00:00-05:00", "2025-03-08T13:00:00-05:00",
+        "2025-03-09T09:00:00-04:00", "2025-03-09T13:00:00-04:00",
+        "2025-03-10T09:00:00-04:00", "2025-03-10T13:00:00-04:00",
+    ]
+
+
+def test_new_york_fall_back_week_keeps_local_hours():
+    got = _local_starts("America/New_York", "2025-11-01", "2025-11-03")
+    assert got == [
+        "2025-11-01T09:00:00-04:00", "2025-11-01T13:00:00-04:00",
+        "2025-11-02T09:00:00-05:00", "2025-11-02T13:00:00-05:00",
+        "2025-11-03T09:00:00-05:00", "2025-11-03T13:00:00-05:00",
+    ]
+
+
+def test_spring_forward_gap_moves_to_the_first_valid_instant():
+    # 2025-03-09 02:00-03:00 does not exist in New York: a 02:00-04:00 shift is 03:00-04:00 EDT.
+    inp = inputs([resource(zone="America/New_York", hours=("02:00", "04:00"))], **day("2025-03-09", "America/New_York"), duration=30)
+    assert [s for s, _ in compute(inp)] == ["2025-03-09T03:00:00-04:00", "2025-03-09T03:30:00-04:00"]
+    assert e.wall_to_epoch("America/New_York", date(2025, 3, 9), t("02:30"), False) == e.epoch(at("2025-03-09 07:00"))
+
+
+def test_fall_back_repeated_hour_starts_first_and_ends_second():
+    # 01:00-02:00 on 2025-11-02: starts at 01:00 EDT (05:00Z), ends at 02:00 EST (07:00Z): two real hours.
+    inp = inputs([resource(zone="America/New_York", hours=("01:00", "02:00"))], **day("2025-11-02", "America/New_York"), duration=60)
+    assert [s for s, _ in compute(inp)] == ["2025-11-02T01:00:00-04:00", "2025-11-02T01:00:00-05:00"]
+    assert e.wall_to_epoch("America/New_York", date(2025, 11, 2), t("01:30"), False) == e.epoch(at("2025-11-02 05:30"))
+    assert e.wall_to_epoch("America/New_York", date(2025, 11, 2), t("01:30"), True) == e.epoch(at("2025-11-02 06:30"))
+
+
+def test_europe_london_across_bst_start():
+    got = _local_starts("Europe/London", "2025-03-29", "2025-03-31", hours=(("09:00", "10:00"),))
+    assert got == ["2025-03-29T09:00:00+00:00", "2025-03-30T09:00:00+01:00", "2025-03-31T09:00:00+01:00"]
+
+
+@pytest.mark.parametrize("zone,offset,utc", [("Asia/Kolkata", "+05:30", "03:30"), ("Asia/Kathmandu", "+05:45", "03:15")])
+def test_half_and_quarter_hour_offsets(zone, offset, utc):
+    got = _local_starts(zone, MON, MON, hours=(("09:00", "10:00"),))
+    assert got == [f"2025-03-10T09:00:00{offset}"]
+    inp = inputs([resource(zone=zone, hours=("09:00", "10:00"))], **day(MON, zone), duration=60)
+    assert e.instant(e.availability_compute(inp).slots[0].start).strftime("%H:%M") == utc
+
+
+def test_lord_howe_half_hour_dst():
+    # Lord Howe moves from +10:30 to +11:00 at 02:00 on 2025-10-05 (02:00-02:30 does not exist).
+    got = _local_starts("Australia/Lord_Howe", "2025-10-04", "2025-10-05", hours=(("09:00", "10:00"),))
+    assert got == ["2025-10-04T09:00:00+10:30", "2025-10-05T09:00:00+11:00"]
+    inp = inputs([resource(zone="Australia/Lord_Howe", hours=("01:30", "03:00"))], **day("2025-10-05", "Australia/Lord_Howe"), duration=30)
+    # 01:30-02:00 (+10:30), then the clock jumps to 02:30 (+11:00): one real hour of work.
+    assert [s for s, _ in compute(inp)] == [
+        "2025-10-05T01:30:00+10:30", "2025-10-05T02:30:00+11:00",
+    ]
+
+
+def test_resource_zone_differs_from_location_zone():
+    # Chicago 09:00-17:00 = 10:00-18:00 New York; the New York location opens 08:00-17:00.
+    inp = inputs(
+        [resource(zone="America/Chicago", hours=("09:00", "17:00"))],
+        location_zone="America/New_York", location_weekly=weekly("08:00", "17:00"),
+        **day(MON, "America/New_York"), duration=60,
+    )
+    got = [s for s, _ in compute(inp)]
+    assert got[0] == "2025-03-10T10:00:00-04:00" and got[-1] == "2025-03-10T16:00:00-04:00" and len(got) == 7
+
+
+# --- recurring blocks ----------------------------------------------------------------------------------
+
+
+def _rule(frequency, start_date, **kwargs):
+    return e.RecurringRule(frequency, date.fromisoformat(start_date), t("09:00"), t("10:00"), "UTC", **kwargs)
+
+
+def _occurrences(rule, first="2025-01-01", last="2025-12-31"):
+    d, out = date.fromisoformat(first), []
+    while d <= date.fromisoformat(last):
+        if e.recurring_rule_occurs(rule, d):
+            out.append(d.isoformat())
+        d += timedelta(days=1)
+    return out
+
+
+def test_recurring_daily_with_interval_and_end():
+    assert _occurrences(_rule("DAILY", "2025-03-01", interval=3, end_date=date(2025, 3, 10))) == [
+        "2025-03-01", "2025-03-04", "2025-03-07", "2025-03-10",
+    ]
+
+
+def test_recurring_weekly_weekdays_zero_is_sunday():
+    got = _occurrences(_rule("WEEKLY", "2025-03-02", weekdays=(0, 3)), last="2025-03-16")
+    assert got == ["2025-03-02", "2025-03-05", "2025-03-09", "2025-03-12", "2025-03-16"]
+
+
+def test_recurring_biweekly_every_other_week():
+    got = _occurrences(_rule("BIWEEKLY", "2025-03-03", weekdays=(1,)), last="2025-04-01")
+    assert got == ["2025-03-03", "2025-03-17", "2025-03-31"]
+
+
+def test_recurring_monthly_skips_months_without_the_day():
+    got = _occurrences(_rule("MONTHLY", "2025-01-31", month_day=31))
+    assert got == ["2025-01-31", "2025-03-31", "2025-05-31", "2025-07-31", "2025-08-31", "2025-10-31", "2025-12-31"]
+
+
+def test_recurring_yearly_on_leap_day_only_in_leap_years():
+    got = _occurrences(_rule("YEARLY", "2024-02-29"), first="2024-01-01", last="2029-12-31")
+    assert got == ["2024-02-29", "2028-02-29"]
+
+
+def test_recurring_block_follows_local_time_across_dst():
+    rule = e.RecurringRule("DAILY", date(2025, 3, 1), t("12:00"), t("13:00"), "America/New_York")
+    got = e.recurring_rules_expand([rule], e.epoch(at("2025-03-08 00:00")), e.epoch(at("2025-03-10 23:00")))
+    assert [e.instant(s).strftime("%d %H:%M") for s, _, _ in got] == ["07 17:00", "08 17:00", "09 16:00", "10 16:00"]
+
+
+# --- one candidate: booking validation and explanations ------------------------------------------------
+
+
+def test_explain_names_every_reason_and_agrees_with_the_validator():
+    appts = (booked("appt-1", at(f"{MON} 09:00"), at(f"{MON} 09:30"), padding=15),)
+    blocks = (e.Span(at(f"{MON} 11:00"), at(f"{MON} 12:00"), "block-1"),)
+    busy = (e.Span(at(f"{MON} 13:00"), at(f"{MON} 14:00"), "cal-1"),)
+    res = resource(hours=("09:00", "15:00"), appointments=appts, blocks=blocks, external_busy=busy)
+    inp = inputs([res], **day(MON), now=at(f"{MON} 08:00"), location_weekly=weekly("08:00", "14:30"))
+
+    def codes(when):
+        got = e.candidate_explain(inp, "r1", at(when))
+        assert got.available == e.candidate_is_valid(inp, ["r1"], at(when))
+        return [(r.code, r.ref) for r in got.reasons]
+
+    assert codes(f"{MON} 09:00") == [("appointment", "appt-1")]
+    assert codes(f"{MON} 09:30") == [("padding", "appt-1")]
+    assert codes(f"{MON} 11:15") == [("blocked", "block-1")]
+    assert codes(f"{MON} 13:00") == [("external_busy", "cal-1")]
+    assert codes(f"{MON} 14:30") == [("location_closed", "L")]
+    assert codes(f"{MON} 15:00") == [("outside_working_hours", "r1"), ("location_closed", "L")]
+    assert codes(f"{MON} 07:00") == [("in_past", ""), ("outside_working_hours", "r1"), ("location_closed", "L")]
+    assert codes(f"{MON} 10:00") == []
+    assert e.candidate_explain(inp, "nobody", at(f"{MON} 10:00")).reasons[0].code == "not_linked"
+
+
+def test_explain_capacity_full():
+    appts = tuple(booked(f"a{i}", at(f"{MON} 09:00"), at(f"{MON} 09:30")) for i in range(2))
+    inp = inputs([resource(capacity=2, appointments=appts)], **day(MON))
+    got = e.candidate_explain(inp, "r1", at(f"{MON} 09:00"))
+    assert not got.available
+    assert [r.code for r in got.reasons] == ["capacity_full", "appointment", "appointment"]
+
+
+def test_booking_choice_without_resources_follows_round_robin():
+    busy = (booked("x", at(f"{MON} 09:00"), at(f"{MON} 09:30")),)
+    inp = inputs([resource("a", appointments=busy), resource("b")], **day(MON), round_robin="NONE")
+    assert e.candidate_resources_choose(inp, at(f"{MON} 09:00")) == ("b",)
+    assert e.candidate_resources_choose(inp, at(f"{MON} 09:30")) == ("a",)
+    assert e.candidate_resources_choose(inp, at(f"{MON} 18:00")) is None
+
+
+def test_override_duration_rules():
+    svc = e.ServiceIn("S", 30, duration_select=True, duration_min=30, duration_max=90, duration_interval=15)
+    assert e.override_duration_error(svc, 45) is None
+    assert "multiple" in e.override_duration_error(svc, 40)
+    assert "between" in e.override_duration_error(svc, 105)
+    assert "between" in e.override_duration_error(svc, 15)
+    assert "durationSelect" in e.override_duration_error(e.ServiceIn("S", 30), 30)
+
