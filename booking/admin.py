@@ -148,6 +148,7 @@ class AppointmentAdmin(AvailabilityAdmin):
 
 
 class ExternalCalendarForm(forms.ModelForm):
+    url = forms.URLField(max_length=1000, assume_scheme="https", help_text="iCalendar feed (http, https) or CalDAV calendar URL.")
     password = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
