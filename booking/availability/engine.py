@@ -510,7 +510,8 @@ class _Settings:
     step: int  # seconds
     mode: str
     overflow: bool
-    now: int
+    now: int  # whole seconds, rounded up: a start before it is in the past
+    clock: float  # the exact moment, for hold expiry
     seed: int
 
 
@@ -523,6 +524,7 @@ def _settings(inputs: Inputs) -> _Settings:
         mode=rule_9_mode(service, query),
         overflow=query.allow_padding_overflow,
         now=epoch_ceil(query.now),
+        clock=query.now.timestamp(),
         seed=seed_number(query.seed),
     )
 
@@ -614,16 +616,16 @@ def rule_3_hard_windows(resource: ResourceIn, shared: _Shared) -> list[Interval]
     return subtract(working, taken)
 
 
-def appointment_is_active(appointment: Booked, now: int) -> bool:
+def appointment_is_active(appointment: Booked, now: float) -> bool:
     """Rule 5: "status BK or RS, or IN not yet expired"."""
     if appointment.status in (BOOKED, RESERVED):
         return True
     if appointment.status == HOLD:
-        return appointment.expires_at is None or epoch(appointment.expires_at) > now
+        return appointment.expires_at is None or appointment.expires_at.timestamp() > now
     return False
 
 
-def rule_5_load(resource: ResourceIn, now: int) -> list[Interval]:
+def rule_5_load(resource: ResourceIn, now: float) -> list[Interval]:
     """Rule 5, load: "Every active appointment of the resource (status BK or RS, or IN not yet
     expired; any service, any location, any source including EMR-fetched ones) occupies
     ``[start, end + its service's padding)``. An EMR-fetched appointment with no service has
@@ -690,7 +692,7 @@ class ResourceState:
 def resource_state(resource: ResourceIn, inputs: Inputs, shared: _Shared, settings: _Settings) -> ResourceState:
     capacity = rule_4_capacity(inputs.service, resource)
     hard = rule_3_hard_windows(resource, shared)
-    load = rule_5_load(resource, settings.now) if hard else []
+    load = rule_5_load(resource, settings.clock) if hard else []
     saturated = load_at_least(load, capacity) if load else []
     open_windows = rule_6_open_windows(hard, saturated)
     valid = rule_8_valid_starts(hard, saturated, settings.duration, settings.padding, settings.overflow)
@@ -705,7 +707,7 @@ def resource_state(resource: ResourceIn, inputs: Inputs, shared: _Shared, settin
 def rule_9_balanced_counts(resources: Iterable[ResourceIn], query: Query) -> dict[str, int]:
     """Rule 9, BALANCED: "the fewest active appointments starting in the request window (any
     service, any location)"."""
-    lo, hi, now = epoch_ceil(query.start), epoch(query.end), epoch_ceil(query.now)
+    lo, hi, now = epoch_ceil(query.start), epoch(query.end), query.now.timestamp()
     return {
         r.id: sum(1 for a in r.appointments if lo <= epoch(a.start) <= hi and appointment_is_active(a, now))
         for r in resources
@@ -810,13 +812,13 @@ def request_days(query: Query) -> list[date]:
     return list(_dates(query.start.astimezone(zone_get(query.zone)).date(), query.end.astimezone(zone_get(query.zone)).date()))
 
 
-def next_hold_expiry(resources: Iterable[ResourceIn], now: int) -> int | None:
+def next_hold_expiry(resources: Iterable[ResourceIn], now: float) -> int | None:
     """The earliest moment an active hold lapses: an answer computed now is stale from then on."""
     upcoming = [
         epoch_ceil(a.expires_at)
         for r in resources
         for a in r.appointments
-        if a.status == HOLD and a.expires_at is not None and epoch(a.expires_at) > now
+        if a.status == HOLD and a.expires_at is not None and a.expires_at.timestamp() > now
     ]
     return min(upcoming) if upcoming else None
 
@@ -872,7 +874,7 @@ def availability_compute(inputs: Inputs) -> Result:
         step=settings.step // 60,
         mode=settings.mode,
         days=request_days(query),
-        next_hold_expiry=next_hold_expiry(candidates, settings.now),
+        next_hold_expiry=next_hold_expiry(candidates, settings.clock),
     )
 
 
@@ -996,12 +998,12 @@ def candidate_explain(inputs: Inputs, resource_id: str, start: datetime) -> Expl
             reasons.append(Reason(code, ref, text))
 
     capacity = rule_4_capacity(inputs.service, resource)
-    saturated = load_at_least(rule_5_load(resource, settings.now), capacity)
+    saturated = load_at_least(rule_5_load(resource, settings.clock), capacity)
     if overlaps(saturated, c, occupied_end):
         if capacity > 1:
             reasons.append(Reason("capacity_full", resource.id, f"All {capacity} places are taken."))
         for a in resource.appointments:
-            if not appointment_is_active(a, settings.now):
+            if not appointment_is_active(a, settings.clock):
                 continue
             a_start, a_end = epoch(a.start), epoch_ceil(a.end)
             a_padded = a_end + a.padding * 60

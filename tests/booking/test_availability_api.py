@@ -1,0 +1,469 @@
+"""``GET /v3/availability`` through the API: parameters, validation, loading, rule 12 caching."""
+
+from __future__ import annotations
+
+import math
+import time as wall
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone as dj_timezone
+
+from booking import models as b
+from booking.availability import engine
+from booking.availability.loader import LOADER_QUERIES, availability_inputs_load
+from booking.services.appointments import appointment_book
+from tenants.models import Organization
+from tests.booking.conftest import MONDAY
+
+UTC = timezone.utc
+
+
+def get(clinic, **params):
+    response = clinic.tenant.v3().get("/v3/availability", clinic.params(**params))
+    return response
+
+
+def ok(clinic, **params) -> dict:
+    response = get(clinic, **params)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def times(body) -> list[str]:
+    return [slot["start_time"] for slot in body["availableTimes"]]
+
+
+# --- the answer ------------------------------------------------------------------------------
+
+
+def test_answer_shape_and_values(clinic):
+    adams, baker = clinic.resources
+    body = ok(clinic, roundRobin="NONE")
+    assert list(body) == ["ServiceId", "availableTimes", "availableDays"]
+    assert body["ServiceId"] == str(clinic.service.pk)
+    assert body["availableTimes"][0] == {
+        "start_time": f"{MONDAY}T09:00:00-05:00",
+        "end_time": f"{MONDAY}T09:30:00-05:00",
+        "LocationId": str(clinic.location.pk),
+        "ResourceIds": [str(adams.pk), str(baker.pk)],
+    }
+    assert len(body["availableTimes"]) == 16 and times(body)[-1] == f"{MONDAY}T16:30:00-05:00"
+    assert list(body["availableDays"]) == [MONDAY]
+    assert body["availableDays"][MONDAY][0] == {k: v for k, v in body["availableTimes"][0].items() if k != "LocationId"}
+
+
+def test_default_timezone_is_utc_and_days_are_local(clinic):
+    body = ok(clinic, timezone=None, endDate="2031-01-07", roundRobin="NONE")
+    assert times(body)[0] == "2031-01-06T14:00:00+00:00"
+    assert list(body["availableDays"]) == ["2031-01-06", "2031-01-07"]
+
+
+def test_instant_parameters_and_clipping(clinic):
+    body = ok(clinic, startDate="2031-01-06T10:10:00-05:00", endDate="2031-01-06T11:00:00-05:00", roundRobin="NONE")
+    assert times(body) == [f"{MONDAY}T10:30:00-05:00", f"{MONDAY}T11:00:00-05:00"]
+
+
+def test_unencoded_plus_in_an_offset_is_understood(clinic):
+    body = ok(clinic, startDate="2031-01-06T15:00:00 00:00", endDate="2031-01-06T15:30:00 00:00", roundRobin="NONE")
+    assert times(body) == [f"{MONDAY}T10:00:00-05:00", f"{MONDAY}T10:30:00-05:00"]
+
+
+def test_empty_days_are_present(clinic):
+    body = ok(clinic, startDate="2031-01-04", endDate="2031-01-06")
+    assert body["availableDays"]["2031-01-04"] == [] and body["availableDays"]["2031-01-05"] == []
+    assert body["availableDays"][MONDAY]
+
+
+def test_unlinked_and_inactive_resources(clinic):
+    clinic.add_resource("Unlinked", link=False)
+    clinic.add_resource("Inactive", status="inactive")
+    clinic.add_resource("Hidden", hide_in_availability=True)
+    body = ok(clinic, roundRobin="NONE")
+    assert set(body["availableTimes"][0]["ResourceIds"]) == {str(r.pk) for r in clinic.resources[:2]}
+    hidden = clinic.resources[4]
+    body = ok(clinic, roundRobin="NONE", ResourceIds=[str(hidden.pk)])
+    assert body["availableTimes"][0]["ResourceIds"] == [str(hidden.pk)]  # named explicitly: it can be booked
+    inactive = clinic.resources[3]
+    assert ok(clinic, ResourceIds=[str(inactive.pk)])["availableTimes"] == []
+
+
+def test_resource_ids_repeated_parameter(clinic):
+    adams, baker = clinic.resources
+    body = ok(clinic, roundRobin="NONE", ResourceIds=[str(baker.pk)])
+    assert {tuple(s["ResourceIds"]) for s in body["availableTimes"]} == {(str(baker.pk),)}
+
+
+def test_round_robin_random_and_balanced_give_one_resource(clinic):
+    for mode in ("RANDOM", "BALANCED"):
+        body = ok(clinic, roundRobin=mode)
+        assert all(len(s["ResourceIds"]) == 1 for s in body["availableTimes"])
+        assert len({s["ResourceIds"][0] for s in body["availableTimes"]}) == 2
+
+
+def test_balanced_prefers_the_resource_with_fewer_appointments(clinic):
+    adams, baker = clinic.resources
+    for hour in (9, 10):
+        b.AppointmentResource.objects.create(
+            appointment=b.Appointment.objects.create(
+                organization=clinic.organization, start=datetime(2031, 1, 6, hour + 5, tzinfo=UTC),
+                end=datetime(2031, 1, 6, hour + 5, 30, tzinfo=UTC), service=clinic.service, location=clinic.location,
+            ),
+            resource=adams,
+        )
+    body = ok(clinic, roundRobin="BALANCED")
+    assert {s["ResourceIds"][0] for s in body["availableTimes"]} == {str(baker.pk)}
+
+
+def test_same_query_same_answer(clinic):
+    first = get(clinic, roundRobin="RANDOM").content
+    Organization.objects.filter(pk=clinic.organization.pk).update(availability_version=99)
+    again = get(clinic, roundRobin="RANDOM")
+    assert again["X-Cache"] == "MISS" and again.content == first  # recomputed, same random choices
+
+
+def test_combined_lists_the_whole_set(clinic):
+    adams, baker = clinic.resources
+    b.Block.objects.create(
+        organization=clinic.organization, resource=baker,
+        start=datetime(2031, 1, 6, 14, tzinfo=UTC), end=datetime(2031, 1, 6, 20, tzinfo=UTC),
+    )
+    body = ok(clinic, roundRobin="COMBINED", ResourceIds=[str(adams.pk), str(baker.pk)])
+    assert times(body) == [f"{MONDAY}T15:00:00-05:00", f"{MONDAY}T15:30:00-05:00", f"{MONDAY}T16:00:00-05:00", f"{MONDAY}T16:30:00-05:00"]
+    assert body["availableTimes"][0]["ResourceIds"] == [str(adams.pk), str(baker.pk)]
+
+
+def test_first_available(clinic):
+    body = ok(clinic, startDate="2031-01-04", endDate="2031-01-08", firstAvailable="true")
+    assert times(body) == [f"{MONDAY}T09:00:00-05:00"]
+    assert list(body["availableDays"]) == ["2031-01-04", "2031-01-05", "2031-01-06", "2031-01-07", "2031-01-08"]
+    assert sum(len(v) for v in body["availableDays"].values()) == 1
+
+
+def test_override_duration_and_interval(clinic):
+    clinic.service.duration_select, clinic.service.duration_interval = True, 15
+    clinic.service.duration_min, clinic.service.duration_max = 15, 90
+    clinic.service.save()
+    body = ok(clinic, overrideDuration="90", interval="120", roundRobin="NONE")
+    assert times(body) == [f"{MONDAY}T{h:02d}:00:00-05:00" for h in (9, 11, 13, 15)]
+    assert body["availableTimes"][0]["end_time"] == f"{MONDAY}T10:30:00-05:00"
+
+
+def test_service_booking_interval_and_padding(clinic):
+    clinic.service.booking_interval, clinic.service.padding = 60, 15
+    clinic.service.save()
+    body = ok(clinic, roundRobin="NONE")
+    assert times(body)[-1] == f"{MONDAY}T16:00:00-05:00" and len(body["availableTimes"]) == 8
+
+
+def test_allow_padding_overflow(clinic):
+    clinic.service.padding = 15
+    clinic.service.save()
+    assert times(ok(clinic, roundRobin="NONE"))[-1] == f"{MONDAY}T16:00:00-05:00"
+    assert times(ok(clinic, roundRobin="NONE", allowPaddingOverflow="true"))[-1] == f"{MONDAY}T16:30:00-05:00"
+
+
+def test_past_slots_are_not_listed(clinic):
+    today = dj_timezone.now().astimezone(engine.zone_get("America/New_York")).date()
+    resource = clinic.resources[0]
+    b.Allocation.objects.create(
+        organization=clinic.organization, resource=resource,
+        start=dj_timezone.now() - timedelta(hours=3), end=dj_timezone.now() + timedelta(hours=3),
+    )
+    clinic.location.weekly_availability = []
+    clinic.location.save()
+    body = ok(clinic, startDate=(today - timedelta(days=1)).isoformat(), endDate=(today + timedelta(days=1)).isoformat(),
+              ResourceIds=[str(resource.pk)])
+    now = dj_timezone.now()
+    assert body["availableTimes"]
+    assert all(datetime.fromisoformat(s) >= now - timedelta(seconds=1) for s in times(body))
+
+
+# --- data-model details reaching the engine ------------------------------------------------------
+
+
+def test_resource_zone_defaults_to_its_first_linked_location(clinic):
+    resource = clinic.resources[0]
+    chicago = b.Location.objects.create(organization=clinic.organization, name="Chicago", timezone="America/Chicago")
+    # A later link elsewhere does not change it: the first link (New York) decides.
+    b.ResourceService.objects.create(organization=clinic.organization, resource=resource, service=clinic.service, location=chicago)
+    body = ok(clinic, ResourceIds=[str(resource.pk)], roundRobin="NONE")
+    assert times(body)[0] == f"{MONDAY}T09:00:00-05:00"
+    # At the Chicago location the same New York hours read 08:00-16:00 Chicago time.
+    response = clinic.tenant.v3().get(
+        "/v3/availability",
+        clinic.params(LocationId=str(chicago.pk), ResourceIds=[str(resource.pk)], timezone="America/Chicago", roundRobin="NONE"),
+    )
+    assert times(response.json())[0] == f"{MONDAY}T08:00:00-06:00"
+    resource.timezone = "America/Chicago"  # its own zone wins
+    resource.save()
+    Organization.objects.filter(pk=clinic.organization.pk).update(availability_version=7)
+    assert times(ok(clinic, ResourceIds=[str(resource.pk)], roundRobin="NONE"))[0] == f"{MONDAY}T10:00:00-05:00"
+
+
+def test_shift_scoped_to_another_location_does_not_apply(clinic):
+    elsewhere = b.Location.objects.create(organization=clinic.organization, name="Elsewhere", timezone="UTC")
+    resource = clinic.add_resource("Dr. Cole", hours=((), "09:00", "17:00"))
+    b.Shift.objects.create(organization=clinic.organization, resource=resource, location=elsewhere, day_of_week=1,
+                           start_time=time(9), end_time=time(12))
+    b.Shift.objects.create(organization=clinic.organization, resource=resource, location=clinic.location, day_of_week=1,
+                           start_time=time(14), end_time=time(15))
+    assert times(ok(clinic, ResourceIds=[str(resource.pk)], roundRobin="NONE")) == [
+        f"{MONDAY}T14:00:00-05:00", f"{MONDAY}T14:30:00-05:00",
+    ]
+
+
+def test_recurring_blocks_are_read_in_their_scope_zone(clinic):
+    # A Chicago resource working 08:00-16:00 Chicago = 09:00-17:00 New York.
+    resource = clinic.add_resource("Dr. Chicago", hours=((1,), "08:00", "16:00"), timezone="America/Chicago")
+    # Resource-scoped, no zone: Chicago 08:00-09:00 = 09:00-10:00 New York.
+    b.RecurringBlock.objects.create(organization=clinic.organization, resource=resource, frequency="DAILY",
+                                    start_date=date(2031, 1, 1), start_time=time(8), end_time=time(9))
+    # Service-scoped: the requested location's zone (New York) 12:00-13:00.
+    b.RecurringBlock.objects.create(organization=clinic.organization, service=clinic.service, frequency="DAILY",
+                                    start_date=date(2031, 1, 1), start_time=time(12), end_time=time(13))
+    # Its own zone: UTC 21:00-22:00 = 16:00-17:00 New York.
+    b.RecurringBlock.objects.create(organization=clinic.organization, location=clinic.location, frequency="WEEKLY",
+                                    weekdays=[1], timezone="UTC", start_date=date(2031, 1, 1), start_time=time(21), end_time=time(22))
+    body = ok(clinic, ResourceIds=[str(resource.pk)], roundRobin="NONE")
+    hours = {s[11:16] for s in times(body)}
+    assert {"09:00", "09:30", "12:00", "12:30", "16:00", "16:30"}.isdisjoint(hours)
+    assert {"10:00", "11:30", "13:00", "15:30"} <= hours
+
+
+def test_appointments_of_other_services_and_emr_block_the_resource(clinic):
+    adams = clinic.resources[0]
+    other = b.Service.objects.create(organization=clinic.organization, name="Long", duration=60, padding=30)
+    appt = b.Appointment.objects.create(organization=clinic.organization, start=datetime(2031, 1, 6, 14, tzinfo=UTC),
+                                        end=datetime(2031, 1, 6, 15, tzinfo=UTC), service=other)
+    b.AppointmentResource.objects.create(appointment=appt, resource=adams)
+    emr = b.Appointment.objects.create(organization=clinic.organization, start=datetime(2031, 1, 6, 17, tzinfo=UTC),
+                                       end=datetime(2031, 1, 6, 17, 30, tzinfo=UTC), source="emr")
+    b.AppointmentResource.objects.create(appointment=emr, resource=adams)
+    body = ok(clinic, ResourceIds=[str(adams.pk)], roundRobin="NONE")
+    hours = [s[11:16] for s in times(body)]
+    assert hours[:6] == ["10:30", "11:00", "11:30", "12:30", "13:00", "13:30"]  # free from 10:30 (padding), 12:00 EMR
+
+
+def test_loader_query_count_is_fixed(clinic, django_assert_num_queries):
+    org = clinic.organization
+
+    def load(resources: int, span_days: int):
+        while len(clinic.resources) < resources:
+            r = clinic.add_resource(f"Extra {len(clinic.resources)}")
+            b.Block.objects.create(organization=org, resource=r, start=datetime(2031, 1, 6, 15, tzinfo=UTC),
+                                   end=datetime(2031, 1, 6, 16, tzinfo=UTC))
+            b.RecurringBlock.objects.create(organization=org, resource=r, frequency="DAILY", start_date=date(2031, 1, 1),
+                                            start_time=time(12), end_time=time(13))
+            b.Allocation.objects.create(organization=org, resource=r, start=datetime(2031, 1, 7, 2, tzinfo=UTC),
+                                        end=datetime(2031, 1, 7, 3, tzinfo=UTC))
+            appt = b.Appointment.objects.create(organization=org, start=datetime(2031, 1, 6, 18, tzinfo=UTC),
+                                                end=datetime(2031, 1, 6, 19, tzinfo=UTC), service=clinic.service)
+            b.AppointmentResource.objects.create(appointment=appt, resource=r)
+        query = engine.Query(
+            start=datetime(2031, 1, 6, tzinfo=UTC), end=datetime(2031, 1, 6, tzinfo=UTC) + timedelta(days=span_days),
+            now=dj_timezone.now(),
+        )
+        with django_assert_num_queries(LOADER_QUERIES):
+            inputs = availability_inputs_load(organization=org, location=clinic.location, service=clinic.service, query=query)
+        return inputs
+
+    small = load(2, 1)
+    large = load(12, 28)
+    assert len(small.resources) == 2 and len(large.resources) == 12
+    assert all(r.appointments and r.blocks and r.recurring_blocks and r.allocations for r in large.resources[2:])
+
+
+def test_request_query_count_does_not_grow(clinic):
+    def count(**params):
+        with CaptureQueriesContext(connection) as ctx:
+            assert get(clinic, **params).status_code == 200
+        return len(ctx.captured_queries)
+
+    get(clinic)  # the credential's last-use stamp is written on the first request
+    few = count(roundRobin="NONE")
+    for i in range(8):
+        clinic.add_resource(f"More {i}")
+    assert count(roundRobin="NONE", endDate="2031-01-31") == few
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+VALIDATION = [
+    ({"startDate": None}, "startDate"),
+    ({"endDate": None}, "endDate"),
+    ({"LocationId": None}, "LocationId"),
+    ({"ServiceId": None}, "ServiceId"),
+    ({"startDate": "2031-13-01"}, "startDate"),
+    ({"startDate": "tomorrow"}, "startDate"),
+    ({"startDate": "2031-01-06T09:00:00"}, "startDate"),  # no offset
+    ({"endDate": "06/01/2031"}, "endDate"),
+    ({"endDate": "9999-01-01"}, "endDate"),
+    ({"startDate": "2031-01-07", "endDate": "2031-01-06"}, "endDate"),
+    ({"startDate": "2031-01-01", "endDate": "2031-02-01"}, "endDate"),  # 32 calendar days
+    ({"timezone": "Mars/Olympus"}, "timezone"),
+    ({"interval": "0"}, "interval"),
+    ({"interval": "-5"}, "interval"),
+    ({"interval": "abc"}, "interval"),
+    ({"interval": "99999999999999"}, "interval"),
+    ({"overrideDuration": "0"}, "overrideDuration"),
+    ({"overrideDuration": "1.5"}, "overrideDuration"),
+    ({"roundRobin": "SOMETIMES"}, "roundRobin"),
+    ({"firstAvailable": "maybe"}, "firstAvailable"),
+    ({"syncExternal": "yes please"}, "syncExternal"),
+    ({"allowPaddingOverflow": "2"}, "allowPaddingOverflow"),
+    ({"LocationId": "not-a-uuid"}, "LocationId"),
+    ({"ServiceId": "12"}, "ServiceId"),
+    ({"ResourceIds": ["nope"]}, "ResourceIds"),
+    ({"roundRobin": "COMBINED"}, "ResourceIds"),
+    ({"ResourceIds": ["00000000-0000-0000-0000-000000000001"]}, "ResourceIds"),  # not linked (unknown)
+    ({"overrideDuration": "45"}, "overrideDuration"),  # durationSelect is false
+]
+
+
+@pytest.mark.parametrize("change,field", VALIDATION, ids=[f"{f}:{c}" for c, f in VALIDATION])
+def test_validation(clinic, change, field):
+    response = get(clinic, **change)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["statusCode"] == 400 and body["name"] == "BadRequestError"
+    assert field in {e["field"] for e in body["errors"]}, body
+
+
+def test_exactly_31_days_is_allowed(clinic):
+    assert len(ok(clinic, startDate="2031-01-01", endDate="2031-01-31")["availableDays"]) == 31
+
+
+def test_override_duration_service_rules(clinic):
+    clinic.service.duration_select, clinic.service.duration_interval = True, 15
+    clinic.service.duration_min, clinic.service.duration_max = 30, 60
+    clinic.service.save()
+    for value, expected in (("45", 200), ("40", 400), ("75", 400), ("15", 400)):
+        response = get(clinic, overrideDuration=value)
+        assert response.status_code == expected, (value, response.content)
+        if expected == 400:
+            assert response.json()["errors"][0]["field"] == "overrideDuration"
+
+
+def test_combined_from_the_service_default_needs_resource_ids(clinic):
+    clinic.service.round_robin = "COMBINED"
+    clinic.service.save()
+    response = get(clinic)
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "ResourceIds"
+
+
+def test_resource_of_another_location_is_not_linked(clinic):
+    other_location = b.Location.objects.create(organization=clinic.organization, name="B", timezone="UTC")
+    stranger = clinic.add_resource("Elsewhere", link=False)
+    b.ResourceService.objects.create(organization=clinic.organization, resource=stranger, service=clinic.service, location=other_location)
+    response = get(clinic, ResourceIds=[str(stranger.pk)])
+    assert response.status_code == 400 and str(stranger.pk) in response.json()["errors"][0]["message"]
+
+
+def test_unknown_or_other_tenant_location_and_service_are_404(clinic, other_clinic):
+    for change in (
+        {"LocationId": str(other_clinic.location.pk)},
+        {"ServiceId": str(other_clinic.service.pk)},
+        {"LocationId": "00000000-0000-0000-0000-000000000000"},
+    ):
+        response = get(clinic, **change)
+        assert response.status_code == 404, change
+        assert response.json()["name"] == "NotFoundError"
+
+
+def test_other_tenant_resource_is_not_linked(clinic, other_clinic):
+    response = get(clinic, ResourceIds=[str(other_clinic.resources[0].pk)])
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "ResourceIds"
+
+
+# --- rule 12: caching ----------------------------------------------------------------------------
+
+
+def test_second_identical_query_is_a_hit_with_no_query_beyond_authentication(clinic):
+    first = get(clinic, roundRobin="NONE")
+    assert first["X-Cache"] == "MISS"
+    with CaptureQueriesContext(connection) as ctx:
+        second = get(clinic, roundRobin="NONE")
+    assert second["X-Cache"] == "HIT" and second.content == first.content
+    assert all("booking_" not in q["sql"] for q in ctx.captured_queries)  # only the credential lookup
+
+
+def test_normalized_query_shares_the_cache(clinic):
+    adams, baker = clinic.resources
+    get(clinic, roundRobin="NONE", ResourceIds=[str(adams.pk), str(baker.pk)])
+    again = get(clinic, roundRobin="none", ResourceIds=[str(baker.pk), str(adams.pk), str(adams.pk)])
+    assert again["X-Cache"] == "HIT"
+    # The same instants spelled differently are the same query.
+    get(clinic, roundRobin="NONE", startDate="2031-01-06T14:00:00Z", endDate="2031-01-06T15:00:00Z")
+    assert get(clinic, roundRobin="NONE", startDate="2031-01-06T09:00:00-05:00", endDate="2031-01-06T10:00:00-05:00")["X-Cache"] == "HIT"
+
+
+def test_a_booking_is_never_offered_again(clinic):
+    adams, baker = clinic.resources
+    before = ok(clinic, roundRobin="NONE", ResourceIds=[str(adams.pk)])
+    assert f"{MONDAY}T09:00:00-05:00" in times(before)
+    appointment_book(organization=clinic.organization, service=clinic.service, location=clinic.location,
+                     start=datetime(2031, 1, 6, 14, tzinfo=UTC), resource_ids=[str(adams.pk)])
+    after = get(clinic, roundRobin="NONE", ResourceIds=[str(adams.pk)])
+    assert after["X-Cache"] == "MISS" and f"{MONDAY}T09:00:00-05:00" not in times(after.json())
+
+
+def test_an_api_write_invalidates(clinic):
+    api = clinic.tenant.v3()
+    get(clinic, roundRobin="NONE")
+    response = api.post("/v3/blocks", {"ResourceId": str(clinic.resources[0].pk), "startDate": "2031-01-06T09:00:00-05:00",
+                                       "endDate": "2031-01-06T10:00:00-05:00"}, format="json")
+    assert response.status_code == 201
+    after = get(clinic, roundRobin="NONE")
+    assert after["X-Cache"] == "MISS"
+    assert after.json()["availableTimes"][0]["ResourceIds"] == [str(clinic.resources[1].pk)]
+
+
+def test_cached_answer_drops_slots_that_have_passed(clinic):
+    resource = clinic.resources[0]
+    clinic.location.weekly_availability = []
+    clinic.location.save()
+    clinic.service.duration = 1
+    clinic.service.save()
+    start = math.ceil(wall.time()) + 1
+    b.Allocation.objects.create(organization=clinic.organization, resource=resource,
+                                start=datetime.fromtimestamp(start, UTC), end=datetime.fromtimestamp(start + 180, UTC))
+    today = datetime.fromtimestamp(start, UTC).date()
+    params = dict(timezone="UTC", startDate=today.isoformat(), endDate=(today + timedelta(days=1)).isoformat(),
+                  ResourceIds=[str(resource.pk)], roundRobin="NONE")
+    first = get(clinic, **params)
+    assert first["X-Cache"] == "MISS" and len(first.json()["availableTimes"]) == 3
+    wall.sleep(max(0.0, start + 0.2 - wall.time()))
+    second = get(clinic, **params)
+    assert second["X-Cache"] == "HIT"
+    body = second.json()
+    assert len(body["availableTimes"]) == 2
+    assert times(body)[0] == datetime.fromtimestamp(start + 60, UTC).isoformat()
+    assert [s["start_time"] for s in body["availableDays"][today.isoformat()]] == times(body)
+
+
+def test_cache_lives_no_longer_than_the_next_hold(clinic):
+    adams = clinic.resources[0]
+    hold = b.Appointment.objects.create(
+        organization=clinic.organization, status="IN", start=datetime(2031, 1, 6, 14, tzinfo=UTC),
+        end=datetime(2031, 1, 6, 14, 30, tzinfo=UTC), expires_at=dj_timezone.now() + timedelta(seconds=1.2),
+        service=clinic.service, location=clinic.location,
+    )
+    b.AppointmentResource.objects.create(appointment=hold, resource=adams)
+    params = dict(roundRobin="NONE", ResourceIds=[str(adams.pk)])
+    assert f"{MONDAY}T09:00:00-05:00" not in times(get(clinic, **params).json())
+    assert get(clinic, **params)["X-Cache"] == "HIT"
+    wall.sleep(2.1)
+    after = get(clinic, **params)
+    assert after["X-Cache"] == "MISS" and f"{MONDAY}T09:00:00-05:00" in times(after.json())
+
+
+def test_errors_are_not_cached_and_other_tenants_never_share(clinic, other_clinic):
+    assert get(clinic, interval="0").status_code == 400
+    mine = get(clinic, roundRobin="NONE")
+    theirs = other_clinic.tenant.v3().get(
+        "/v3/availability", clinic.params(roundRobin="NONE")
+    )
+    assert mine["X-Cache"] == "MISS" and theirs.status_code == 404
