@@ -188,7 +188,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/(v1|v3|api/v1)",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "ActiveStatusEnum": "booking.models.ActiveStatus",
+        "AppointmentStatusEnum": "booking.models.Appointment.Status",
+    },
 }
 
 API_TOKEN_TTL_SECONDS = 3600

@@ -79,7 +79,7 @@ class AppointmentSerializer(serializers.Serializer):
     appointment events."""
 
     id = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=Appointment.Status.values)
+    status = serializers.ChoiceField(choices=Appointment.Status.choices, help_text="IN hold, BK booked, RS reserved, CN cancelled.")
     startTime = serializers.CharField(help_text="In the location's zone, with its offset.")
     endTime = serializers.CharField()
     duration = serializers.IntegerField()
@@ -111,7 +111,7 @@ def _appointments(organization):
 
 
 class _CreateView(V3APIView):
-    action = staticmethod(appointment_book)
+    create_appointment = staticmethod(appointment_book)
 
     def _create(self, request):
         incoming = AppointmentCreateSerializer(data=request.data, context=self.get_serializer_context())
@@ -120,7 +120,7 @@ class _CreateView(V3APIView):
         service = tenant_get(model=Service, organization=self.organization, pk=data["ServiceId"])
         location = tenant_get(model=Location, organization=self.organization, pk=data["LocationId"])
         customer = data.get("customer") or {}
-        appointment = type(self).action(
+        appointment = type(self).create_appointment(
             organization=self.organization,
             service=service,
             location=location,
@@ -148,7 +148,7 @@ LIST_PARAMETERS = [
 
 
 class AppointmentCollectionView(_CreateView):
-    action = staticmethod(appointment_book)
+    create_appointment = staticmethod(appointment_book)
 
     @extend_schema(
         operation_id="appointments_list",
@@ -205,7 +205,7 @@ class AppointmentCollectionView(_CreateView):
 
 
 class AppointmentHoldView(_CreateView):
-    action = staticmethod(appointment_hold)
+    create_appointment = staticmethod(appointment_hold)
 
     @extend_schema(
         operation_id="appointments_hold",
@@ -219,7 +219,7 @@ class AppointmentHoldView(_CreateView):
 
 
 class AppointmentReserveView(_CreateView):
-    action = staticmethod(appointment_reserve)
+    create_appointment = staticmethod(appointment_reserve)
 
     @extend_schema(
         operation_id="appointments_reserve",

@@ -67,7 +67,7 @@ def appointment_representation(appointment: Appointment) -> dict:
         "timezone": zone,
         "ServiceId": str(appointment.service_id) if appointment.service_id else None,
         "LocationId": str(appointment.location_id) if appointment.location_id else None,
-        "ResourceIds": [str(link.resource_id) for link in appointment.resource_links.all()],
+        "ResourceIds": [str(link.resource_id) for link in sorted(appointment.resource_links.all(), key=lambda l: l.pk)],
         "source": appointment.source,
         "customer": {
             "name": appointment.customer_name,

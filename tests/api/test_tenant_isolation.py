@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from tenants.models import TenantOwnedModel
 from tenants.services import api_client_create, api_client_revoke, oauth_token_issue
 from tests.api.v3_fixtures import World, location_body, resource_body, service_body
+from tests.booking.isolation_rows import ROUTES as BOOKING_ROUTES
 from tests.conftest import make_tenant
 
 BLOCK = {"startDate": "2031-01-07T12:00:00Z", "endDate": "2031-01-07T13:00:00Z"}
@@ -201,4 +202,5 @@ def _normalize(route: str) -> str:
 def test_every_route_is_in_the_table():
     v3_routes = {_normalize(r) for r in _routes() if r.startswith("/v3/")}
     covered = {re.sub(r"\{[^}]+\}", "{}", t) for _, t, _, _ in ITEM_ROWS} | {u for _, u, _ in COLLECTION_ROWS} | PUBLIC_ROUTES
+    covered |= BOOKING_ROUTES  # availability and appointments: tests/booking/test_booking_isolation.py
     assert v3_routes - covered == set(), "add isolation rows for these endpoints"
