@@ -1,0 +1,98 @@
+"""Race-free booking: real concurrent clients racing for the last places.
+
+Each client is a thread with its own HTTP connection to the live server, which serves every
+request on its own thread with its own database connection. All clients are released at once by a
+barrier. Exactly as many win as there were places; the others get 409.
+
+PostgreSQL only: the in-memory SQLite test database is one shared connection under the live server,
+so concurrent requests there would not be separate transactions at all. (On a SQLite file, the
+IMMEDIATE transaction mode serializes writers the same way.)
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from booking import models as b
+from tests.booking.conftest import MONDAY, clinic_make
+
+CLIENTS = 10
+UTC = timezone.utc
+
+
+def _race(live_server, api_key: str, bodies: list[dict]) -> list[httpx.Response]:
+    barrier = threading.Barrier(len(bodies))
+    results: list[httpx.Response | BaseException] = [None] * len(bodies)
+
+    def client(index: int) -> None:
+        with httpx.Client(base_url=live_server.url, headers={"x-api-key": api_key}, timeout=60) as http:
+            http.get("/v3/appointments", params={"limit": 1})  # connect and authenticate before the start line
+            barrier.wait()
+            try:
+                results[index] = http.post("/v3/appointments", json=bodies[index])
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                results[index] = exc
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(isinstance(r, BaseException) for r in results), results
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("capacity,existing,places", [(1, 0, 1), (2, 0, 2), (3, 2, 1)], ids=["last-of-1", "capacity-2", "last-of-3"])
+def test_exactly_as_many_winners_as_places(requires_postgres, live_server, capacity, existing, places):
+    clinic = clinic_make("Race")
+    resource = clinic.resources[0]
+    resource.bookings_per_slot = capacity
+    resource.save()
+    clinic.service.bookings_per_slot = capacity
+    clinic.service.save()
+    for _ in range(existing):
+        appointment = b.Appointment.objects.create(
+            organization=clinic.organization, start=datetime(2031, 1, 6, 14, tzinfo=UTC),
+            end=datetime(2031, 1, 6, 14, 30, tzinfo=UTC), service=clinic.service, location=clinic.location,
+        )
+        b.AppointmentResource.objects.create(appointment=appointment, resource=resource)
+    body = {
+        "ServiceId": str(clinic.service.pk),
+        "LocationId": str(clinic.location.pk),
+        "startTime": f"{MONDAY}T09:00:00-05:00",
+        "ResourceIds": [str(resource.pk)],
+    }
+    responses = _race(live_server, clinic.tenant.api_key, [body] * CLIENTS)
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] * places + [409] * (CLIENTS - places), [r.text for r in responses]
+    assert all(r.json()["name"] == "ConflictError" for r in responses if r.status_code == 409)
+    booked = b.AppointmentResource.objects.filter(resource=resource, appointment__status="BK").count()
+    assert booked == existing + places
+
+
+@pytest.mark.django_db(transaction=True)
+def test_automatic_choice_never_double_books(requires_postgres, live_server):
+    clinic = clinic_make("Race")  # two providers, capacity 1 each
+    body = {"ServiceId": str(clinic.service.pk), "LocationId": str(clinic.location.pk), "startTime": f"{MONDAY}T09:00:00-05:00"}
+    responses = _race(live_server, clinic.tenant.api_key, [body] * CLIENTS)
+    winners = [r.json() for r in responses if r.status_code == 201]
+    assert sorted(r.status_code for r in responses) == [201, 201] + [409] * (CLIENTS - 2)
+    assert sorted(w["ResourceIds"][0] for w in winners) == sorted(str(r.pk) for r in clinic.resources)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_but_different_starts_race(requires_postgres, live_server):
+    clinic = clinic_make("Race")
+    resource = clinic.resources[0]
+    starts = [f"{MONDAY}T09:{minute:02d}:00-05:00" for minute in (0, 5, 10, 15, 20, 25, 29, 3)]
+    bodies = [
+        {"ServiceId": str(clinic.service.pk), "LocationId": str(clinic.location.pk), "startTime": s, "ResourceIds": [str(resource.pk)]}
+        for s in starts
+    ]
+    responses = _race(live_server, clinic.tenant.api_key, bodies)
+    assert sorted(r.status_code for r in responses) == [201] + [409] * (len(bodies) - 1)
