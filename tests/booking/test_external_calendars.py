@@ -1,0 +1,248 @@
+"""External calendars: iCalendar feeds and CalDAV served by a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.utils import timezone as dj_timezone
+from django_q.models import Schedule
+
+from booking import models as b
+from booking.services.external_calendars import external_calendar_password_set, external_calendar_sync
+from booking.tasks import external_calendar_sync_one, external_calendars_sync
+from tenants.models import Organization
+from tests.booking.conftest import MONDAY
+
+UTC = timezone.utc
+
+
+def ics(*events: str) -> bytes:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n" + "".join(events) + "END:VCALENDAR\r\n").encode()
+
+
+def vevent(uid: str, start: str, end: str, *extra: str, summary: str = "Busy") -> str:
+    lines = [f"UID:{uid}", "DTSTAMP:20250101T000000Z", f"DTSTART{start}", f"DTEND{end}", f"SUMMARY:{summary}", *extra]
+    return "BEGIN:VEVENT\r\n" + "".join(line + "\r\n" for line in lines) + "END:VEVENT\r\n"
+
+
+class Feed:
+    """What the fake calendar server answers; tests change it between syncs."""
+
+    def __init__(self):
+        self.status = 200
+        self.body = ics()
+        self.requests: list[tuple[str, str, str | None]] = []
+        self.password: str | None = None  # CalDAV: require HTTP Basic with this password
+
+
+@pytest.fixture
+def feed():
+    state = Feed()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            request_body = self.rfile.read(length) if length else b""
+            auth = self.headers.get("Authorization")
+            state.requests.append((self.command, self.path, auth))
+            if state.password is not None:
+                expected = "Basic " + base64.b64encode(f"dav-user:{state.password}".encode()).decode()
+                if auth != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="cal"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+            if self.command == "REPORT":
+                data = (
+                    '<?xml version="1.0" encoding="utf-8"?><d:multistatus xmlns:d="DAV:" '
+                    'xmlns:c="urn:ietf:params:xml:ns:caldav"><d:response><d:href>/dav/1.ics</d:href><d:propstat><d:prop>'
+                    f'<d:getetag>"1"</d:getetag><c:calendar-data>{state.body.decode()}</c:calendar-data></d:prop>'
+                    "<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"
+                ).encode()
+                self.send_response(207)
+                self.send_header("Content-Type", "application/xml; charset=utf-8")
+            else:
+                data = state.body if state.status == 200 else b"nope"
+                self.send_response(state.status)
+                self.send_header("Content-Type", "text/calendar")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            del request_body
+
+        do_GET = do_REPORT = do_PROPFIND = do_OPTIONS = _answer
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def _soon(days: int, hour: int) -> datetime:
+    return (dj_timezone.now() + timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(":%Y%m%dT%H%M%SZ")
+
+
+@pytest.fixture
+def calendar(clinic, feed):
+    return b.ExternalCalendar.objects.create(
+        organization=clinic.organization, resource=clinic.resources[0], url=feed.url + "/feed.ics", name="Google"
+    )
+
+
+def busy(calendar) -> list[tuple[datetime, datetime, str]]:
+    return list(b.ExternalBusy.objects.filter(calendar=calendar).order_by("start").values_list("start", "end", "summary"))
+
+
+def version(clinic) -> int:
+    return Organization.objects.get(pk=clinic.organization.pk).availability_version
+
+
+def test_feed_sync_reads_busy_events(clinic, feed, calendar):
+    one = _soon(2, 14)
+    weekly = _soon(3, 10)
+    feed.body = ics(
+        vevent("single", _stamp(one), _stamp(one + timedelta(hours=1)), summary="Dentist"),
+        vevent("weekly", _stamp(weekly), _stamp(weekly + timedelta(minutes=30)), "RRULE:FREQ=WEEKLY;COUNT=3", summary="Standup"),
+        vevent("cancelled", _stamp(one + timedelta(hours=3)), _stamp(one + timedelta(hours=4)), "STATUS:CANCELLED"),
+        vevent("free", _stamp(one + timedelta(hours=5)), _stamp(one + timedelta(hours=6)), "TRANSP:TRANSPARENT"),
+        vevent("far", _stamp(_soon(120, 10)), _stamp(_soon(120, 11))),
+    )
+    before = version(clinic)
+    assert external_calendar_sync(calendar=calendar)
+    got = busy(calendar)
+    assert got == [
+        (one, one + timedelta(hours=1), "Dentist"),
+        (weekly, weekly + timedelta(minutes=30), "Standup"),
+        (weekly + timedelta(days=7), weekly + timedelta(days=7, minutes=30), "Standup"),
+        (weekly + timedelta(days=14), weekly + timedelta(days=14, minutes=30), "Standup"),
+    ]
+    calendar.refresh_from_db()
+    assert calendar.last_synced_at is not None and calendar.last_error == ""
+    assert version(clinic) > before
+    # Unchanged data: nothing rewritten, cached answers stay valid.
+    unchanged = version(clinic)
+    assert external_calendar_sync(calendar=calendar) and version(clinic) == unchanged
+
+
+def test_all_day_and_floating_events_use_the_resource_zone(clinic, feed, calendar):
+    day = (dj_timezone.now() + timedelta(days=5)).date()
+    feed.body = ics(
+        vevent("allday", f";VALUE=DATE:{day:%Y%m%d}", f";VALUE=DATE:{day + timedelta(days=1):%Y%m%d}"),
+        vevent("floating", f":{day:%Y%m%d}T120000", f":{day:%Y%m%d}T130000"),
+    )
+    assert external_calendar_sync(calendar=calendar)
+    ny = clinic.location.timezone  # the resource's zone comes from its first linked location
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(ny)
+    midnight = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+    assert [(s, e) for s, e, _ in busy(calendar)] == [
+        (midnight.astimezone(UTC), (midnight + timedelta(days=1)).astimezone(UTC)),
+        (midnight.replace(hour=12).astimezone(UTC), midnight.replace(hour=13).astimezone(UTC)),
+    ]
+
+
+@pytest.mark.parametrize("failure", ["http-500", "garbage", "refused"])
+def test_failed_sync_keeps_the_last_good_data(clinic, feed, calendar, failure):
+    one = _soon(2, 14)
+    feed.body = ics(vevent("single", _stamp(one), _stamp(one + timedelta(hours=1))))
+    assert external_calendar_sync(calendar=calendar)
+    good = busy(calendar)
+    if failure == "http-500":
+        feed.status = 500
+    elif failure == "garbage":
+        feed.body = b"this is not a calendar"
+    else:
+        calendar.url = "http://127.0.0.1:9/feed.ics"
+        calendar.save()
+    assert not external_calendar_sync(calendar=calendar)
+    calendar.refresh_from_db()
+    assert busy(calendar) == good and calendar.last_error
+
+
+def test_private_addresses_are_refused_unless_allowed(clinic, feed, calendar, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    assert not external_calendar_sync(calendar=calendar)
+    calendar.refresh_from_db()
+    assert "private address" in calendar.last_error and feed.requests == []
+
+
+def test_sync_external_syncs_first_and_blocks_the_time(clinic, feed, calendar, settings):
+    adams = clinic.resources[0]
+    api = clinic.tenant.v3()
+    params = clinic.params(roundRobin="NONE", ResourceIds=[str(adams.pk)])
+    nine = datetime(2031, 1, 6, 14, tzinfo=UTC)
+    # The test's Monday lies beyond the 90-day window from today: sync a window that reaches it.
+    settings.EXTERNAL_CALENDAR_SYNC_DAYS = (nine - dj_timezone.now()).days + 2
+    assert api.get("/v3/availability", params).json()["availableTimes"][0]["start_time"] == f"{MONDAY}T09:00:00-05:00"
+    feed.body = ics(vevent("meeting", _stamp(nine), _stamp(nine + timedelta(hours=1))))
+    synced = api.get("/v3/availability", {**params, "syncExternal": "true"})
+    assert synced["X-Cache"] == "MISS"
+    assert synced.json()["availableTimes"][0]["start_time"] == f"{MONDAY}T10:00:00-05:00"
+    assert [r[0] for r in feed.requests] == ["GET"]
+    # The sync changed the data: a plain request doesn't get the old answer either.
+    assert api.get("/v3/availability", params).json()["availableTimes"][0]["start_time"] == f"{MONDAY}T10:00:00-05:00"
+
+
+def test_sync_external_failure_answers_from_last_data_and_is_not_cached(clinic, feed, calendar):
+    adams = clinic.resources[0]
+    api = clinic.tenant.v3()
+    b.ExternalBusy.objects.create(calendar=calendar, resource=adams, start=datetime(2031, 1, 6, 14, tzinfo=UTC),
+                                  end=datetime(2031, 1, 6, 15, tzinfo=UTC))
+    feed.status = 503
+    params = clinic.params(roundRobin="NONE", ResourceIds=[str(adams.pk)], syncExternal="true")
+    for _ in range(2):
+        response = api.get("/v3/availability", params)
+        assert response.status_code == 200 and response["X-Cache"] == "MISS"
+        assert response.json()["availableTimes"][0]["start_time"] == f"{MONDAY}T10:00:00-05:00"
+    plain = api.get("/v3/availability", {k: v for k, v in params.items() if k != "syncExternal"})
+    assert plain["X-Cache"] == "MISS"  # the failed-sync answers were never stored
+
+
+def test_sync_external_is_bounded_in_time(clinic, feed, calendar, settings):
+    settings.SYNC_EXTERNAL_BUDGET_SECONDS = 0
+    response = clinic.tenant.v3().get("/v3/availability", clinic.params(syncExternal="true"))
+    assert response.status_code == 200 and response["X-Cache"] == "MISS" and feed.requests == []
+
+
+def test_caldav_calendar_with_encrypted_password(clinic, feed):
+    calendar = b.ExternalCalendar.objects.create(
+        organization=clinic.organization, resource=clinic.resources[1], url=feed.url + "/dav/", kind="caldav",
+        username="dav-user",
+    )
+    external_calendar_password_set(calendar=calendar, password="s3cret")
+    assert "s3cret" not in b.ExternalCalendar.objects.get(pk=calendar.pk).password_encrypted
+    feed.password = "s3cret"
+    one = _soon(4, 9)
+    feed.body = ics(vevent("dav", _stamp(one), _stamp(one + timedelta(hours=2)), summary="Surgery"))
+    assert external_calendar_sync(calendar=calendar)
+    assert busy(calendar) == [(one, one + timedelta(hours=2), "Surgery")]
+    assert "REPORT" in [r[0] for r in feed.requests]
+    feed.password = "changed"
+    assert not external_calendar_sync(calendar=calendar)
+    assert busy(calendar) == [(one, one + timedelta(hours=2), "Surgery")]
+
+
+def test_tasks_and_schedules(clinic, feed, calendar):
+    one = _soon(2, 14)
+    feed.body = ics(vevent("single", _stamp(one), _stamp(one + timedelta(hours=1))))
+    assert external_calendars_sync() == {"synced": 1, "failed": 0}
+    assert external_calendar_sync_one(str(calendar.pk)) is True
+    schedule = Schedule.objects.get(func="booking.tasks.external_calendars_sync")
+    assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 15 and schedule.repeats == -1
+    assert Schedule.objects.filter(func="booking.tasks.holds_expire", minutes=1).exists()
