@@ -11,8 +11,8 @@ Interval arithmetic lives in ``booking.availability.intervals``.
 
 Conventions:
 
-- Instants are integer seconds since the Unix epoch, UTC. Inputs carry aware ``datetime``s and
-  are converted once; outputs (``Slot``) carry epoch seconds, rendered by ``rule_10_output``.
+- Instants are integer seconds since the Unix epoch, UTC. Inputs carry aware ``datetime``s (or
+  epoch seconds); outputs (``Slot``) carry epoch seconds, rendered by ``rule_10_output``.
 - Intervals are half-open ``[start, end)``.
 - Wall-clock data (weekly windows, recurring blocks) is expanded per local date in its zone
   (``wall_to_epoch``): a local time that does not exist (spring-forward gap) moves forward to the
@@ -71,6 +71,11 @@ MAX_PADDING = timedelta(days=1)
 # --------------------------------------------------------------------------------------------
 
 
+# An instant in the inputs: an aware datetime, or seconds since the epoch (what the loader reads
+# straight from the database, saving a datetime per value).
+Moment = datetime | float | int
+
+
 @dataclass(frozen=True, slots=True)
 class WeeklyWindow:
     """A wall-clock window on one weekday: a resource's shift or a location's opening hours.
@@ -92,8 +97,8 @@ class WeeklyWindow:
 class Span:
     """An absolute interval: a single allocation, a block, or an external busy event."""
 
-    start: datetime
-    end: datetime
+    start: Moment
+    end: Moment
     ref: str = ""  # the object behind it (block id, calendar id, ...), for explanations
 
 
@@ -118,11 +123,11 @@ class Booked:
     """An appointment occupying a resource (any service, any location, any source)."""
 
     ref: str
-    start: datetime
-    end: datetime
+    start: Moment
+    end: Moment
     status: str = BOOKED
     padding: int = 0  # minutes: the padding of the appointment's service (0 without one)
-    expires_at: datetime | None = None  # holds (IN) lapse then
+    expires_at: Moment | None = None  # holds (IN) lapse then
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,13 +248,18 @@ def zone_get(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def epoch(moment: datetime) -> int:
-    """An aware instant as whole epoch seconds (floor)."""
-    return math.floor(moment.timestamp())
+def seconds(moment: Moment) -> float:
+    """An instant given as an aware datetime or as seconds since the epoch, in seconds."""
+    return moment.timestamp() if isinstance(moment, datetime) else float(moment)
 
 
-def epoch_ceil(moment: datetime) -> int:
-    return math.ceil(moment.timestamp())
+def epoch(moment: Moment) -> int:
+    """An instant as whole epoch seconds (floor)."""
+    return math.floor(seconds(moment))
+
+
+def epoch_ceil(moment: Moment) -> int:
+    return math.ceil(seconds(moment))
 
 
 def instant(seconds: int, zone: str = "UTC") -> datetime:
@@ -286,10 +296,10 @@ def wall_to_epoch(zone_name: str, day: date, at: time, is_end: bool) -> int:
         day = day + ONE_DAY
     zone = zone_get(zone_name)
     naive = datetime.combine(day, at)
-    seconds = math.floor(naive.replace(tzinfo=zone, fold=1 if is_end else 0).timestamp())
-    if datetime.fromtimestamp(seconds, zone).replace(tzinfo=None) != naive:
+    found = math.floor(naive.replace(tzinfo=zone, fold=1 if is_end else 0).timestamp())
+    if datetime.fromtimestamp(found, zone).replace(tzinfo=None) != naive:
         return _gap_end(zone, naive)
-    return seconds
+    return found
 
 
 def _dates(first: date, last: date) -> Iterable[date]:
@@ -621,7 +631,7 @@ def appointment_is_active(appointment: Booked, now: float) -> bool:
     if appointment.status in (BOOKED, RESERVED):
         return True
     if appointment.status == HOLD:
-        return appointment.expires_at is None or appointment.expires_at.timestamp() > now
+        return appointment.expires_at is None or seconds(appointment.expires_at) > now
     return False
 
 
@@ -818,7 +828,7 @@ def next_hold_expiry(resources: Iterable[ResourceIn], now: float) -> int | None:
         epoch_ceil(a.expires_at)
         for r in resources
         for a in r.appointments
-        if a.status == HOLD and a.expires_at is not None and a.expires_at.timestamp() > now
+        if a.status == HOLD and a.expires_at is not None and seconds(a.expires_at) > now
     ]
     return min(upcoming) if upcoming else None
 

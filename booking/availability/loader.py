@@ -11,7 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import time, timedelta
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import CharField, F, FloatField, Func, OuterRef, Q, Subquery
+from django.db.models.functions import Cast
 
 from booking.availability import engine
 from booking.models import (
@@ -31,6 +32,34 @@ from booking.models import (
 from tenants.models import Organization
 
 LOADER_QUERIES = 7  # resources, shifts, allocations, blocks, recurring blocks, appointments, external busy
+
+
+class Epoch(Func):
+    """An instant as seconds since the epoch, computed by the database: thousands of appointment
+    times then cost no datetime parsing (the engine accepts epoch seconds). SQLite's value is
+    rounded to the millisecond its ``julianday`` keeps."""
+
+    output_field = FloatField()
+
+    def as_sql(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::float8", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(
+            compiler, connection, template="ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)", **extra
+        )
+
+
+def _text(field: str) -> Cast:
+    """A UUID column as text, without building a ``uuid.UUID`` per row (SQLite stores 32 hex
+    digits, PostgreSQL answers the dashed form; ``uuid_text`` reads both)."""
+    return Cast(F(field), output_field=CharField())
+
+
+def uuid_text(raw: str) -> str:
+    if len(raw) == 32:
+        return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+    return raw
 
 
 @dataclass(frozen=True)
@@ -157,22 +186,22 @@ def availability_inputs_load(
     for resource_id, s, e, pk in (
         Allocation.objects.filter(resource_id__in=ids, start__lt=end, end__gt=start)
         .filter(at_location)
-        .values_list("resource_id", "start", "end", "pk")
+        .values_list(_text("resource_id"), Epoch("start"), Epoch("end"), _text("pk"))
     ):
-        allocations[str(resource_id)].append(engine.Span(s, e, str(pk)))
+        allocations[uuid_text(resource_id)].append(engine.Span(s, e, uuid_text(pk)))
 
     own_blocks = defaultdict(list)
     shared_blocks = []
     for resource_id, s, e, pk in (
         Block.objects.filter(organization=organization, start__lt=end, end__gt=start)
         .filter(Q(resource_id__in=ids) | Q(location=location) | Q(service=service))
-        .values_list("resource_id", "start", "end", "pk")
+        .values_list(_text("resource_id"), Epoch("start"), Epoch("end"), _text("pk"))
     ):
-        span = engine.Span(s, e, str(pk))
+        span = engine.Span(s, e, uuid_text(pk))
         if resource_id is None:
             shared_blocks.append(span)
         else:
-            own_blocks[str(resource_id)].append(span)
+            own_blocks[uuid_text(resource_id)].append(span)
 
     own_recurring = defaultdict(list)
     shared_recurring = []
@@ -211,16 +240,16 @@ def availability_inputs_load(
     if exclude_appointment_id is not None:
         links = links.exclude(appointment_id=exclude_appointment_id)
     for resource_id, pk, s, e, status, expires_at, padding in links.values_list(
-        "resource_id", "appointment_id", "appointment__start", "appointment__end", "appointment__status",
-        "appointment__expires_at", "appointment__service__padding",
+        _text("resource_id"), _text("appointment_id"), Epoch("appointment__start"), Epoch("appointment__end"),
+        "appointment__status", Epoch("appointment__expires_at"), "appointment__service__padding",
     ):
-        appointments[str(resource_id)].append(engine.Booked(str(pk), s, e, status, padding or 0, expires_at))
+        appointments[uuid_text(resource_id)].append(engine.Booked(uuid_text(pk), s, e, status, padding or 0, expires_at))
 
     busy = defaultdict(list)
     for resource_id, calendar_id, s, e in ExternalBusy.objects.filter(
         resource_id__in=ids, start__lt=end, end__gt=start
-    ).values_list("resource_id", "calendar_id", "start", "end"):
-        busy[str(resource_id)].append(engine.Span(s, e, str(calendar_id)))
+    ).values_list(_text("resource_id"), _text("calendar_id"), Epoch("start"), Epoch("end")):
+        busy[uuid_text(resource_id)].append(engine.Span(s, e, uuid_text(calendar_id)))
 
     resources = tuple(
         engine.ResourceIn(

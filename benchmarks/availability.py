@@ -1,0 +1,235 @@
+"""Benchmark of ``GET /v3/availability`` and the availability engine.
+
+    python benchmarks/availability.py            # a throwaway SQLite database in a temp dir
+    DATABASE_URL=postgres://... python benchmarks/availability.py   # that database (its own org, removed after)
+
+Scenario (issue 3): one location, 50 resources, 14 days, a 30-minute service on a 15-minute
+interval, 2,000 existing appointments, blocks and recurring blocks. Prints p50/p95 in milliseconds:
+
+- the full Django stack (test client, authentication, throttling, loading, engine, rendering),
+  uncached (the cache is cleared before each request) and cached, for NONE, BALANCED, COMBINED of 3;
+- the engine alone on preloaded inputs;
+- how the cost grows with resources × days (10/25/50 × 7/14/28).
+
+Targets on a 2-core machine: 20 resources × 7 days uncached p50 ≤ 50 ms; cached p50 ≤ 5 ms;
+engine cost linear in resources × days.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, datetime, time as wall_time, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+_TEMP = None
+if not os.environ.get("DATABASE_URL"):
+    _TEMP = tempfile.TemporaryDirectory(prefix="availability-bench-")
+    os.environ["DATABASE_URL"] = f"sqlite:///{_TEMP.name}/bench.sqlite3"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("V3_RATE_LIMIT", "100000000/min")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.cache import cache  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.utils import timezone as dj_timezone  # noqa: E402
+
+from booking import models as b  # noqa: E402
+from booking.availability import engine  # noqa: E402
+from booking.availability.loader import availability_inputs_load  # noqa: E402
+from tenants.models import Organization  # noqa: E402
+from tenants.services import api_client_create, organization_create  # noqa: E402
+
+UTC = timezone.utc
+ZONE = "America/New_York"
+RESOURCES = 50
+DAYS = 14
+APPOINTMENTS_PER_14_DAYS = 2000
+SEED = 20250310
+
+
+def next_monday() -> date:
+    today = dj_timezone.now().date() + timedelta(days=7)
+    return today + timedelta(days=(7 - today.weekday()) % 7)
+
+
+def build(first_day: date, days_of_data: int):
+    """The organization, its location, service, resources and their data."""
+    rng = random.Random(SEED)
+    org = organization_create(name="Availability benchmark", timezone_name=ZONE)
+    issued = api_client_create(organization=org)
+    tz = engine.zone_get(ZONE)
+    with transaction.atomic():
+        location = b.Location.objects.create(
+            organization=org, name="Main", timezone=ZONE,
+            weekly_availability=[{"dayOfWeek": d, "startTime": "07:00:00", "endTime": "20:00:00"} for d in range(0, 7)],
+        )
+        service = b.Service.objects.create(organization=org, name="Visit", duration=30, booking_interval=15)
+        other = b.Service.objects.create(organization=org, name="Long visit", duration=60, padding=10)
+        resources = b.Resource.objects.bulk_create(
+            [b.Resource(organization=org, name=f"Provider {i:02d}") for i in range(RESOURCES)]
+        )
+        b.ResourceService.objects.bulk_create(
+            [b.ResourceService(organization=org, resource=r, service=service, location=location) for r in resources]
+        )
+        shifts = []
+        for i, r in enumerate(resources):
+            start = 8 + i % 3  # 08:00, 09:00 or 10:00
+            for day in range(1, 7):  # Monday to Saturday
+                shifts.append(b.Shift(organization=org, resource=r, day_of_week=day, start_time=wall_time(start),
+                                      end_time=wall_time(start + 8)))
+        b.Shift.objects.bulk_create(shifts)
+        recurring = [
+            b.RecurringBlock(organization=org, resource=r, frequency="DAILY", start_date=first_day - timedelta(days=7),
+                             start_time=wall_time(12), end_time=wall_time(12, 30), reason="lunch")
+            for r in resources
+        ]
+        recurring.append(b.RecurringBlock(organization=org, location=location, frequency="WEEKLY", weekdays=[3],
+                                          start_date=first_day - timedelta(days=7), start_time=wall_time(16),
+                                          end_time=wall_time(17), reason="staff meeting"))
+        b.RecurringBlock.objects.bulk_create(recurring)
+        blocks = []
+        for _ in range(RESOURCES * 2):
+            r = rng.choice(resources)
+            start = datetime.combine(first_day + timedelta(days=rng.randrange(days_of_data)), wall_time(rng.randrange(8, 17)), tz)
+            blocks.append(b.Block(organization=org, resource=r, start=start, end=start + timedelta(minutes=rng.choice([30, 60, 120]))))
+        b.Block.objects.bulk_create(blocks)
+        appointments, links = [], []
+        per_day = APPOINTMENTS_PER_14_DAYS / 14
+        for index in range(int(per_day * days_of_data)):
+            r = resources[index % RESOURCES]
+            day = first_day + timedelta(days=rng.randrange(days_of_data))
+            start = datetime.combine(day, wall_time(rng.randrange(8, 17), rng.choice([0, 15, 30, 45])), tz)
+            kind = rng.random()
+            svc = service if kind < 0.7 else other
+            status = "BK" if kind < 0.9 else "RS"
+            appointment = b.Appointment(organization=org, start=start, end=start + timedelta(minutes=svc.duration),
+                                        service=svc, location=location, status=status)
+            appointments.append(appointment)
+            links.append(b.AppointmentResource(appointment=appointment, resource=r))
+        b.Appointment.objects.bulk_create(appointments, batch_size=500)
+        b.AppointmentResource.objects.bulk_create(links, batch_size=500)
+    return org, issued.api_key, location, service, resources
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return statistics.median(ordered), p95
+
+
+def timed(fn, repeat: int, before=None) -> tuple[float, float]:
+    samples = []
+    for _ in range(repeat):
+        if before:
+            before()
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return percentiles(samples)
+
+
+def row(label: str, figures: tuple[float, float], extra: str = "") -> None:
+    print(f"  {label:<44} p50 {figures[0]:8.2f} ms   p95 {figures[1]:8.2f} ms  {extra}")
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    first = next_monday()
+    backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    print(f"database: {connection.vendor}; cache: {backend}; data from {first} on")
+    started = time.perf_counter()
+    org, api_key, location, service, resources = build(first, 28)
+    with connection.cursor() as cursor:
+        # Fresh tables have no planner statistics; a live database has them (PostgreSQL's autovacuum
+        # analyzes on its own). Without them PostgreSQL picks a nested loop over the whole
+        # appointment-resource index for every appointment.
+        cursor.execute("ANALYZE")
+    print(f"built {len(resources)} resources, {b.Appointment.objects.filter(organization=org).count()} appointments "
+          f"over 28 days ({APPOINTMENTS_PER_14_DAYS} per 14 days) in {time.perf_counter() - started:.1f} s")
+    client = Client(HTTP_X_API_KEY=api_key, HTTP_HOST="localhost")
+    try:
+        run(client, org, location, service, resources, first)
+    finally:
+        Organization.objects.filter(pk=org.pk).delete()
+
+
+def run(client, org, location, service, resources, first: date) -> None:
+    def params(days: int, mode: str, count: int | None = None) -> dict:
+        out = {
+            "startDate": first.isoformat(), "endDate": (first + timedelta(days=days - 1)).isoformat(),
+            "LocationId": str(location.pk), "ServiceId": str(service.pk), "timezone": ZONE, "interval": "15",
+            "roundRobin": mode,
+        }
+        if count is not None:
+            out["ResourceIds"] = [str(r.pk) for r in resources[:count]]
+        return out
+
+    def request(p: dict):
+        def call():
+            response = client.get("/v3/availability", p)
+            assert response.status_code == 200, response.content[:300]
+            return response
+        return call
+
+    print(f"\nFull stack, {RESOURCES} resources x {DAYS} days, 30-min service, 15-min interval:")
+    for mode, count in (("NONE", None), ("BALANCED", None), ("COMBINED", 3)):
+        p = params(DAYS, mode, count)
+        response = request(p)()
+        slots = len(response.json()["availableTimes"])
+        row(f"{mode:<8} uncached", timed(request(p), 20, before=cache.clear), f"({slots} slots)")
+        request(p)()
+        assert request(p)()["X-Cache"] == "HIT"
+        row(f"{mode:<8} cached", timed(request(p), 200))
+
+    print("\nTarget case, 20 resources x 7 days (RANDOM):")
+    p = params(7, "RANDOM", 20)
+    row("uncached", timed(request(p), 30, before=cache.clear))
+    request(p)()
+    row("cached", timed(request(p), 300))
+
+    print("\nEngine alone (inputs preloaded), NONE:")
+    now = dj_timezone.now()
+    results = {}
+    for days in (7, 14, 28):
+        for count in (10, 25, 50):
+            start = datetime.combine(first, wall_time(0), engine.zone_get(ZONE))
+            end = start + timedelta(days=days) - timedelta(seconds=1)
+            query = engine.Query(start=start, end=end, now=now, zone=ZONE, interval=15, round_robin="NONE", seed="bench",
+                                 resource_ids=tuple(str(r.pk) for r in resources[:count]))
+            inputs = availability_inputs_load(organization=org, location=location, service=service, query=query,
+                                              resource_ids=[str(r.pk) for r in resources[:count]])
+            load = timed(lambda: availability_inputs_load(organization=org, location=location, service=service, query=query,
+                                                          resource_ids=[str(r.pk) for r in resources[:count]]), 5)
+            figures = timed(lambda: engine.availability_compute(inputs), 10)
+            results[(count, days)] = figures[0]
+            row(f"{count:>2} resources x {days:>2} days", figures,
+                f"{figures[0] * 1000 / (count * days):6.1f} us per resource-day; loading p50 {load[0]:6.2f} ms")
+    base = results[(10, 7)] / 70
+    worst = max(results[k] / (k[0] * k[1]) for k in results) / base
+    best = min(results[k] / (k[0] * k[1]) for k in results) / base
+    print(f"  cost per resource-day stays within {best:.2f}x-{worst:.2f}x of the 10 x 7 case (linear: ~1x)")
+
+    print("\nFull stack scaling, uncached, NONE:")
+    for days in (7, 14, 28):
+        for count in (10, 25, 50):
+            p = params(days, "NONE", count)
+            row(f"{count:>2} resources x {days:>2} days", timed(request(p), 10, before=cache.clear))
+
+
+if __name__ == "__main__":
+    main()
