@@ -467,3 +467,65 @@ def test_errors_are_not_cached_and_other_tenants_never_share(clinic, other_clini
         "/v3/availability", clinic.params(roundRobin="NONE")
     )
     assert mine["X-Cache"] == "MISS" and theirs.status_code == 404
+
+
+# --- explain -------------------------------------------------------------------------------------
+
+
+def explain(clinic, resource, when: str, **extra):
+    params = {"LocationId": str(clinic.location.pk), "ServiceId": str(clinic.service.pk), "ResourceId": str(resource.pk),
+              "time": when, **extra}
+    return clinic.tenant.v3().get("/v3/availability/explain", params)
+
+
+def test_explain_answers_with_the_objects_behind_each_reason(clinic):
+    adams, baker = clinic.resources
+    appointment_book(organization=clinic.organization, service=clinic.service, location=clinic.location,
+                     start=datetime(2031, 1, 6, 14, tzinfo=UTC), resource_ids=[str(adams.pk)])
+    booked = b.Appointment.objects.get()
+    block = b.Block.objects.create(organization=clinic.organization, location=clinic.location,
+                                   start=datetime(2031, 1, 6, 16, tzinfo=UTC), end=datetime(2031, 1, 6, 17, tzinfo=UTC))
+    response = explain(clinic, adams, "2031-01-06T09:00:00-05:00", timezone="America/New_York")
+    assert response.status_code == 200
+    assert response.json() == {
+        "ResourceId": str(adams.pk), "ServiceId": str(clinic.service.pk), "LocationId": str(clinic.location.pk),
+        "time": "2031-01-06T09:00:00-05:00", "available": False, "onGrid": False,
+        "reasons": [{"code": "appointment", "id": str(booked.pk), "message": "Another appointment."}],
+    }
+    blocked = explain(clinic, baker, "2031-01-06T16:30:00Z").json()
+    assert [(r["code"], r["id"]) for r in blocked["reasons"]] == [("blocked", str(block.pk))]
+    closed = explain(clinic, baker, "2031-01-06T23:30:00Z").json()
+    assert {r["code"] for r in closed["reasons"]} == {"outside_working_hours", "location_closed"}
+    free = explain(clinic, baker, "2031-01-06T15:00:00Z").json()
+    assert free["available"] is True and free["onGrid"] is True and free["reasons"] == []
+    off_grid = explain(clinic, baker, "2031-01-06T15:10:00Z").json()
+    assert off_grid["available"] is True and off_grid["onGrid"] is False
+    past = explain(clinic, baker, "2020-01-06T15:00:00Z").json()
+    assert "in_past" in {r["code"] for r in past["reasons"]}
+
+
+def test_explain_agrees_with_the_listing(clinic):
+    adams = clinic.resources[0]
+    clinic.service.padding = 10
+    clinic.service.save()
+    appointment_book(organization=clinic.organization, service=clinic.service, location=clinic.location,
+                     start=datetime(2031, 1, 6, 15, 5, tzinfo=UTC), resource_ids=[str(adams.pk)])
+    listed = set(times(ok(clinic, roundRobin="NONE", ResourceIds=[str(adams.pk)], timezone="UTC")))
+    for minutes in range(0, 8 * 60, 15):
+        when = datetime(2031, 1, 6, 14, tzinfo=UTC) + timedelta(minutes=minutes)
+        answer = explain(clinic, adams, when.isoformat()).json()
+        if when.isoformat() in listed:
+            assert answer["available"] and answer["onGrid"], when
+        if not answer["available"]:
+            assert when.isoformat() not in listed and answer["reasons"], when
+
+
+def test_explain_unlinked_resource_and_errors(clinic, other_clinic):
+    stranger = clinic.add_resource("Not linked", link=False)
+    answer = explain(clinic, stranger, "2031-01-06T15:00:00Z").json()
+    assert answer["available"] is False and answer["reasons"][0]["code"] == "not_linked"
+    assert explain(clinic, other_clinic.resources[0], "2031-01-06T15:00:00Z").status_code == 404
+    response = clinic.tenant.v3().get("/v3/availability/explain", {"LocationId": str(clinic.location.pk)})
+    assert response.status_code == 400
+    assert {e["field"] for e in response.json()["errors"]} == {"ServiceId", "ResourceId", "time"}
+    assert explain(clinic, stranger, "2031-01-06").json()["errors"][0]["field"] == "time"

@@ -4,18 +4,26 @@ Each client is a thread with its own HTTP connection to the live server, which s
 request on its own thread with its own database connection. All clients are released at once by a
 barrier. Exactly as many win as there were places; the others get 409.
 
-PostgreSQL only: the in-memory SQLite test database is one shared connection under the live server,
-so concurrent requests there would not be separate transactions at all. (On a SQLite file, the
-IMMEDIATE transaction mode serializes writers the same way.)
+On PostgreSQL the live server shares the test database. The in-memory SQLite test database can't
+be shared by concurrent connections, so on SQLite the same race runs against gunicorn worker
+processes on a SQLite file, where the IMMEDIATE transaction mode (settings) serializes writers.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 import pytest
+from django.db import connection
 
 from booking import models as b
 from tests.booking.conftest import MONDAY, clinic_make
@@ -96,3 +104,57 @@ def test_overlapping_but_different_starts_race(requires_postgres, live_server):
     ]
     responses = _race(live_server, clinic.tenant.api_key, bodies)
     assert sorted(r.status_code for r in responses) == [201] + [409] * (len(bodies) - 1)
+
+
+SETUP = """
+import json
+from tests.booking.conftest import clinic_make
+clinic = clinic_make("Race")
+print(json.dumps({"key": clinic.tenant.api_key, "service": str(clinic.service.pk), "location": str(clinic.location.pk),
+                  "resource": str(clinic.resources[0].pk)}))
+"""
+
+
+class _Server:
+    def __init__(self, url: str):
+        self.url = url
+
+
+def test_sqlite_file_serializes_writers_across_processes(tmp_path):
+    if connection.vendor != "sqlite":
+        pytest.skip("the PostgreSQL races above cover this database")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/race.sqlite3", "DJANGO_SETTINGS_MODULE": "config.settings",
+           "V3_RATE_LIMIT": "100000/min"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=root, env=env, check=True)
+    made = subprocess.run([sys.executable, "manage.py", "shell", "-c", SETUP], cwd=root, env=env, check=True,
+                          capture_output=True, text=True)
+    ids = json.loads(made.stdout.strip().splitlines()[-1])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "--workers", "4", "--bind", f"127.0.0.1:{port}",
+         "--access-logfile", "/dev/null", "config.wsgi"],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/v3/appointments", timeout=1)
+                break
+            except httpx.HTTPError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("gunicorn did not start: " + server.stderr.read().decode()[-2000:])
+                time.sleep(0.1)
+        body = {"ServiceId": ids["service"], "LocationId": ids["location"], "startTime": f"{MONDAY}T09:00:00-05:00",
+                "ResourceIds": [ids["resource"]]}
+        responses = _race(_Server(url), ids["key"], [body] * CLIENTS)
+        assert sorted(r.status_code for r in responses) == [201] + [409] * (CLIENTS - 1), [r.text for r in responses]
+        listed = httpx.get(url + "/v3/appointments", params={"ResourceId": ids["resource"]}, headers={"x-api-key": ids["key"]})
+        assert listed.json()["count"] == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
