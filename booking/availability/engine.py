@@ -7,7 +7,8 @@ turns rows into the dataclasses below.
 
 Each rule of ``shared/spec/v3-api.md`` ("Semantics", 1 to 11) is one function named after it
 (``rule_3_hard_windows``, ``rule_8_valid_starts``, ...) with the rule quoted in its docstring.
-Interval arithmetic lives in ``booking.availability.intervals``.
+Interval arithmetic lives in ``booking.availability.intervals``, wall-clock expansion (zones, DST,
+weekly windows, recurring blocks) in ``booking.availability.wallclock``.
 
 Conventions:
 
@@ -15,21 +16,18 @@ Conventions:
   epoch seconds); outputs (``Slot``) carry epoch seconds, rendered by ``rule_10_output``.
 - Intervals are half-open ``[start, end)``.
 - Wall-clock data (weekly windows, recurring blocks) is expanded per local date in its zone
-  (``wall_to_epoch``): a local time that does not exist (spring-forward gap) moves forward to the
-  first valid instant; an ambiguous one (fall-back) uses its first occurrence for starts and its
-  second for ends. An end of 00:00 means midnight at the end of the day.
+  (``wallclock.wall_to_epoch``: a local time in a spring-forward gap moves forward to the first
+  valid instant; an ambiguous one uses its first occurrence for starts, its second for ends).
 - Weekdays are 0 = Sunday … 6 = Saturday.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from bisect import insort
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from booking.availability.intervals import (
@@ -45,11 +43,27 @@ from booking.availability.intervals import (
     starts_fitting,
     subtract,
 )
+from booking.availability.wallclock import (  # noqa: F401 - re-exported: the engine's vocabulary
+    MIDNIGHT,
+    ONE_DAY,
+    Moment,
+    RecurringRule,
+    WeeklyWindow,
+    dates_between,
+    epoch,
+    epoch_ceil,
+    instant,
+    local_date,
+    recurring_rule_occurs,
+    recurring_rules_expand,
+    seconds,
+    wall_to_epoch,
+    weekly_window_applies,
+    weekly_windows_expand,
+    zone_get,
+)
 
 UTC = timezone.utc
-MIDNIGHT = time(0, 0)
-ONE_DAY = timedelta(days=1)
-OPEN_ENDED_ANCHOR = date(1970, 1, 4)  # a Sunday: every-N-weeks shifts without validity dates count from here
 
 # Rule 5: which appointments occupy their resources.
 BOOKED, RESERVED, HOLD, CANCELLED = "BK", "RS", "IN", "CN"
@@ -71,28 +85,6 @@ MAX_PADDING = timedelta(days=1)
 # --------------------------------------------------------------------------------------------
 
 
-# An instant in the inputs: an aware datetime, or seconds since the epoch (what the loader reads
-# straight from the database, saving a datetime per value).
-Moment = datetime | float | int
-
-
-@dataclass(frozen=True, slots=True)
-class WeeklyWindow:
-    """A wall-clock window on one weekday: a resource's shift or a location's opening hours.
-
-    ``valid_from``/``valid_until`` bound the dates it applies on; ``every_weeks`` > 1 makes it apply
-    every N weeks, counted from the week (Sunday to Saturday) of ``valid_from`` or of 1970-01-04.
-    """
-
-    day_of_week: int
-    start: time
-    end: time  # MIDNIGHT = the end of the day
-    valid_from: date | None = None
-    valid_until: date | None = None
-    every_weeks: int = 1
-    ref: str = ""
-
-
 @dataclass(frozen=True, slots=True)
 class Span:
     """An absolute interval: a single allocation, a block, or an external busy event."""
@@ -100,22 +92,6 @@ class Span:
     start: Moment
     end: Moment
     ref: str = ""  # the object behind it (block id, calendar id, ...), for explanations
-
-
-@dataclass(frozen=True, slots=True)
-class RecurringRule:
-    """A recurring block, with its zone already resolved (its own, else its scope entity's)."""
-
-    frequency: str  # DAILY | WEEKLY | BIWEEKLY | MONTHLY | YEARLY
-    start_date: date
-    start: time
-    end: time  # MIDNIGHT = the end of the day
-    zone: str
-    interval: int = 1
-    end_date: date | None = None
-    weekdays: tuple[int, ...] = ()  # WEEKLY / BIWEEKLY; empty = the weekday of start_date
-    month_day: int | None = None  # MONTHLY; None = the day of start_date
-    ref: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,176 +212,6 @@ class Explanation:
     available: bool
     reasons: list[Reason] = field(default_factory=list)
     on_grid: bool = False
-
-
-# --------------------------------------------------------------------------------------------
-# Time
-# --------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=None)
-def zone_get(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def seconds(moment: Moment) -> float:
-    """An instant given as an aware datetime or as seconds since the epoch, in seconds."""
-    return moment.timestamp() if isinstance(moment, datetime) else float(moment)
-
-
-def epoch(moment: Moment) -> int:
-    """An instant as whole epoch seconds (floor)."""
-    return math.floor(seconds(moment))
-
-
-def epoch_ceil(moment: Moment) -> int:
-    return math.ceil(seconds(moment))
-
-
-def instant(seconds: int, zone: str = "UTC") -> datetime:
-    return datetime.fromtimestamp(seconds, zone_get(zone))
-
-
-def local_date(seconds: int, zone: str) -> date:
-    return datetime.fromtimestamp(seconds, zone_get(zone)).date()
-
-
-def _gap_end(zone: ZoneInfo, naive: datetime) -> int:
-    """The first valid instant after the spring-forward gap that swallows ``naive``."""
-    before = math.floor(naive.replace(tzinfo=zone, fold=1).timestamp())  # read with the later offset
-    after = math.floor(naive.replace(tzinfo=zone, fold=0).timestamp())  # read with the earlier offset
-    target = datetime.fromtimestamp(after, zone).utcoffset()
-    while after - before > 1:
-        middle = (before + after) // 2
-        if datetime.fromtimestamp(middle, zone).utcoffset() == target:
-            after = middle
-        else:
-            before = middle
-    return after
-
-
-@lru_cache(maxsize=262144)
-def wall_to_epoch(zone_name: str, day: date, at: time, is_end: bool) -> int:
-    """The instant of wall-clock ``at`` on local ``day`` in ``zone_name`` (overview.md "Time").
-
-    "A local time that does not exist (spring-forward gap) moves forward to the first valid
-    instant; an ambiguous one (fall-back) uses its first occurrence for starts and its second for
-    ends." ``is_end`` with ``at`` 00:00 means midnight at the END of ``day``.
-    """
-    if is_end and at == MIDNIGHT:
-        day = day + ONE_DAY
-    zone = zone_get(zone_name)
-    naive = datetime.combine(day, at)
-    found = math.floor(naive.replace(tzinfo=zone, fold=1 if is_end else 0).timestamp())
-    if datetime.fromtimestamp(found, zone).replace(tzinfo=None) != naive:
-        return _gap_end(zone, naive)
-    return found
-
-
-def _dates(first: date, last: date) -> Iterable[date]:
-    day = first
-    while day <= last:
-        yield day
-        day += ONE_DAY
-
-
-def _weekday(day: date) -> int:
-    """0 = Sunday … 6 = Saturday."""
-    return (day.weekday() + 1) % 7
-
-
-def _week_start(day: date) -> date:
-    return day - timedelta(days=_weekday(day))
-
-
-def _window_on(zone: str, day: date, start: time, end: time) -> Interval:
-    return wall_to_epoch(zone, day, start, False), wall_to_epoch(zone, day, end, True)
-
-
-# --------------------------------------------------------------------------------------------
-# Wall-clock expansion (used by rule 3)
-# --------------------------------------------------------------------------------------------
-
-
-def weekly_window_applies(window: WeeklyWindow, day: date) -> bool:
-    """On ``day``'s weekday, within its validity dates, and in an on-week of an every-N-weeks window."""
-    if window.valid_from is not None and day < window.valid_from:
-        return False
-    if window.valid_until is not None and day > window.valid_until:
-        return False
-    if window.every_weeks > 1:
-        anchor = _week_start(window.valid_from or OPEN_ENDED_ANCHOR)
-        if ((_week_start(day) - anchor).days // 7) % window.every_weeks:
-            return False
-    return True
-
-
-def weekly_windows_expand(
-    windows: Iterable[WeeklyWindow], zone: str, first: date, last: date
-) -> list[tuple[int, int, str]]:
-    """Each window on each local date from ``first`` to ``last`` as ``(start, end, ref)``."""
-    by_day: dict[int, list[WeeklyWindow]] = {}
-    for window in windows:
-        by_day.setdefault(window.day_of_week, []).append(window)
-    if not by_day:
-        return []
-    out = []
-    for day in _dates(first, last):
-        for window in by_day.get(_weekday(day), ()):
-            if weekly_window_applies(window, day):
-                start, end = _window_on(zone, day, window.start, window.end)
-                if end > start:
-                    out.append((start, end, window.ref))
-    return out
-
-
-def recurring_rule_occurs(rule: RecurringRule, day: date) -> bool:
-    """Whether a recurring block happens on local ``day``.
-
-    DAILY: every ``interval`` days from ``start_date``. WEEKLY/BIWEEKLY: on ``weekdays`` (default:
-    the weekday of ``start_date``), every ``interval`` (BIWEEKLY: 2 × ``interval``) weeks counted
-    from the week of ``start_date``. MONTHLY: on ``month_day`` (default: the day of ``start_date``)
-    every ``interval`` months; a month without that day is skipped (no block on the 31st of
-    April, and none moved to the 30th). YEARLY: on the month and day of ``start_date`` every
-    ``interval`` years (29 February only in leap years).
-    """
-    if day < rule.start_date or (rule.end_date is not None and day > rule.end_date):
-        return False
-    interval = max(1, rule.interval)
-    frequency = rule.frequency
-    if frequency == "DAILY":
-        return (day - rule.start_date).days % interval == 0
-    if frequency in ("WEEKLY", "BIWEEKLY"):
-        weekdays = rule.weekdays or (_weekday(rule.start_date),)
-        if _weekday(day) not in weekdays:
-            return False
-        every = interval * (2 if frequency == "BIWEEKLY" else 1)
-        return ((_week_start(day) - _week_start(rule.start_date)).days // 7) % every == 0
-    if frequency == "MONTHLY":
-        month_day = rule.month_day or rule.start_date.day
-        months = (day.year - rule.start_date.year) * 12 + day.month - rule.start_date.month
-        return day.day == month_day and months % interval == 0
-    if frequency == "YEARLY":
-        return (
-            (day.month, day.day) == (rule.start_date.month, rule.start_date.day)
-            and (day.year - rule.start_date.year) % interval == 0
-        )
-    return False
-
-
-def recurring_rules_expand(rules: Iterable[RecurringRule], start: int, end: int) -> list[tuple[int, int, str]]:
-    """Each occurrence, in its rule's zone, of every local date touching ``[start, end)``."""
-    out = []
-    for rule in rules:
-        first, last = local_date(start, rule.zone), local_date(end, rule.zone)
-        if rule.end_date is not None and rule.end_date < first or rule.start_date > last:
-            continue
-        for day in _dates(max(first, rule.start_date), min(last, rule.end_date or last)):
-            if recurring_rule_occurs(rule, day):
-                block_start, block_end = _window_on(rule.zone, day, rule.start, rule.end)
-                if block_end > block_start:
-                    out.append((block_start, block_end, rule.ref))
-    return out
 
 
 def _spans(spans: Iterable[Span]) -> list[tuple[int, int, str]]:
@@ -819,7 +625,7 @@ def rule_9_round_robin(
 
 def request_days(query: Query) -> list[date]:
     """Rule 10: "one key per local date (in ``timezone``) from ``startDate`` to ``endDate``"."""
-    return list(_dates(query.start.astimezone(zone_get(query.zone)).date(), query.end.astimezone(zone_get(query.zone)).date()))
+    return list(dates_between(query.start.astimezone(zone_get(query.zone)).date(), query.end.astimezone(zone_get(query.zone)).date()))
 
 
 def next_hold_expiry(resources: Iterable[ResourceIn], now: float) -> int | None:
