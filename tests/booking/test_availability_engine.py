@@ -550,3 +550,17 @@ def test_override_duration_rules():
     assert "between" in e.override_duration_error(svc, 15)
     assert "durationSelect" in e.override_duration_error(e.ServiceIn("S", 30), 30)
 
+
+
+def test_engine_is_pure():
+    """No Django, no ORM, no settings: importing the engine loads none of them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import booking.availability.engine; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework', 'tenants')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[2])})
+    assert out.stdout.strip() == "[]"
