@@ -357,11 +357,15 @@ def rule_2_candidate_resources(inputs: Inputs) -> list[ResourceIn]:
     A resource marked ``hideInAvailability`` is not a default candidate, but can be named. The
     answer lists resources in the order of ``inputs.resources``, whatever order they were named in.
     """
-    requested = inputs.query.resource_ids
+    return candidates_among(inputs.resources, inputs.query.resource_ids)
+
+
+def candidates_among(resources: Iterable, requested: Iterable[str] | None) -> list:
+    """Rule 2 over anything with ``id``, ``active``, ``hidden`` and ``linked``."""
     if requested is not None:
         wanted = set(requested)
-        return [r for r in inputs.resources if r.id in wanted]
-    return [r for r in inputs.resources if r.active and r.linked and not r.hidden]
+        return [r for r in resources if r.id in wanted]
+    return [r for r in resources if r.active and r.linked and not r.hidden]
 
 
 @dataclass(slots=True)

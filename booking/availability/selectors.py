@@ -138,20 +138,12 @@ def availability_answer(*, organization: Organization, params: AvailabilityParam
         from booking.services.external_calendars import external_calendars_sync_for_resources
 
         resolved = _resolve(organization=organization, params=params, now=now)
-        candidates = engine.rule_2_candidate_resources(
-            engine.Inputs(
-                location=engine.LocationIn(str(resolved.location.pk), resolved.location.timezone),
-                service=engine.ServiceIn(str(resolved.service.pk), resolved.service.duration),
-                resources=tuple(
-                    engine.ResourceIn(row.id, row.zone, active=row.active, hidden=row.hidden, linked=row.linked)
-                    for row in resolved.rows
-                ),
-                query=resolved.query,
-            )
-        )
+        candidates = engine.candidates_among(resolved.rows, params.resource_ids)
         sync_failed = not external_calendars_sync_for_resources(resource_ids=[r.id for r in candidates])
         organization.refresh_from_db(fields=["availability_version"])
-        resolved.query = replace(resolved.query, now=timezone.now())
+        now = timezone.now()
+        now_epoch = math.ceil(now.timestamp())
+        resolved.query = replace(resolved.query, now=now)
     key = availability_cache_key(
         organization_id=organization.pk, version=organization.availability_version, normalized=normalized
     )
