@@ -1,8 +1,16 @@
+from datetime import datetime, timezone as dt_timezone
+from zoneinfo import ZoneInfo
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from booking import models as m
+from booking.availability.selectors import AvailabilityParams, availability_explain
 from booking.services.external_calendars import external_calendar_sync
 from booking.services.invalidation import availability_invalidate
 from tenants.crypto import encrypt_text
@@ -74,8 +82,70 @@ class ResourceAdmin(AvailabilityAdmin):
     list_display = ["name", "type", "status", "timezone", "email", "ehr_id", "npi", "hide_in_availability", "organization"]
     list_filter = ["type", "status", "hide_in_availability", "organization"]
     search_fields = ["name", "email", "ehr_id", "npi"]
-    readonly_fields = ["id"]
+    readonly_fields = ["id", "availability_explain_link"]
     inlines = [ResourceServiceInline, ShiftInline, AllocationInline]
+
+    @admin.display(description="Availability")
+    def availability_explain_link(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        url = reverse("admin:booking_resource_explain", args=[obj.pk])
+        return format_html('<a href="{}">Why is a time not bookable?</a>', url)
+
+    def get_urls(self):
+        explain = path(
+            "<path:object_id>/explain/",
+            self.admin_site.admin_view(self.explain_view),
+            name="booking_resource_explain",
+        )
+        return [explain, *super().get_urls()]
+
+    def explain_view(self, request, object_id):
+        """Why this resource can or cannot take a service at a time: ``GET /v3/availability/explain``
+        (the same engine code) for staff."""
+        resource = self.get_object(request, object_id)
+        if resource is None or not self.has_view_permission(request, resource):
+            raise Http404("Resource not found.")
+        form = ExplainForm(request.GET or None, organization_id=resource.organization_id)
+        result = None
+        if form.is_valid():
+            location, service, at = form.cleaned_data["location"], form.cleaned_data["service"], form.cleaned_data["at"]
+            params = AvailabilityParams(location_id=location.pk, service_id=service.pk, start=at, end=at, zone=location.timezone)
+            result = availability_explain(organization=resource.organization, params=params, resource_id=resource.pk, at=at)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Why is this time not bookable? {resource}",
+            "opts": self.model._meta,
+            "original": resource,
+            "form": form,
+            "result": result,
+        }
+        return TemplateResponse(request, "admin/booking/resource/explain.html", context)
+
+
+class ExplainForm(forms.Form):
+    service = forms.ModelChoiceField(queryset=m.Service.objects.none())
+    location = forms.ModelChoiceField(queryset=m.Location.objects.none())
+    time = forms.CharField(help_text="ISO date-time; without an offset it is read in the location's time zone, e.g. 2031-01-06 09:00.")
+
+    def __init__(self, *args, organization_id, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["service"].queryset = m.Service.objects.filter(organization_id=organization_id)
+        self.fields["location"].queryset = m.Location.objects.filter(organization_id=organization_id)
+
+    def clean(self):
+        cleaned = super().clean()
+        location, text = cleaned.get("location"), (cleaned.get("time") or "").strip()
+        if location is None or not text:
+            return cleaned
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise forms.ValidationError({"time": "Not a date-time."}) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=ZoneInfo(location.timezone))
+        cleaned["at"] = parsed.astimezone(dt_timezone.utc)
+        return cleaned
 
 
 @admin.register(m.ResourceService)
