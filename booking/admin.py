@@ -199,11 +199,25 @@ class RecurringBlockAdmin(AvailabilityAdmin):
 class AppointmentResourceInline(TenantScopedInline, admin.TabularInline):
     model = m.AppointmentResource
     extra = 0
-    autocomplete_fields = ["resource"]
+    fields = ["resource"]
+    readonly_fields = ["resource"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(m.Appointment)
-class AppointmentAdmin(AvailabilityAdmin):
+class AppointmentAdmin(TenantScopedAdmin):
+    """Appointments are browsed here; the time they take changes only through the booking services
+    (the booking API, or the cancel action below), which lock the resources, re-check availability,
+    emit events and invalidate cached answers. Staff may correct the contact details and notes."""
+
     list_display = [
         "start", "end", "status", "source", "service", "location", "primary_provider", "patient_name",
         "patient_mrn", "customer_name", "ehr_appointment_id",
@@ -211,10 +225,35 @@ class AppointmentAdmin(AvailabilityAdmin):
     list_filter = ["status", "source", "primary_provider", "location", "service", "emr_connection", "organization"]
     search_fields = ["patient_name", "patient_mrn", "customer_name", "customer_email", "ehr_appointment_id", "id"]
     date_hierarchy = "start"
-    autocomplete_fields = ["service", "location", "primary_provider", "secondary_provider"]
-    readonly_fields = ["id", "created_by_client", "ehr_created_at", "ehr_created_by", "cancelled_at"]
     inlines = [AppointmentResourceInline]
     list_select_related = ["service", "location", "primary_provider"]
+    actions = ["cancel_appointments"]
+    EDITABLE = ("customer_name", "customer_email", "customer_phone", "patient_name", "patient_mrn", "notes", "reason")
+
+    def has_add_permission(self, request, *args):
+        return False  # bookings are made through the booking API, which checks availability
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # cancel instead: deleting would free the time without an event
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.concrete_fields if f.name not in self.EDITABLE]
+
+    @admin.action(description="Cancel the selected appointments (booked through the API)")
+    def cancel_appointments(self, request, queryset):
+        from booking.services.appointments import appointment_cancel
+
+        cancelled = skipped = 0
+        for appointment in queryset.select_related("location"):
+            if appointment.source != m.Appointment.Source.API or appointment.status == m.Appointment.Status.CANCELLED:
+                skipped += 1
+                continue
+            appointment_cancel(appointment=appointment)
+            cancelled += 1
+        message = f"Cancelled {cancelled} appointment(s)."
+        if skipped:
+            message += f" Skipped {skipped} already cancelled or from the EMR (cancel those in the EMR)."
+        self.message_user(request, message)
 
 
 class ExternalCalendarForm(forms.ModelForm):

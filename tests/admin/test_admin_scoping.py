@@ -141,3 +141,56 @@ def test_memberships_are_managed_by_superusers_only(staff_client):
 def test_timestamps_are_read_only(staff_client, admin_world):
     content = staff_client.get(reverse("admin:booking_location_change", args=[admin_world.a_location.pk])).content.decode()
     assert 'name="created_at"' not in content and "Created at" in content
+
+
+class TestAppointmentAdmin:
+    """Scheduling fields change only through the booking services."""
+
+    @pytest.fixture
+    def appointment(self, admin_world):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from booking.models import Appointment, AppointmentResource
+
+        start = timezone.now() + timedelta(days=2)
+        appointment = Appointment.objects.create(
+            organization=admin_world.a.organization, start=start, end=start + timedelta(minutes=30),
+            service=admin_world.a_service, location=admin_world.a_location, customer_name="Avery Johnson",
+        )
+        AppointmentResource.objects.create(appointment=appointment, resource=admin_world.a_resource)
+        return appointment
+
+    def test_times_and_status_cannot_be_edited_but_notes_can(self, staff_client, appointment):
+        url = reverse("admin:booking_appointment_change", args=[appointment.pk])
+        content = staff_client.get(url).content.decode()
+        assert 'name="notes"' in content and 'name="start_0"' not in content and 'name="status"' not in content
+        staff_client.post(url, {"customer_name": "Avery J.", "notes": "Prefers mornings", "status": "CN",
+                                "customer_email": "", "customer_phone": "", "patient_name": "", "patient_mrn": "", "reason": "",
+                                "resource_links-TOTAL_FORMS": 1, "resource_links-INITIAL_FORMS": 1})
+        appointment.refresh_from_db()
+        assert (appointment.notes, appointment.customer_name, appointment.status) == ("Prefers mornings", "Avery J.", "BK")
+
+    def test_no_adding_or_deleting(self, staff_client, appointment):
+        assert staff_client.get(reverse("admin:booking_appointment_add")).status_code == 403
+        staff_client.post(reverse("admin:booking_appointment_delete", args=[appointment.pk]), {"post": "yes"})
+        assert type(appointment).objects.filter(pk=appointment.pk).exists()
+
+    def test_cancel_action_goes_through_the_booking_service(self, staff_client, admin_world, appointment):
+        from tenants.models import Event
+
+        org = admin_world.a.organization
+        org.refresh_from_db()
+        version = org.availability_version
+        response = staff_client.post(
+            reverse("admin:booking_appointment_changelist"),
+            {"action": "cancel_appointments", "_selected_action": [appointment.pk]},
+            follow=True,
+        )
+        assert "Cancelled 1 appointment(s)." in response.content.decode()
+        appointment.refresh_from_db()
+        assert appointment.status == "CN" and appointment.cancelled_at is not None
+        assert Event.objects.filter(organization=org, type="appointment.cancelled").count() == 1
+        org.refresh_from_db()
+        assert org.availability_version > version
