@@ -38,6 +38,13 @@ class EmrConnection(TenantOwnedModel):
     access_token_reference_id = models.CharField(max_length=40, unique=True, default=reference_id_new, editable=False)
     credentials_encrypted = models.TextField(blank=True, default="", editable=False)
     is_active = models.BooleanField(default=True)
+    # Set when the EMR rejected the stored credentials (``access_token.login_required`` was
+    # emitted); cleared by the next call that gets through.
+    login_required_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, default="", editable=False)
+    last_synced_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Last provider and location sync."
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -90,3 +97,54 @@ class Job(TenantOwnedModel):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class VisitType(TenantOwnedModel):
+    """A visit type (appointment type) of one EMR connection, as seen in its appointments and
+    schedules. Each is also a ``booking.Service`` (``service.visit_type`` = ``code``)."""
+
+    emr_connection = models.ForeignKey(EmrConnection, on_delete=models.CASCADE, related_name="visit_types")
+    code = models.CharField(max_length=128)
+    description = models.CharField(max_length=255, blank=True, default="")
+    service = models.ForeignKey(
+        "booking.Service", null=True, blank=True, on_delete=models.SET_NULL, related_name="emr_visit_types"
+    )
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [models.UniqueConstraint(fields=["emr_connection", "code"], name="visit_type_code_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.description})" if self.description else self.code
+
+
+class LocalHours(TenantOwnedModel):
+    """A provider whose hours were set through ``PATCH /v1/providers``: the EMR sync no longer
+    replaces them (until this row is deleted)."""
+
+    resource = models.OneToOneField("booking.Resource", on_delete=models.CASCADE, related_name="emr_local_hours")
+
+    class Meta:
+        verbose_name = "provider with locally managed hours"
+        verbose_name_plural = "providers with locally managed hours"
+
+    def __str__(self) -> str:
+        return str(self.resource)
+
+
+class SandboxClient(models.Model):
+    """A client registered with the built-in sandbox EMR: the public keys its token endpoint
+    verifies SMART Backend Services client assertions against (the EMR's side, not a tenant's)."""
+
+    client_id = models.CharField(max_length=100, unique=True)
+    jwks = models.JSONField(help_text="Public JSON Web Key Set.")
+    emr_connection = models.OneToOneField(
+        EmrConnection, null=True, blank=True, on_delete=models.CASCADE, related_name="sandbox_client"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "sandbox EMR client"
+
+    def __str__(self) -> str:
+        return self.client_id
