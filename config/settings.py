@@ -213,6 +213,15 @@ WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
 # so a key is rotated by putting the new one first. Default: one derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
+# The sandbox EMR: how many providers its demo practice has (6 named ones, more are generated for
+# load tests) and how long its access tokens live.
+SANDBOX_PROVIDERS = env.int("SANDBOX_PROVIDERS", default=6)
+SANDBOX_TOKEN_TTL_SECONDS = env.int("SANDBOX_TOKEN_TTL_SECONDS", default=300)
+# EMR calls: request timeout, page cap per search, and how far ahead provider schedules are read.
+EMR_TIMEOUT_SECONDS = env.float("EMR_TIMEOUT_SECONDS", default=30.0)
+EMR_MAX_PAGES = env.int("EMR_MAX_PAGES", default=200)
+EMR_PAGE_SIZE = env.int("EMR_PAGE_SIZE", default=100)
+EMR_SCHEDULE_HORIZON_DAYS = env.int("EMR_SCHEDULE_HORIZON_DAYS", default=28)
 
 LOGGING = {
     "version": 1,
@@ -220,5 +229,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
