@@ -12,6 +12,7 @@ urlpatterns = [
     path("v3/", include("booking.api.urls")),
     path("v1/", include("tenants.api.webhook_urls")),
     path("v1/", include("emr.api.urls")),
+    path("sandbox/fhir/r4/", include("emr.sandbox.urls")),
 ]
 
 
