@@ -1,0 +1,408 @@
+"""The appointment cache: EMR appointments upserted in bulk into ``booking.Appointment``.
+
+Keyed by (connection, ``ehr_appointment_id``). One fetch is a handful of queries whatever its size:
+the providers, locations and visit types it names are resolved (and created when new) with one
+query each, existing rows are read in chunks, and new and changed rows are written with
+``bulk_create``/``bulk_update``. Appointments of the fetched scope that the EMR no longer returns
+are marked cancelled. Each EMR appointment occupies its primary and secondary provider
+(``AppointmentResource`` rows), so it blocks ``/v3/`` availability like any booking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from booking.models import Appointment, AppointmentResource, Location, Resource, Service
+from booking.services.invalidation import availability_invalidate
+from emr.adapters.base import EmrAppointment
+from emr.models import EmrConnection, VisitType
+from tenants.events import event_emit
+
+CHUNK = 1000
+BATCH = 500
+DEFAULT_VISIT_MINUTES = 15
+# Fields an EMR fetch owns on a cached appointment.
+SYNCED_FIELDS = (
+    "status",
+    "start",
+    "end",
+    "service",
+    "location",
+    "patient_mrn",
+    "patient_name",
+    "reason",
+    "ehr_status",
+    "appointment_type",
+    "primary_provider",
+    "secondary_provider",
+    "ehr_location_name",
+    "ehr_created_at",
+    "ehr_created_by",
+    "ehr_locked",
+    "cancelled_at",
+)
+VANISHED_STATUS = "cancelled"
+
+
+@dataclass(frozen=True)
+class FetchScope:
+    """What a fetch asked the EMR for; appointments of this scope missing from the answer are
+    cancelled."""
+
+    search_by: str  # date_range | mrn | provider
+    start: datetime | None = None
+    end: datetime | None = None  # exclusive
+    mrn: str = ""
+    provider_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class StoreResult:
+    appointments: list[Appointment] = field(default_factory=list)  # in the order the EMR gave them
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    cancelled_missing: int = 0
+    providers_created: int = 0
+    locations_created: int = 0
+    visit_types_created: int = 0
+    provider_conflicts: int = 0
+    resources: dict = field(default_factory=dict)  # pk -> Resource, for rendering without queries
+    locations: dict = field(default_factory=dict)  # pk -> Location
+
+    def counts(self) -> dict:
+        return {
+            "fetched": len(self.appointments),
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "cancelled_missing": self.cancelled_missing,
+            "providers_created": self.providers_created,
+            "locations_created": self.locations_created,
+            "visit_types_created": self.visit_types_created,
+            "provider_conflicts": self.provider_conflicts,
+        }
+
+
+def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
+    for index in range(0, len(items), size):
+        yield items[index : index + size]
+
+
+# --- references ------------------------------------------------------------------------------
+
+
+def providers_resolve(
+    *, connection: EmrConnection, names: dict[str, str], result: StoreResult | None = None
+) -> dict[str, Resource]:
+    """EHR provider id → the organization's provider resource for this connection, creating the
+    ones not seen before. A resource with that EHR id that belongs to ANOTHER connection of the
+    organization is not used (counted as a conflict)."""
+    if not names:
+        return {}
+    org_id = connection.organization_id
+
+    def lookup() -> dict[str, Resource]:
+        found = {}
+        for chunk in _chunks(sorted(names)):
+            for resource in Resource.objects.filter(organization_id=org_id, ehr_id__in=chunk):
+                found[resource.ehr_id] = resource
+        return found
+
+    existing = lookup()
+    missing = [ehr_id for ehr_id in names if ehr_id not in existing]
+    if missing:
+        Resource.objects.bulk_create(
+            [
+                Resource(
+                    organization_id=org_id,
+                    name=(names[ehr_id] or f"Provider {ehr_id}")[:200],
+                    type=Resource.Type.PROVIDER,
+                    ehr_id=ehr_id,
+                    timezone=connection.timezone,
+                    emr_connection=connection,
+                )
+                for ehr_id in missing
+            ],
+            batch_size=BATCH,
+            ignore_conflicts=True,
+        )
+        existing = lookup()
+        if result is not None:
+            result.providers_created += len(missing)
+    usable = {}
+    for ehr_id, resource in existing.items():
+        if resource.emr_connection_id in (None, connection.pk):
+            usable[ehr_id] = resource
+        elif result is not None:
+            result.provider_conflicts += 1
+    return usable
+
+
+def locations_resolve(*, connection: EmrConnection, names: dict[str, str], result: StoreResult | None = None) -> dict[str, Location]:
+    if not names:
+        return {}
+    org_id = connection.organization_id
+
+    def lookup() -> dict[str, Location]:
+        return {
+            loc.ehr_id: loc
+            for chunk in _chunks(sorted(names))
+            for loc in Location.objects.filter(organization_id=org_id, ehr_id__in=chunk)
+        }
+
+    existing = lookup()
+    missing = [ehr_id for ehr_id in names if ehr_id not in existing]
+    if missing:
+        Location.objects.bulk_create(
+            [
+                Location(
+                    organization_id=org_id,
+                    name=(names[ehr_id] or f"Location {ehr_id}")[:200],
+                    timezone=connection.timezone,
+                    ehr_id=ehr_id,
+                    emr_connection=connection,
+                )
+                for ehr_id in missing
+            ],
+            ignore_conflicts=True,
+        )
+        existing = lookup()
+        if result is not None:
+            result.locations_created += len(missing)
+    return {k: v for k, v in existing.items() if v.emr_connection_id in (None, connection.pk)}
+
+
+def visit_types_resolve(
+    *, connection: EmrConnection, seen: dict[str, tuple[str, int]], result: StoreResult | None = None
+) -> dict[str, VisitType]:
+    """Visit-type code → the connection's ``VisitType`` (and its ``Service``), creating new ones.
+
+    ``seen`` maps code → (description, typical minutes)."""
+    if not seen:
+        return {}
+    org_id = connection.organization_id
+    existing = {vt.code: vt for vt in VisitType.objects.filter(emr_connection=connection, code__in=list(seen))}
+    missing = [code for code in seen if code not in existing]
+    if missing:
+        services = {}
+        for service in Service.objects.filter(organization_id=org_id, visit_type__in=missing).order_by("created_at"):
+            services.setdefault(service.visit_type, service)
+        new_services = [
+            Service(
+                organization_id=org_id,
+                name=(seen[code][0] or code)[:200],
+                duration=max(1, seen[code][1] or DEFAULT_VISIT_MINUTES),
+                visit_type=code,
+            )
+            for code in missing
+            if code not in services
+        ]
+        Service.objects.bulk_create(new_services)
+        services.update({s.visit_type: s for s in new_services})
+        VisitType.objects.bulk_create(
+            [
+                VisitType(
+                    organization_id=org_id,
+                    emr_connection=connection,
+                    code=code,
+                    description=seen[code][0][:255],
+                    service=services.get(code),
+                )
+                for code in missing
+            ],
+            ignore_conflicts=True,
+        )
+        existing = {vt.code: vt for vt in VisitType.objects.filter(emr_connection=connection, code__in=list(seen))}
+        if result is not None:
+            result.visit_types_created += len(missing)
+    stale = [vt for code, vt in existing.items() if seen[code][0] and vt.description != seen[code][0][:255]]
+    for vt in stale:
+        vt.description = seen[vt.code][0][:255]
+    if stale:
+        VisitType.objects.bulk_update(stale, ["description"])
+    return existing
+
+
+# --- the upsert ------------------------------------------------------------------------------
+
+
+def _scope_queryset(*, connection: EmrConnection, scope: FetchScope):
+    qs = Appointment.objects.filter(emr_connection=connection, ehr_appointment_id__isnull=False)
+    if scope.search_by == "mrn":
+        return qs.filter(patient_mrn=scope.mrn)
+    qs = qs.filter(start__gte=scope.start, start__lt=scope.end)
+    if scope.search_by == "provider":
+        ids = list(scope.provider_ids)
+        qs = qs.filter(Q(primary_provider__ehr_id__in=ids) | Q(secondary_provider__ehr_id__in=ids))
+    return qs
+
+
+def _links(appointment: Appointment) -> list[AppointmentResource]:
+    ids = [rid for rid in (appointment.primary_provider_id, appointment.secondary_provider_id) if rid is not None]
+    return [AppointmentResource(appointment=appointment, resource_id=rid) for rid in dict.fromkeys(ids)]
+
+
+def appointments_store(
+    *,
+    connection: EmrConnection,
+    scope: FetchScope,
+    fetched: Sequence[EmrAppointment],
+    emit_changes: bool = True,
+) -> StoreResult:
+    """Upsert ``fetched`` into the cache and cancel what vanished from ``scope``; one transaction,
+    ending with ``availability_invalidate`` when anything changed. Emits ``appointment.updated``
+    / ``appointment.cancelled`` for cached appointments the fetch saw change."""
+    result = StoreResult()
+    now = timezone.now()
+    org_id = connection.organization_id
+    unique = list({a.ehr_id: a for a in fetched}.values())
+
+    with transaction.atomic():
+        provider_names: dict[str, str] = {}
+        location_names: dict[str, str] = {}
+        visit_types: dict[str, tuple[str, int]] = {}
+        for item in unique:
+            if item.provider_ehr_id:
+                provider_names.setdefault(item.provider_ehr_id, item.provider_name)
+            if item.secondary_provider_ehr_id:
+                provider_names.setdefault(item.secondary_provider_ehr_id, item.secondary_provider_name)
+            if item.location_ehr_id:
+                location_names.setdefault(item.location_ehr_id, item.location_name)
+            if item.visit_type_code:
+                minutes = int((item.end - item.start).total_seconds() // 60)
+                visit_types.setdefault(item.visit_type_code, (item.visit_type_display, minutes))
+        providers = providers_resolve(connection=connection, names=provider_names, result=result)
+        locations = locations_resolve(connection=connection, names=location_names, result=result)
+        types = visit_types_resolve(connection=connection, seen=visit_types, result=result)
+        result.resources = {r.pk: r for r in providers.values()}
+        result.locations = {loc.pk: loc for loc in locations.values()}
+
+        existing: dict[str, Appointment] = {}
+        for chunk in _chunks([a.ehr_id for a in unique]):
+            for appointment in Appointment.objects.filter(emr_connection=connection, ehr_appointment_id__in=chunk):
+                existing[appointment.ehr_appointment_id] = appointment
+
+        to_create: list[Appointment] = []
+        to_update: list[Appointment] = []
+        relink: list[Appointment] = []
+        changed_events: list[tuple[str, Appointment]] = []
+        for item in unique:
+            primary = providers.get(item.provider_ehr_id) if item.provider_ehr_id else None
+            secondary = providers.get(item.secondary_provider_ehr_id) if item.secondary_provider_ehr_id else None
+            if secondary is not None and primary is not None and secondary.pk == primary.pk:
+                secondary = None
+            location = locations.get(item.location_ehr_id) if item.location_ehr_id else None
+            visit_type = types.get(item.visit_type_code)
+            status = Appointment.Status.BOOKED if item.occupies_time else Appointment.Status.CANCELLED
+            values = {
+                "status": status,
+                "start": item.start,
+                "end": item.end,
+                "service_id": visit_type.service_id if visit_type else None,
+                "location_id": location.pk if location else None,
+                "patient_mrn": item.patient_mrn,
+                "patient_name": item.patient_name,
+                "reason": item.reason,
+                "ehr_status": item.status[:128],
+                "appointment_type": item.visit_type_code,
+                "primary_provider_id": primary.pk if primary else None,
+                "secondary_provider_id": secondary.pk if secondary else None,
+                "ehr_location_name": item.location_name,
+                "ehr_locked": item.locked,
+            }
+            current = existing.get(item.ehr_id)
+            if current is None:
+                appointment = Appointment(
+                    organization_id=org_id,
+                    source=Appointment.Source.EMR,
+                    emr_connection=connection,
+                    ehr_appointment_id=item.ehr_id,
+                    ehr_created_at=item.created_at,
+                    ehr_created_by=item.created_by,
+                    cancelled_at=now if status == Appointment.Status.CANCELLED else None,
+                    **values,
+                )
+                to_create.append(appointment)
+                result.appointments.append(appointment)
+                continue
+            # What a fetch doesn't know (created_by outside MRN searches) is kept, not erased.
+            if item.created_at is not None:
+                values["ehr_created_at"] = item.created_at
+            if item.created_by:
+                values["ehr_created_by"] = item.created_by
+            if status == Appointment.Status.CANCELLED:
+                values["cancelled_at"] = current.cancelled_at or now
+            else:
+                values["cancelled_at"] = None
+            diff = {k: v for k, v in values.items() if getattr(current, k) != v}
+            result.appointments.append(current)
+            if not diff:
+                result.unchanged += 1
+                continue
+            providers_changed = "primary_provider_id" in diff or "secondary_provider_id" in diff
+            became_cancelled = diff.get("status") == Appointment.Status.CANCELLED
+            for key, value in diff.items():
+                setattr(current, key, value)
+            current.updated_at = now
+            to_update.append(current)
+            if providers_changed:
+                relink.append(current)
+            if emit_changes:
+                changed_events.append(("appointment.cancelled" if became_cancelled else "appointment.updated", current))
+
+        Appointment.objects.bulk_create(to_create, batch_size=BATCH)
+        if to_update:
+            Appointment.objects.bulk_update(to_update, [*SYNCED_FIELDS, "updated_at"], batch_size=BATCH)
+        if relink:
+            for chunk in _chunks([a.pk for a in relink]):
+                AppointmentResource.objects.filter(appointment_id__in=chunk).delete()
+        links = [link for appointment in [*to_create, *relink] for link in _links(appointment)]
+        AppointmentResource.objects.bulk_create(links, batch_size=BATCH)
+        result.created, result.updated = len(to_create), len(to_update)
+
+        # Vanished: in the fetched scope, still active here, not in the EMR's answer.
+        fetched_ids = {a.ehr_id for a in unique}
+        vanished = [
+            (pk, ehr_id)
+            for pk, ehr_id in _scope_queryset(connection=connection, scope=scope)
+            .exclude(status=Appointment.Status.CANCELLED)
+            .values_list("pk", "ehr_appointment_id")
+            if ehr_id not in fetched_ids
+        ]
+        for chunk in _chunks([pk for pk, _ in vanished]):
+            Appointment.objects.filter(pk__in=chunk).update(
+                status=Appointment.Status.CANCELLED, ehr_status=VANISHED_STATUS, cancelled_at=now, updated_at=now
+            )
+        result.cancelled_missing = len(vanished)
+        if emit_changes and vanished:
+            for appointment in Appointment.objects.filter(pk__in=[pk for pk, _ in vanished]).select_related(
+                "primary_provider", "secondary_provider", "location"
+            ):
+                changed_events.append(("appointment.cancelled", appointment))
+
+        if to_create or to_update or vanished:
+            if changed_events:
+                from emr.representation import appointment_representation, visit_type_descriptions
+
+                descriptions = visit_type_descriptions(connection=connection)
+                for event_type, appointment in changed_events:
+                    event_emit(
+                        organization_id=org_id,
+                        type=event_type,
+                        data=appointment_representation(
+                            appointment,
+                            connection=connection,
+                            descriptions=descriptions,
+                            resources=result.resources,
+                            locations=result.locations,
+                        ),
+                    )
+            availability_invalidate(organization_id=org_id)
+    return result

@@ -1,0 +1,15 @@
+"""django-q2 task entry points (``async_task("emr.tasks.…", …)``): thin wrappers over services."""
+
+from __future__ import annotations
+
+from emr.services.live_fetch import job_run
+
+
+def job_run_task(job_id: str) -> str | None:
+    job = job_run(job_id=job_id)
+    return job.status if job is not None else None
+
+
+def jobs_run_task(job_ids: list[str]) -> list[str | None]:
+    """Run several jobs one after the other (the demo: sync providers, then fetch)."""
+    return [job_run_task(job_id) for job_id in job_ids]
