@@ -9,6 +9,20 @@ from zoneinfo import ZoneInfo
 from booking.models import Appointment
 from emr.models import EmrConnection, VisitType
 
+# FHIR R4 Appointment.status, the statuses a FHIR EMR reports (``GET /v1/settings``).
+FHIR_APPOINTMENT_STATUSES = (
+    ("proposed", "Proposed"),
+    ("pending", "Pending"),
+    ("booked", "Booked"),
+    ("arrived", "Arrived"),
+    ("checked-in", "Checked in"),
+    ("fulfilled", "Fulfilled (checked out)"),
+    ("cancelled", "Cancelled"),
+    ("noshow", "No show"),
+    ("entered-in-error", "Entered in error"),
+    ("waitlist", "Waitlist"),
+)
+
 STATUS_TEXT = {
     Appointment.Status.BOOKED: "booked",
     Appointment.Status.RESERVED: "pending",

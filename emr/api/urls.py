@@ -1,5 +1,18 @@
 """``/v1/`` EMR endpoints (appointments, providers, locations, settings)."""
 
+from django.urls import path
+
+from emr.api import views
+
 app_name = "v1"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("appointments/fetch", views.AppointmentsFetchView.as_view(), name="appointments-fetch"),
+    path("appointments", views.AppointmentsView.as_view(), name="appointments"),
+    path("providers", views.ProvidersView.as_view(), name="providers"),
+    path("providers/ehr/<str:ehr_id>", views.ProviderByEhrIdView.as_view(), name="provider-by-ehr-id"),
+    path("providers/<str:pk>", views.ProviderItemView.as_view(), name="provider"),
+    path("locations", views.LocationsView.as_view(), name="locations"),
+    path("locations/<str:pk>", views.LocationItemView.as_view(), name="location"),
+    path("settings", views.SettingsView.as_view(), name="settings"),
+]

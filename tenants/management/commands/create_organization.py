@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from emr.models import Vendor
-from emr.services import emr_connection_create
+from emr.services import emr_connection_create, emr_connection_keypair_ensure
 from tenants.models import available_timezones
 from tenants.services import api_client_create, organization_create
 
@@ -22,6 +22,15 @@ class Command(BaseCommand):
             "--emr", default=Vendor.SANDBOX, help=f"EMR vendor (default sandbox): {', '.join(Vendor.values)}."
         )
         parser.add_argument("--emr-base-url", default=None, help="FHIR base URL (ecw, fhir).")
+        parser.add_argument("--emr-client-id", default=None, help="Client id registered with the EMR (ecw, fhir).")
+        parser.add_argument(
+            "--emr-private-key-file", default=None,
+            help="PEM private key for SMART Backend Services; without one a key pair is generated and its "
+            "public JWKS printed (emr_public_jwks) for registration with the EMR.",
+        )
+        parser.add_argument("--emr-kid", default=None, help="Key id of --emr-private-key-file.")
+        parser.add_argument("--emr-token-url", default=None, help="Token endpoint (default: discovered).")
+        parser.add_argument("--emr-auth", default=None, choices=["smart_backend", "client_secret", "none"])
 
     def handle(self, *args, **options):
         name = options["name"].strip()
@@ -32,10 +41,28 @@ class Command(BaseCommand):
         vendor = options["emr"].strip().lower()
         if vendor not in Vendor.values:
             raise CommandError(f"Unknown EMR vendor {vendor!r}; known: {', '.join(Vendor.values)}.")
+        credentials = {
+            key: options[f"emr_{key}"]
+            for key in ("client_id", "kid", "token_url", "auth")
+            if options.get(f"emr_{key}")
+        }
+        if options["emr_private_key_file"]:
+            try:
+                with open(options["emr_private_key_file"]) as handle:
+                    credentials["private_key_pem"] = handle.read()
+            except OSError as exc:
+                raise CommandError(f"Cannot read --emr-private-key-file: {exc}") from None
+            if not credentials.get("kid"):
+                raise CommandError("--emr-private-key-file needs --emr-kid (the key id registered with the EMR).")
+        public_jwks = None
         with transaction.atomic():
             org = organization_create(name=name, timezone_name=options["timezone"])
             issued = api_client_create(organization=org, name=f"{name} API client")
-            conn = emr_connection_create(organization=org, vendor=vendor, base_url=options["emr_base_url"])
+            conn = emr_connection_create(
+                organization=org, vendor=vendor, base_url=options["emr_base_url"], credentials=credentials
+            )
+            if vendor in ("ecw", "fhir") and credentials.get("auth", "smart_backend") == "smart_backend":
+                public_jwks = emr_connection_keypair_ensure(connection=conn.connection)
         self.stdout.write(f"Created organization {org.name} ({org.slug}).")
         self.stdout.write(
             json.dumps(
@@ -49,6 +76,7 @@ class Command(BaseCommand):
                     "access_token_reference_id": conn.connection.access_token_reference_id,
                     "emr_connection_id": str(conn.connection.id),
                     "emr_vendor": conn.connection.vendor,
+                    **({"emr_public_jwks": public_jwks} if public_jwks else {}),
                 }
             )
         )

@@ -1,0 +1,121 @@
+"""Reads for the ``/v1/`` family: everything starts from the caller's EMR connection.
+
+A connection sees its organization's rows that came from it, plus rows of the organization that
+came from no EMR at all (providers entered by hand, the organization's own locations); it never
+sees another organization's rows, nor rows another connection of the same organization brought in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404
+
+from booking.models import Appointment, Location, Resource, Shift, VisitTypeRule
+from emr.models import EmrConnection, Job, VisitType
+
+
+def providers_visible(*, connection: EmrConnection) -> QuerySet[Resource]:
+    return (
+        Resource.objects.filter(organization_id=connection.organization_id)
+        .filter(Q(emr_connection=connection) | Q(emr_connection__isnull=True, type=Resource.Type.PROVIDER))
+        .prefetch_related(
+            Prefetch(
+                "shifts",
+                queryset=Shift.objects.select_related("location").prefetch_related(
+                    Prefetch("visit_type_rules", queryset=VisitTypeRule.objects.order_by("start_time", "id"))
+                ).order_by("day_of_week", "start_time", "id"),
+            )
+        )
+        .order_by("name", "id")
+    )
+
+
+def provider_get(*, connection: EmrConnection, pk=None, ehr_id: str | None = None) -> Resource:
+    qs = providers_visible(connection=connection)
+    if ehr_id is not None:
+        provider = qs.filter(ehr_id=ehr_id).first()
+    else:
+        try:
+            provider = qs.filter(pk=uuid.UUID(str(pk))).first()
+        except ValueError:
+            provider = None
+    if provider is None:
+        raise Http404("Provider not found.")
+    return provider
+
+
+def locations_visible(*, connection: EmrConnection) -> QuerySet[Location]:
+    return (
+        Location.objects.filter(organization_id=connection.organization_id)
+        .filter(Q(emr_connection=connection) | Q(emr_connection__isnull=True))
+        .order_by("name", "id")
+    )
+
+
+def location_get(*, connection: EmrConnection, pk) -> Location:
+    try:
+        location = locations_visible(connection=connection).filter(pk=uuid.UUID(str(pk))).first()
+    except ValueError:
+        location = None
+    if location is None:
+        raise Http404("Location not found.")
+    return location
+
+
+def location_by_facility_id(*, connection: EmrConnection, facility_id: str) -> Location | None:
+    """A shift's ``facility_id``: the location's EHR id, or our id for locations without one."""
+    qs = locations_visible(connection=connection)
+    location = qs.filter(ehr_id=facility_id).first()
+    if location is None:
+        try:
+            location = qs.filter(pk=uuid.UUID(facility_id), ehr_id__isnull=True).first()
+        except ValueError:
+            location = None
+    return location
+
+
+def appointments_cached(
+    *,
+    connection: EmrConnection,
+    start: datetime,
+    end: datetime,
+    patient_mrn: str | None = None,
+    patient_name: str | None = None,
+    provider_ehr_id: str | None = None,
+    status: str | None = None,
+) -> QuerySet[Appointment]:
+    """The connection's cached appointments starting in ``[start, end)``."""
+    qs = Appointment.objects.filter(
+        organization_id=connection.organization_id, emr_connection=connection, start__gte=start, start__lt=end
+    )
+    if patient_mrn:
+        qs = qs.filter(patient_mrn=patient_mrn)
+    if patient_name:
+        qs = qs.filter(patient_name__icontains=patient_name)
+    if provider_ehr_id:
+        qs = qs.filter(Q(primary_provider__ehr_id=provider_ehr_id) | Q(secondary_provider__ehr_id=provider_ehr_id))
+    if status:
+        qs = qs.filter(ehr_status__iexact=status)
+    return qs.select_related("primary_provider", "secondary_provider", "location").order_by("start", "id")
+
+
+def visit_types_of(*, connection: EmrConnection) -> QuerySet[VisitType]:
+    return VisitType.objects.filter(emr_connection=connection).order_by("code")
+
+
+def appointment_statuses_seen(*, connection: EmrConnection) -> list[str]:
+    return sorted(
+        set(
+            Appointment.objects.filter(emr_connection=connection)
+            .exclude(ehr_status="")
+            .values_list("ehr_status", flat=True)
+            .distinct()
+        )
+    )
+
+
+def jobs_of(*, connection: EmrConnection) -> QuerySet[Job]:
+    return Job.objects.filter(emr_connection=connection)
