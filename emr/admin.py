@@ -36,7 +36,8 @@ class EmrConnectionForm(forms.ModelForm):
         help_text=CREDENTIAL_HELP + " Use the 'Generate a key pair' action to create one and get the public JWKS to register.",
     )
     kid = forms.CharField(required=False, max_length=100, label="Key id (kid)", help_text=CREDENTIAL_HELP)
-    token_url = forms.URLField(required=False, max_length=500, help_text=CREDENTIAL_HELP + " Empty: discovered from the EMR.")
+    base_url = forms.URLField(required=False, max_length=500, assume_scheme="https", help_text="FHIR base URL.")
+    token_url = forms.URLField(required=False, max_length=500, assume_scheme="https", help_text=CREDENTIAL_HELP + " Empty: discovered from the EMR.")
     scope = forms.CharField(required=False, max_length=1000, help_text=CREDENTIAL_HELP)
     mrn_system = forms.CharField(required=False, max_length=500, label="MRN identifier system", help_text=CREDENTIAL_HELP)
     rate_per_minute = forms.IntegerField(

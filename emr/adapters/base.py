@@ -143,10 +143,11 @@ class CallStats:
 class AdapterError(Exception):
     """A failed EMR call; ``str(error)`` is the message shown to people."""
 
-    def __init__(self, message: str, *, status: int | None = None):
+    def __init__(self, message: str, *, status: int | None = None, detail: str = ""):
         super().__init__(message)
         self.message = message
         self.status = status
+        self.detail = detail  # the EMR's own words (OperationOutcome / OAuth error), when any
 
     def __str__(self) -> str:
         return self.message

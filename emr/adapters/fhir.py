@@ -686,7 +686,11 @@ class FhirAdapter(EmrAdapter):
         try:
             response = self._send("POST", token_url, data=form, basic=basic, authenticated=False, what="requesting an access token")
         except EmrRequestError as exc:
-            raise EmrAuthError(f"The EMR's token endpoint refused our credentials: {exc.message}", status=exc.status) from None
+            raise EmrAuthError(
+                f"The EMR's token endpoint refused our credentials (HTTP {exc.status}): {exc.detail.rstrip('.')}.",
+                status=exc.status,
+                detail=exc.detail,
+            ) from None
         self.stats.tokens_minted += 1
         try:
             body = response.json()
@@ -744,7 +748,7 @@ class FhirAdapter(EmrAdapter):
             if status == 401 and authenticated and self.config.auth != AuthMode.NONE:
                 if reminted:
                     raise EmrAuthError(
-                        f"The EMR rejected a freshly issued access token ({what}): {operation_outcome_text(response)}.",
+                        f"The EMR rejected a freshly issued access token ({what}): {operation_outcome_text(response).rstrip('.')}.",
                         status=401,
                     )
                 reminted = True
@@ -767,21 +771,21 @@ class FhirAdapter(EmrAdapter):
                 attempts_transient += 1
                 if attempts_transient > self.config.transient_retries:
                     raise EmrUnavailable(
-                        f"The EMR failed ({what}, HTTP {status}): {operation_outcome_text(response)}.", status=status
+                        f"The EMR failed ({what}, HTTP {status}): {operation_outcome_text(response).rstrip('.')}.", status=status
                     )
                 self.stats.retries_other += 1
                 self.sleep(min(2.0, 0.5 * 2 ** (attempts_transient - 1)))
                 continue
             if status == 401 and authenticated:
-                raise EmrAuthError(f"The EMR requires authentication ({what}): {operation_outcome_text(response)}.", status=401)
+                raise EmrAuthError(f"The EMR requires authentication ({what}): {operation_outcome_text(response).rstrip('.')}.", status=401)
             if status == 403:
                 raise EmrAuthError(
-                    f"The EMR refused access ({what}, HTTP 403): {operation_outcome_text(response)}.", status=403
+                    f"The EMR refused access ({what}, HTTP 403): {operation_outcome_text(response).rstrip('.')}.", status=403
                 )
             if status >= 400:
+                detail = operation_outcome_text(response)
                 raise EmrRequestError(
-                    f"The EMR refused the request ({what}, HTTP {status}): {operation_outcome_text(response)}.",
-                    status=status,
+                    f"The EMR refused the request ({what}, HTTP {status}): {detail.rstrip('.')}.", status=status, detail=detail
                 )
             if status >= 300:
                 raise EmrResponseError(f"The EMR answered HTTP {status} ({what}); redirects are not followed.", status=status)
