@@ -82,7 +82,8 @@ class EmrConnectionAdmin(TenantScopedAdmin):
     actions = ["sync_providers", "rotate_access_token", "generate_key_pair"]
 
     def get_fieldsets(self, request, obj=None):
-        main = [f for f in ("organization", "name", "vendor", "base_url", "timezone", "is_active") if f in self.get_form(request, obj).base_fields]
+        excluded = set(self.get_exclude(request, obj) or ())
+        main = [f for f in ("organization", "name", "vendor", "base_url", "timezone", "is_active") if f not in excluded]
         sets = [
             (None, {"fields": main}),
             ("Credentials (write-only, stored encrypted)", {"fields": ["credentials_summary", *EmrConnectionForm.CREDENTIAL_FIELDS]}),

@@ -62,6 +62,8 @@ class FakeFhirServer:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body go out without a 40 ms delayed-ACK wait
+
             def log_message(self, *args):  # quiet
                 pass
 

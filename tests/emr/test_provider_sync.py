@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 
+import pytest
 from django.test import override_settings
 
 from booking.models import Appointment, Location, Resource, Service, Shift
@@ -15,6 +16,12 @@ from emr.services.connections import emr_connection_create
 from emr.services.live_fetch import providers_sync_start
 from emr.services.providers import providers_sync
 from tests.emr.conftest import make_sandbox_tenant, point_at, run_queued_tasks
+
+
+@pytest.fixture(autouse=True)
+def _big_pages(settings):
+    """Paging is tested elsewhere; here fewer, larger pages keep the sync quick."""
+    settings.EMR_PAGE_SIZE = 500
 
 
 def test_sync_creates_providers_locations_shifts_and_visit_types(sandbox_tenant):

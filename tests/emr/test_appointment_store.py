@@ -1,0 +1,117 @@
+"""The bulk upsert into the appointment cache, without HTTP: a fixed number of queries whatever
+the size, and the rules for providers, locations and visit types."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from booking.models import Appointment, AppointmentResource, Resource, Service
+from emr.adapters.base import EmrAppointment
+from emr.models import VisitType
+from emr.services.appointments import FetchScope, appointments_store
+from emr.services.connections import emr_connection_create
+from tests.conftest import make_tenant
+
+START = datetime(2025, 6, 2, 13, tzinfo=dt_timezone.utc)
+SCOPE = FetchScope(search_by="date_range", start=START - timedelta(days=1), end=START + timedelta(days=30))
+
+
+def appointments(n: int, *, providers: int = 5, prefix: str = "A") -> list[EmrAppointment]:
+    return [
+        EmrAppointment(
+            ehr_id=f"{prefix}{i}",
+            start=START + timedelta(minutes=20 * i),
+            end=START + timedelta(minutes=20 * i + 20),
+            status="booked",
+            occupies_time=True,
+            visit_type_code=("FU", "NP", "OV")[i % 3],
+            visit_type_display=("Follow-Up", "New Patient", "Office Visit")[i % 3],
+            patient_mrn=f"M{i % 50}",
+            patient_name=f"Patient {i % 50}",
+            provider_ehr_id=f"P{i % providers}",
+            provider_name=f"Doctor {i % providers}",
+            secondary_provider_ehr_id=f"P{(i + 1) % providers}" if i % 4 == 0 else None,
+            location_ehr_id=f"L{i % 2}",
+            location_name=f"Site {i % 2}",
+        )
+        for i in range(n)
+    ]
+
+
+def queries_for(tenant, items) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=items)
+    return len(captured)
+
+
+def test_query_count_does_not_grow_with_the_number_of_appointments(db):
+    small, large = make_tenant("Small"), make_tenant("Large")
+    created_small = queries_for(small, appointments(10))
+    created_large = queries_for(large, appointments(600))
+    # Only bulk_create batches grow (500 rows, or what SQLite's 999-parameter limit allows);
+    # nothing is written or read per appointment.
+    fields = [f for f in Appointment._meta.concrete_fields]
+    batch = min(500, connection.ops.bulk_batch_size(fields, appointments(1)) or 500)
+    link_batch = min(500, connection.ops.bulk_batch_size(AppointmentResource._meta.concrete_fields, appointments(1)) or 500)
+    grown = created_large - created_small
+    assert grown <= (600 // batch + 1) + (750 // link_batch + 1), (created_small, created_large, batch)
+    assert created_large < 600 / 10
+    assert Appointment.objects.filter(organization=large.organization).count() == 600
+    again_small = queries_for(small, appointments(10))
+    again_large = queries_for(large, appointments(600))
+    assert again_large == again_small  # nothing changed: read, compare, done
+
+
+def test_providers_locations_and_visit_types_are_created_once_and_linked(db):
+    tenant = make_tenant("Clinic")
+    result = appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=appointments(12, providers=3))
+    assert (result.created, result.providers_created, result.locations_created, result.visit_types_created) == (12, 3, 2, 3)
+    doctor = Resource.objects.get(organization=tenant.organization, ehr_id="P0")
+    assert (doctor.name, doctor.type, doctor.emr_connection_id) == ("Doctor 0", "provider", tenant.emr_connection.pk)
+    first = Appointment.objects.get(ehr_appointment_id="A0")
+    assert first.primary_provider.ehr_id == "P0" and first.secondary_provider.ehr_id == "P1"
+    assert set(AppointmentResource.objects.filter(appointment=first).values_list("resource__ehr_id", flat=True)) == {"P0", "P1"}
+    assert first.service.visit_type == "FU" and first.appointment_type == "FU"
+    assert VisitType.objects.get(emr_connection=tenant.emr_connection, code="FU").service == first.service
+    assert Service.objects.filter(organization=tenant.organization, visit_type="FU").count() == 1
+
+
+def test_a_visit_type_reuses_the_organizations_service_with_that_code(db):
+    tenant = make_tenant("Clinic")
+    existing = Service.objects.create(organization=tenant.organization, name="Follow-up (ours)", duration=25, visit_type="FU")
+    appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=appointments(3))
+    assert Appointment.objects.get(ehr_appointment_id="A0").service == existing
+    assert Service.objects.filter(organization=tenant.organization, visit_type="FU").count() == 1
+
+
+def test_another_connections_provider_is_never_linked(db):
+    tenant = make_tenant("Clinic")
+    other = emr_connection_create(organization=tenant.organization, vendor="fhir", name="Other EMR").connection
+    theirs = Resource.objects.create(organization=tenant.organization, name="Theirs", type="provider", ehr_id="P0", emr_connection=other)
+    result = appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=appointments(5, providers=2))
+    assert result.provider_conflicts == 1
+    mine = Appointment.objects.filter(emr_connection=tenant.emr_connection)
+    assert not mine.filter(primary_provider=theirs).exists() and not mine.filter(secondary_provider=theirs).exists()
+    assert not AppointmentResource.objects.filter(resource=theirs).exists()
+    assert mine.filter(primary_provider__ehr_id="P1").exists()
+
+
+def test_same_ehr_ids_in_two_organizations_stay_apart(db):
+    a, b = make_tenant("A"), make_tenant("B")
+    appointments_store(connection=a.emr_connection, scope=SCOPE, fetched=appointments(4))
+    appointments_store(connection=b.emr_connection, scope=SCOPE, fetched=appointments(4))
+    for tenant in (a, b):
+        rows = Appointment.objects.filter(organization=tenant.organization)
+        assert rows.count() == 4
+        assert set(rows.values_list("primary_provider__organization", flat=True)) == {tenant.organization.pk}
+        assert set(rows.values_list("location__organization", flat=True)) == {tenant.organization.pk}
+
+
+def test_duplicate_ids_in_one_answer_are_stored_once(db):
+    tenant = make_tenant("Clinic")
+    items = appointments(3)
+    result = appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=items + items[:2])
+    assert result.created == 3 and Appointment.objects.count() == 3
