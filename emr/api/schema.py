@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import serializers
 
-
-class V1ErrorSerializer(serializers.Serializer):
-    success = serializers.BooleanField(help_text="Always false.")
-    message = serializers.CharField()
+# One error component for the whole /v1/ family (the webhook endpoints document it too).
+from tenants.api.webhook_views import V1ErrorSerializer
 
 
 _TEXT = {

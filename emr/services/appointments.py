@@ -396,6 +396,7 @@ def appointments_store(
                     event_emit(
                         organization_id=org_id,
                         type=event_type,
+                        access_token_reference_id=connection.access_token_reference_id,
                         data=appointment_representation(
                             appointment,
                             connection=connection,

@@ -239,6 +239,7 @@ def emr_connection_login_required(*, connection: EmrConnection, error: str) -> b
         event_emit(
             organization_id=connection.organization_id,
             type="access_token.login_required",
+            access_token_reference_id=connection.access_token_reference_id,
             data={
                 "access_token_reference_id": connection.access_token_reference_id,
                 "emr": connection.vendor,
