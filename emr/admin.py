@@ -223,7 +223,7 @@ class JobAdmin(TenantScopedAdmin):
         if retried:
             self.message_user(request, f"Queued again: {', '.join(retried)}.")
         if skipped:
-            self.message_user(request, f"{skipped} job(s) were not failed and were left alone.", messages.WARNING)
+            self.message_user(request, f"{skipped} job(s) were not failed (or cannot be run here) and were left alone.", messages.WARNING)
 
 
 @admin.register(VisitType)

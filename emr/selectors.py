@@ -14,7 +14,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
 from booking.models import Appointment, Location, Resource, Shift, VisitTypeRule
-from emr.models import EmrConnection, Job, VisitType
+from emr.models import EmrConnection, VisitType
 
 
 def providers_visible(*, connection: EmrConnection) -> QuerySet[Resource]:
@@ -115,7 +115,3 @@ def appointment_statuses_seen(*, connection: EmrConnection) -> list[str]:
             .distinct()
         )
     )
-
-
-def jobs_of(*, connection: EmrConnection) -> QuerySet[Job]:
-    return Job.objects.filter(emr_connection=connection)

@@ -147,7 +147,10 @@ def providers_sync_start(*, connection: EmrConnection) -> Job:
 
 
 def job_retry(*, job: Job) -> bool:
-    """Queue a failed job again (same id: its events accumulate). False when it isn't failed."""
+    """Queue a failed job again (same id: its events accumulate). False when it isn't failed or
+    no runner is registered for its kind."""
+    if job.kind not in RUNNERS:
+        return False
     with transaction.atomic():
         updated = Job.objects.filter(pk=job.pk, status=Job.Status.FAILED).update(
             status=Job.Status.QUEUED, error="", started_at=None, finished_at=None
@@ -321,9 +324,22 @@ RUNNERS: dict[str, Callable[[Job], None]] = {
 }
 
 
+def job_runner_register(kind: str, runner: Callable[[Job], None]) -> None:
+    """Let another kind of job (e.g. the live availability fetch) run through ``job_run`` and the
+    admin's retry: ``runner(job)`` does the work and finishes the job (``job_finish``)."""
+    RUNNERS[kind] = runner
+
+
+def job_finish(*, job: Job, status: str, counts: dict | None = None, error: str = "") -> None:
+    _job_finish(job, status=status, counts=counts, error=error)
+
+
 __all__ = [
     "FetchRequest",
+    "appointments_fetch_remote",
     "appointments_pull",
+    "job_finish",
+    "job_runner_register",
     "job_retry",
     "job_run",
     "live_fetch_start",

@@ -93,7 +93,7 @@ def test_failed_jobs_show_their_reason_and_can_be_retried(admin_client, django_c
     assert failed.status == Job.Status.QUEUED and failed.error == "" and failed.task_id
     assert done.status == Job.Status.SUCCEEDED
     assert OrmQ.objects.count() == queued_before + 1
-    assert "1 job(s) were not failed" in response.content.decode()
+    assert "1 job(s) were not failed (or cannot be run here)" in response.content.decode()
 
 
 def test_sync_action_queues_a_provider_sync_job(admin_client, django_capture_on_commit_callbacks):

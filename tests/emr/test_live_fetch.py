@@ -3,6 +3,7 @@ EMR over HTTP (pytest-django's live server) → appointment cache → event."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -45,9 +46,11 @@ def run_job(job_id: str) -> Job:
 
 
 def live_fetch_event(job_id: str) -> dict:
+    """The event's payload as the bytes sent (key order kept; jsonb would sort the keys)."""
     events = list(Event.objects.filter(job_id=job_id, type="appointment.live_fetch_completed"))
     assert len(events) == 1
-    return events[0].payload
+    assert json.loads(events[0].body) == events[0].payload
+    return json.loads(events[0].body)
 
 
 def test_date_range_fetch_end_to_end(sandbox_tenant):
