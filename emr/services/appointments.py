@@ -265,6 +265,9 @@ def appointments_store(
     unique = list({a.ehr_id: a for a in fetched}.values())
 
     with transaction.atomic():
+        # One writer per connection at a time: a concurrent fetch of the same connection waits
+        # here, then reads what the first one wrote instead of inserting the same rows again.
+        list(EmrConnection.objects.select_for_update().filter(pk=connection.pk).only("pk"))
         provider_names: dict[str, str] = {}
         location_names: dict[str, str] = {}
         visit_types: dict[str, tuple[str, int]] = {}

@@ -115,3 +115,37 @@ def test_duplicate_ids_in_one_answer_are_stored_once(db):
     items = appointments(3)
     result = appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=items + items[:2])
     assert result.created == 3 and Appointment.objects.count() == 3
+
+
+def test_concurrent_fetches_of_one_connection_do_not_collide(requires_postgres, transactional_db):
+    """Two workers storing the same EMR answer at once: the second waits for the first and finds
+    its rows, so neither fails on the unique key and nothing is duplicated."""
+    import threading
+
+    from django.db import connections
+
+    tenant = make_tenant("Race")
+    # Providers, locations and visit types exist already, so nothing else makes the two wait.
+    appointments_store(connection=tenant.emr_connection, scope=FetchScope(search_by="mrn", mrn="none"), fetched=appointments(5, prefix="W"))
+    items = appointments(300)
+    barrier = threading.Barrier(2)
+    outcomes: list = []
+
+    def worker():
+        try:
+            barrier.wait(timeout=10)
+            result = appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=items)
+            outcomes.append((result.created, result.unchanged))
+        except Exception as exc:  # noqa: BLE001 - the assertion below reports it
+            outcomes.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes, key=str) == [(0, 300), (300, 0)], outcomes
+    assert Appointment.objects.filter(emr_connection=tenant.emr_connection).count() == 305
+    assert Resource.objects.filter(organization=tenant.organization).count() == 5
