@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from emr.adapters import ADAPTER_VENDORS, vendor_has_adapter
 from emr.adapters.base import AdapterError, EmrAdapter, EmrAppointment, EmrAuthError
-from emr.models import EmrConnection, Job, Vendor
+from emr.models import EmrConnection, Job
 from emr.representation import appointment_representation, visit_type_descriptions
 from emr.services.appointments import FetchScope, StoreResult, appointments_store
 from emr.services.connections import (
@@ -345,5 +345,4 @@ __all__ = [
     "live_fetch_start",
     "providers_sync_start",
     "unsupported_vendor_message",
-    "Vendor",
 ]

@@ -14,7 +14,6 @@ import sys
 import time
 from datetime import timedelta
 
-import pytest
 from django.conf import settings
 from django.db import connection
 
