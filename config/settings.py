@@ -213,7 +213,7 @@ WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
 # so a key is rotated by putting the new one first. Default: one derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
-# The sandbox EMR: how many providers its demo practice has (6 named ones, more are generated for
+# The sandbox EMR: how many providers its demo practice has (6 named ones, more are made up for
 # load tests) and how long its access tokens live.
 SANDBOX_PROVIDERS = env.int("SANDBOX_PROVIDERS", default=6)
 SANDBOX_TOKEN_TTL_SECONDS = env.int("SANDBOX_TOKEN_TTL_SECONDS", default=300)

@@ -145,7 +145,7 @@ def npi_with_check_digit(base9: str) -> str:
 
 @lru_cache(maxsize=8)
 def provider_templates(count: int) -> tuple[ProviderTemplate, ...]:
-    """The first ``count`` providers: the named templates, then generated ones (for load)."""
+    """The first ``count`` providers: the named templates, then synthetic ones (for load tests)."""
     out = list(TEMPLATES[:count])
     for index in range(len(out), count):
         rng = random.Random(f"provider:{index}")

@@ -189,7 +189,7 @@ def test_appointments_on_every_weekday_from_30_days_before_to_90_days_after_toda
     assert min(by_day) >= today - timedelta(days=30) and max(by_day) <= today + timedelta(days=90)
 
 
-def test_generated_npis_have_valid_check_digits():
+def test_synthetic_npis_have_valid_check_digits():
     def luhn_ok(npi: str) -> bool:
         digits = [int(c) for c in "80840" + npi]
         total = 0
@@ -200,8 +200,8 @@ def test_generated_npis_have_valid_check_digits():
             total += digit
         return total % 10 == 0
 
-    generated = data.provider_templates(20)[len(data.TEMPLATES):]
-    assert generated and all(luhn_ok(t.npi) for t in generated)
+    synthetic = data.provider_templates(20)[len(data.TEMPLATES):]
+    assert synthetic and all(luhn_ok(t.npi) for t in synthetic)
 
 
 @override_settings(SANDBOX_ENABLED=False)

@@ -1,4 +1,4 @@
-"""Generated input (schemathesis) against the ``/v1/`` EMR endpoints WITH valid EMR credentials:
+"""Random input (schemathesis) against the ``/v1/`` EMR endpoints WITH valid EMR credentials:
 no input makes them answer 5xx, and every answer matches its documented schema."""
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--emr-client-id", default=None, help="Client id registered with the EMR (ecw, fhir).")
         parser.add_argument(
             "--emr-private-key-file", default=None,
-            help="PEM private key for SMART Backend Services; without one a key pair is generated and its "
+            help="PEM private key for SMART Backend Services; without one a key pair is created and its "
             "public JWKS printed (emr_public_jwks) for registration with the EMR.",
         )
         parser.add_argument("--emr-kid", default=None, help="Key id of --emr-private-key-file.")
