@@ -54,8 +54,17 @@ class Location(TenantOwnedModel):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
+            # An EHR id names one row per EMR connection; rows from no EMR share the
+            # organization's namespace.
             models.UniqueConstraint(
-                fields=["organization", "ehr_id"], condition=Q(ehr_id__isnull=False), name="location_ehr_id_unique"
+                fields=["emr_connection", "ehr_id"],
+                condition=Q(ehr_id__isnull=False, emr_connection__isnull=False),
+                name="location_ehr_id_unique_per_connection",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "ehr_id"],
+                condition=Q(ehr_id__isnull=False, emr_connection__isnull=True),
+                name="location_ehr_id_unique_without_connection",
             ),
             models.CheckConstraint(
                 condition=Q(hold_expiration_minutes__gte=1), name="location_hold_expiration_positive"
@@ -132,8 +141,17 @@ class Resource(TenantOwnedModel):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
+            # An EHR id names one row per EMR connection; rows from no EMR share the
+            # organization's namespace.
             models.UniqueConstraint(
-                fields=["organization", "ehr_id"], condition=Q(ehr_id__isnull=False), name="resource_ehr_id_unique"
+                fields=["emr_connection", "ehr_id"],
+                condition=Q(ehr_id__isnull=False, emr_connection__isnull=False),
+                name="resource_ehr_id_unique_per_connection",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "ehr_id"],
+                condition=Q(ehr_id__isnull=False, emr_connection__isnull=True),
+                name="resource_ehr_id_unique_without_connection",
             ),
             models.CheckConstraint(
                 condition=Q(bookings_per_slot__isnull=True) | Q(bookings_per_slot__gte=1), name="resource_capacity_positive"

@@ -17,6 +17,22 @@ from booking.models import Appointment, Location, Resource, Shift, VisitTypeRule
 from emr.models import EmrConnection, VisitType
 
 
+def ehr_rows(*, model: type[Location] | type[Resource], connection: EmrConnection, ehr_ids) -> dict:
+    """EHR id → the row this connection uses for it: its own, else the organization's row from no
+    EMR (which a sync then adopts). Other connections' rows with the same EHR id are not its
+    business: each connection has its own namespace of EHR ids."""
+    ehr_ids = list(ehr_ids)
+    found: dict = {}
+    for start in range(0, len(ehr_ids), 500):
+        rows = model.objects.filter(organization_id=connection.organization_id, ehr_id__in=ehr_ids[start : start + 500]).filter(
+            Q(emr_connection=connection) | Q(emr_connection__isnull=True)
+        )
+        for row in rows:
+            if row.ehr_id not in found or row.emr_connection_id == connection.pk:
+                found[row.ehr_id] = row
+    return found
+
+
 def providers_visible(*, connection: EmrConnection) -> QuerySet[Resource]:
     return (
         Resource.objects.filter(organization_id=connection.organization_id)

@@ -63,6 +63,9 @@ def _check_unique_ehr_id(serializer: serializers.Serializer, model, value):
     if value is None:
         return value
     qs = model.objects.filter(organization=serializer.context["organization"], ehr_id=value)
+    connection_id = getattr(serializer.instance, "emr_connection_id", None)
+    if connection_id is not None:
+        qs = qs.filter(emr_connection_id=connection_id)  # an EMR's rows: unique within that EMR
     if serializer.instance is not None:
         qs = qs.exclude(pk=serializer.instance.pk)
     if qs.exists():

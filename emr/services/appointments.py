@@ -22,6 +22,7 @@ from booking.models import Appointment, AppointmentResource, Location, Resource,
 from booking.services.invalidation import availability_invalidate
 from emr.adapters.base import EmrAppointment
 from emr.models import EmrConnection, VisitType
+from emr.selectors import ehr_rows
 from tenants.events import event_emit
 
 CHUNK = 1000
@@ -72,7 +73,6 @@ class StoreResult:
     providers_created: int = 0
     locations_created: int = 0
     visit_types_created: int = 0
-    provider_conflicts: int = 0
     resources: dict = field(default_factory=dict)  # pk -> Resource, for rendering without queries
     locations: dict = field(default_factory=dict)  # pk -> Location
 
@@ -86,7 +86,6 @@ class StoreResult:
             "providers_created": self.providers_created,
             "locations_created": self.locations_created,
             "visit_types_created": self.visit_types_created,
-            "provider_conflicts": self.provider_conflicts,
         }
 
 
@@ -101,27 +100,17 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
 def providers_resolve(
     *, connection: EmrConnection, names: dict[str, str], result: StoreResult | None = None
 ) -> dict[str, Resource]:
-    """EHR provider id → the organization's provider resource for this connection, creating the
-    ones not seen before. A resource with that EHR id that belongs to ANOTHER connection of the
-    organization is not used (counted as a conflict)."""
+    """EHR provider id → this connection's provider resource (``ehr_rows``), creating the ones not
+    seen before."""
     if not names:
         return {}
-    org_id = connection.organization_id
-
-    def lookup() -> dict[str, Resource]:
-        found = {}
-        for chunk in _chunks(sorted(names)):
-            for resource in Resource.objects.filter(organization_id=org_id, ehr_id__in=chunk):
-                found[resource.ehr_id] = resource
-        return found
-
-    existing = lookup()
+    existing = ehr_rows(model=Resource, connection=connection, ehr_ids=names)
     missing = [ehr_id for ehr_id in names if ehr_id not in existing]
     if missing:
         Resource.objects.bulk_create(
             [
                 Resource(
-                    organization_id=org_id,
+                    organization_id=connection.organization_id,
                     name=(names[ehr_id] or f"Provider {ehr_id}")[:200],
                     type=Resource.Type.PROVIDER,
                     ehr_id=ehr_id,
@@ -133,37 +122,22 @@ def providers_resolve(
             batch_size=BATCH,
             ignore_conflicts=True,
         )
-        existing = lookup()
+        existing = ehr_rows(model=Resource, connection=connection, ehr_ids=names)
         if result is not None:
             result.providers_created += len(missing)
-    usable = {}
-    for ehr_id, resource in existing.items():
-        if resource.emr_connection_id in (None, connection.pk):
-            usable[ehr_id] = resource
-        elif result is not None:
-            result.provider_conflicts += 1
-    return usable
+    return existing
 
 
 def locations_resolve(*, connection: EmrConnection, names: dict[str, str], result: StoreResult | None = None) -> dict[str, Location]:
     if not names:
         return {}
-    org_id = connection.organization_id
-
-    def lookup() -> dict[str, Location]:
-        return {
-            loc.ehr_id: loc
-            for chunk in _chunks(sorted(names))
-            for loc in Location.objects.filter(organization_id=org_id, ehr_id__in=chunk)
-        }
-
-    existing = lookup()
+    existing = ehr_rows(model=Location, connection=connection, ehr_ids=names)
     missing = [ehr_id for ehr_id in names if ehr_id not in existing]
     if missing:
         Location.objects.bulk_create(
             [
                 Location(
-                    organization_id=org_id,
+                    organization_id=connection.organization_id,
                     name=(names[ehr_id] or f"Location {ehr_id}")[:200],
                     timezone=connection.timezone,
                     ehr_id=ehr_id,
@@ -173,10 +147,10 @@ def locations_resolve(*, connection: EmrConnection, names: dict[str, str], resul
             ],
             ignore_conflicts=True,
         )
-        existing = lookup()
+        existing = ehr_rows(model=Location, connection=connection, ehr_ids=names)
         if result is not None:
             result.locations_created += len(missing)
-    return {k: v for k, v in existing.items() if v.emr_connection_id in (None, connection.pk)}
+    return existing
 
 
 def visit_types_resolve(

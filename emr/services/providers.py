@@ -3,10 +3,10 @@
 The sync reads the EMR's practitioners, locations and schedules and writes them as provider
 resources, locations, shifts and visit-type rules of the connection:
 
-* A location or provider is matched by EHR id within the organization. One the organization
-  already has without a connection (created by hand or through ``/v3/`` with that EHR id) is
-  linked to this connection; a provider without an EHR id is also matched by NPI. A row that
-  belongs to ANOTHER connection of the organization is left alone and counted as a conflict.
+* A location or provider is matched by EHR id among the connection's rows (``ehr_rows``). One the
+  organization already has without a connection (created by hand or through ``/v3/`` with that EHR
+  id) is linked to this connection; a provider without an EHR id is also matched by NPI. Another
+  connection's rows are never touched: each connection has its own namespace of EHR ids.
 * Names, NPI, addresses and zones follow the EMR; status and ``hide_in_availability`` are set
   from the EMR only when the row is created, afterwards they are managed here.
 * A provider the EMR publishes a schedule for gets its shifts replaced by the schedule's, unless
@@ -26,6 +26,7 @@ from booking.models import ActiveStatus, Location, Resource, Shift, VisitTypeRul
 from booking.services.invalidation import availability_invalidate
 from emr.adapters.base import EmrLocation, EmrProvider
 from emr.models import EmrConnection, LocalHours
+from emr.selectors import ehr_rows
 from emr.services.appointments import StoreResult, locations_resolve, visit_types_resolve
 from emr.services.connections import connection_adapter
 
@@ -43,7 +44,7 @@ def _rule_minutes(start: time, end: time, visits: int) -> int:
 def _locations_upsert(*, connection: EmrConnection, items: list[EmrLocation], counts: dict) -> dict[str, Location]:
     org_id = connection.organization_id
     by_id = {item.ehr_id: item for item in items}
-    existing = {loc.ehr_id: loc for loc in Location.objects.filter(organization_id=org_id, ehr_id__in=list(by_id))}
+    existing = ehr_rows(model=Location, connection=connection, ehr_ids=by_id)
     to_create, to_update = [], []
     for ehr_id, item in by_id.items():
         current = existing.get(ehr_id)
@@ -61,9 +62,6 @@ def _locations_upsert(*, connection: EmrConnection, items: list[EmrLocation], co
                 )
             )
             continue
-        if current.emr_connection_id not in (None, connection.pk):
-            counts["location_conflicts"] += 1
-            continue
         ours = current.emr_connection_id == connection.pk
         changes = {"emr_connection_id": connection.pk, "timezone": zone if item.timezone else current.timezone}
         if ours:
@@ -77,17 +75,13 @@ def _locations_upsert(*, connection: EmrConnection, items: list[EmrLocation], co
         Location.objects.bulk_update(to_update, ["emr_connection", "timezone", "name", "address", "updated_at"])
     counts["locations_created"] += len(to_create)
     counts["locations_updated"] += len(to_update)
-    return {
-        loc.ehr_id: loc
-        for loc in Location.objects.filter(organization_id=org_id, ehr_id__in=list(by_id))
-        if loc.emr_connection_id == connection.pk
-    }
+    return {loc.ehr_id: loc for loc in Location.objects.filter(emr_connection=connection, ehr_id__in=list(by_id))}
 
 
 def _providers_upsert(*, connection: EmrConnection, items: list[EmrProvider], counts: dict) -> dict[str, Resource]:
     org_id = connection.organization_id
     by_id = {item.ehr_id: item for item in items}
-    existing = {r.ehr_id: r for r in Resource.objects.filter(organization_id=org_id, ehr_id__in=list(by_id))}
+    existing = ehr_rows(model=Resource, connection=connection, ehr_ids=by_id)
     # Providers entered by hand (no EHR id, no connection) are recognised by their NPI.
     npis = {item.npi: item for item in items if item.npi and item.ehr_id not in existing}
     adoptable = {
@@ -118,9 +112,6 @@ def _providers_upsert(*, connection: EmrConnection, items: list[EmrProvider], co
                 )
             )
             continue
-        if current.emr_connection_id not in (None, connection.pk):
-            counts["provider_conflicts"] += 1
-            continue
         changes = {"emr_connection_id": connection.pk}
         if current.emr_connection_id == connection.pk:
             changes.update(name=item.name[:200], npi=item.npi or current.npi)
@@ -133,11 +124,7 @@ def _providers_upsert(*, connection: EmrConnection, items: list[EmrProvider], co
     if to_update:
         Resource.objects.bulk_update(to_update, ["ehr_id", "emr_connection", "name", "npi", "updated_at"])
     counts["providers_created"] += len(to_create)
-    return {
-        r.ehr_id: r
-        for r in Resource.objects.filter(organization_id=org_id, ehr_id__in=list(by_id))
-        if r.emr_connection_id == connection.pk
-    }
+    return {r.ehr_id: r for r in Resource.objects.filter(emr_connection=connection, ehr_id__in=list(by_id))}
 
 
 def shifts_replace(*, resource: Resource, shifts: list[dict]) -> int:
@@ -195,10 +182,8 @@ def providers_sync(*, connection: EmrConnection, today: date | None = None) -> d
         "providers_created": 0,
         "providers_updated": 0,
         "providers_linked": 0,
-        "provider_conflicts": 0,
         "locations_created": 0,
         "locations_updated": 0,
-        "location_conflicts": 0,
         "shifts": 0,
         "visit_types_created": 0,
         "providers_with_local_hours": 0,

@@ -305,3 +305,15 @@ def test_changing_frequency_drops_fields_the_new_frequency_does_not_use(api, wor
     changed = api.patch(url, {"frequency": "DAILY"}, format="json")
     assert changed.status_code == 200
     assert changed.json()["weekdays"] == []
+
+
+def test_ehr_ids_are_unique_per_emr_connection(api, tenant):
+    from emr.services import emr_connection_create
+
+    second = emr_connection_create(organization=tenant.organization, vendor="fhir", name="Second EMR").connection
+    first_row = Resource.objects.create(organization=tenant.organization, name="A", ehr_id="P-9", emr_connection=tenant.emr_connection)
+    Resource.objects.create(organization=tenant.organization, name="B", ehr_id="P-9", emr_connection=second)
+    # A connection's row can be replaced through /v3/ keeping its EHR id ...
+    assert api.put(f"/v3/resources/{first_row.pk}", resource_body(ehrId="P-9"), format="json").status_code == 200
+    # ... but a row from no EMR may not reuse an EHR id the organization already has.
+    assert_400(api.post("/v3/resources", resource_body(ehrId="P-9"), format="json"), "ehrId")

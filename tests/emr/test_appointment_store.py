@@ -91,9 +91,11 @@ def test_another_connections_provider_is_never_linked(db):
     tenant = make_tenant("Clinic")
     other = emr_connection_create(organization=tenant.organization, vendor="fhir", name="Other EMR").connection
     theirs = Resource.objects.create(organization=tenant.organization, name="Theirs", type="provider", ehr_id="P0", emr_connection=other)
-    result = appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=appointments(5, providers=2))
-    assert result.provider_conflicts == 1
+    appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=appointments(5, providers=2))
+    ours = Resource.objects.get(emr_connection=tenant.emr_connection, ehr_id="P0")
+    assert ours.pk != theirs.pk
     mine = Appointment.objects.filter(emr_connection=tenant.emr_connection)
+    assert mine.filter(primary_provider=ours).exists()
     assert not mine.filter(primary_provider=theirs).exists() and not mine.filter(secondary_provider=theirs).exists()
     assert not AppointmentResource.objects.filter(resource=theirs).exists()
     assert mine.filter(primary_provider__ehr_id="P1").exists()

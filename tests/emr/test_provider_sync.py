@@ -102,15 +102,21 @@ def test_existing_rows_are_linked_by_ehr_id_or_npi(sandbox_url):
     assert Location.objects.filter(organization=org, ehr_id="LOC-BOS").count() == 1
 
 
-def test_a_second_connection_never_takes_over_the_first_ones_rows(sandbox_tenant, sandbox_url):
+def test_a_second_connection_gets_its_own_rows_and_never_takes_over_the_first_ones(sandbox_tenant, sandbox_url):
     first = sandbox_tenant.emr_connection
     providers_sync(connection=first)
+    before = {r.pk: (r.name, r.emr_connection_id) for r in Resource.objects.filter(emr_connection=first)}
     second = point_at(emr_connection_create(organization=sandbox_tenant.organization, vendor="sandbox", name="Second").connection, sandbox_url)
     counts = providers_sync(connection=second)
-    assert counts["provider_conflicts"] == len(data.TEMPLATES) and counts["location_conflicts"] == 2
+    assert counts["providers_created"] == len(data.TEMPLATES) and counts["locations_created"] == 2
+    assert {r.pk: (r.name, r.emr_connection_id) for r in Resource.objects.filter(emr_connection=first)} == before
+    # The same EHR ids now name one row per connection.
+    assert set(Resource.objects.filter(emr_connection=second).values_list("ehr_id", flat=True)) == set(
+        Resource.objects.filter(emr_connection=first).values_list("ehr_id", flat=True)
+    )
     assert Resource.objects.filter(emr_connection=first).count() == len(data.TEMPLATES)
-    assert not Resource.objects.filter(emr_connection=second).exists()
-    assert not Shift.objects.filter(resource__emr_connection=second).exists()
+    # Each connection's providers carry their own schedules.
+    assert Shift.objects.filter(resource__emr_connection=second).count() == Shift.objects.filter(resource__emr_connection=first).count() > 0
 
 
 def test_sync_as_a_job_through_the_worker(sandbox_tenant):
