@@ -112,13 +112,29 @@ class TenantScopedAdmin(_ScopedPermissions, _ScopedFormFields, admin.ModelAdmin)
                 fields.append(name)
         return fields
 
+    def _hides_organization(self, request) -> bool:
+        """Staff of a single organization never choose it: it is set from their membership."""
+        return (
+            not request.user.is_superuser
+            and len(user_organization_ids(request)) == 1
+            and any(f.name == "organization" for f in self.model._meta.get_fields())
+        )
+
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])
-        # Staff of a single organization never choose it: it is set from their membership.
-        if not request.user.is_superuser and len(user_organization_ids(request)) == 1 and "organization" not in exclude:
-            if any(f.name == "organization" for f in self.model._meta.get_fields()):
-                exclude.append("organization")
+        if self._hides_organization(request) and "organization" not in exclude:
+            exclude.append("organization")
         return exclude or None
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        return [f for f in fields if f != "organization"] if self._hides_organization(request) else fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._hides_organization(request):
+            return fieldsets
+        return [(name, {**opts, "fields": [f for f in opts["fields"] if f != "organization"]}) for name, opts in fieldsets]
 
     def get_list_filter(self, request):
         filters = []
