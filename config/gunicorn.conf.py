@@ -24,3 +24,6 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # and authentication fails, which is the safe outcome. Behind nginx, also set
 # `underscores_in_headers on;`.
 header_map = "dangerous"
+
+# gunicorn 27 opens a control socket under $HOME by default; a web worker has no use for it.
+control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "").lower() not in ("1", "true", "yes")

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
 ]
 
@@ -188,6 +189,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/(v1|v3|api/v1)",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "ActiveStatusEnum": "booking.models.ActiveStatus",
         "AppointmentStatusEnum": "booking.models.Appointment.Status",
@@ -223,11 +227,26 @@ EMR_MAX_PAGES = env.int("EMR_MAX_PAGES", default=200)
 EMR_PAGE_SIZE = env.int("EMR_PAGE_SIZE", default=100)
 EMR_SCHEDULE_HORIZON_DAYS = env.int("EMR_SCHEDULE_HORIZON_DAYS", default=28)
 
+def _not_sandbox_request(record) -> bool:
+    """The development server logs every request; the site's own calls to its sandbox EMR (the
+    demo's sync) would bury everything else."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not (args and isinstance(args[0], str) and " /sandbox/" in args[0])
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"not_sandbox": {"()": "django.utils.log.CallbackFilter", "callback": _not_sandbox_request}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "server": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["not_sandbox"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+    },
 }

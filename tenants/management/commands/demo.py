@@ -7,6 +7,7 @@ sandbox EMR's providers and fetch the coming week's appointments through the rea
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from emr.services import demo_sync
 from tenants.demo import demo_ensure
@@ -29,21 +30,25 @@ class Command(BaseCommand):
         parser.add_argument("--setup-only", action="store_true", help="Prepare everything, start nothing.")
 
     def handle(self, *args, **options):
+        site = settings.SITE_URL
+        parts = urlsplit(site)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        if not options["setup_only"] and not self._port_free(host, port):
+            raise CommandError(
+                f"{host}:{port} is already in use. Stop what is listening there, or run on another port "
+                f"with SITE_URL=http://127.0.0.1:8001 make run"
+            )
         call_command("migrate", interactive=False, verbosity=0)
         creds = demo_ensure()
-        site = settings.SITE_URL
         self.stdout.write(self._banner(site, creds))
         if options["setup_only"]:
             return
 
-        parts = urlsplit(site)
-        addrport = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         env = os.environ.copy()
-        children = [
-            subprocess.Popen([*manage, "runserver", addrport, "--noreload"], cwd=settings.BASE_DIR, env=env),
-            subprocess.Popen([*manage, "qcluster"], cwd=settings.BASE_DIR, env=env),
-        ]
+        web = subprocess.Popen([*manage, "runserver", f"{host}:{port}", "--noreload"], cwd=settings.BASE_DIR, env=env)
+        worker = subprocess.Popen([*manage, "qcluster"], cwd=settings.BASE_DIR, env=env)
+        children = {"web server": web, "task worker": worker}
         stop = {"now": False}
 
         def on_signal(signum, frame):
@@ -51,32 +56,50 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
+        failed = None
         try:
-            if self._wait_until_serving(f"{site}/sandbox/fhir/r4/metadata", stop):
+            if self._wait_until_serving(f"{site}/sandbox/fhir/r4/metadata", web, stop):
                 organization = Organization.objects.get(pk=creds.organization_id)
                 if demo_sync(organization=organization) is not None:
-                    self.stdout.write("  The worker is syncing the sandbox EMR (see Jobs in the admin).\n")
-                self.stdout.write(f"  Serving at {site}/admin/ — press Ctrl-C to stop.\n")
-            while not stop["now"] and all(child.poll() is None for child in children):
+                    self.stdout.write("  The worker is syncing the sandbox EMR (see Jobs in the admin).")
+                self.stdout.write(f"  Serving at {site}/admin/ — press Ctrl-C to stop.")
+            while not stop["now"]:
+                failed = next((name for name, child in children.items() if child.poll() is not None), None)
+                if failed:
+                    break
                 time.sleep(0.5)
         finally:
-            for child in children:
+            for child in children.values():
                 if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            for child in children:
+                    child.send_signal(signal.SIGINT)
+            for child in children.values():
                 try:
-                    child.wait(timeout=15)
+                    child.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+        if failed:
+            raise CommandError(f"The {failed} stopped unexpectedly (exit code {children[failed].returncode}).")
 
     @staticmethod
-    def _wait_until_serving(url: str, stop: dict, seconds: float = 60) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not stop["now"]:
+    def _port_free(host: str, port: int) -> bool:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                if httpx.get(url, timeout=2).status_code < 500:
+                probe.bind((host, port))
+            except OSError:
+                return False
+        return True
+
+    @staticmethod
+    def _wait_until_serving(url: str, web: subprocess.Popen, stop: dict, seconds: float = 60) -> bool:
+        """True once our web server answers the sandbox's capability statement."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not stop["now"] and web.poll() is None:
+            try:
+                response = httpx.get(url, timeout=2)
+                if response.status_code == 200 and response.json().get("resourceType") == "CapabilityStatement":
                     return True
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.3)
         return False
