@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -328,7 +329,7 @@ class DeliveryAdmin(TenantScopedAdmin):
 
     @admin.display(description="Event", ordering="event__id")
     def event_link(self, obj):
-        return format_html('<a href="{}">{}</a>', reverse("admin:tenants_event_change", args=[obj.event_id]), obj.event_id)
+        return format_html('<a href="{}">{}</a>', reverse("admin:tenants_event_change", args=[quote(obj.event_id)]), obj.event_id)
 
     @admin.display(description="Type", ordering="event__type")
     def event_type(self, obj):

@@ -87,3 +87,13 @@ def redis_url() -> str:
         pytest.fail(f"Redis is not reachable at {url}; start it (see README) — these tests need a real Redis.")
     client.flushdb()
     return url
+
+
+def admin_url(obj, view: str = "change") -> str:
+    """The admin URL of ``obj`` as the admin itself links it: string primary keys such as
+    ``job_40…`` are quoted (the admin reads ``_40`` as an escaped ``@``)."""
+    from django.contrib.admin.utils import quote
+    from django.urls import reverse
+
+    opts = obj._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=[quote(obj.pk)])

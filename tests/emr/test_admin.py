@@ -13,7 +13,7 @@ from emr.models import EmrConnection, Job
 from emr.services.connections import emr_connection_credentials
 from tenants.credentials import secret_matches
 from tenants.models import Membership
-from tests.conftest import make_tenant
+from tests.conftest import admin_url, make_tenant
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_failed_jobs_show_their_reason_and_can_be_retried(admin_client, django_c
     done = Job.objects.create(organization=tenant.organization, emr_connection=tenant.emr_connection, kind=Job.Kind.PROVIDERS_SYNC, status=Job.Status.SUCCEEDED)
     listing = admin_client.get("/admin/emr/job/").content.decode()
     assert "The EMR did not answer within 30 seconds." in listing and failed.pk in listing
-    detail = admin_client.get(f"/admin/emr/job/{failed.pk}/change/").content.decode()
+    detail = admin_client.get(admin_url(failed)).content.decode()
     assert "mrn" in detail and "The EMR did not answer within 30 seconds." in detail
 
     queued_before = OrmQ.objects.count()
@@ -114,7 +114,7 @@ def test_staff_see_only_their_organizations_connections_and_jobs(client, db):
     jobs = client.get("/admin/emr/job/").content.decode()
     their_job = Job.objects.get(organization=theirs.organization)
     assert Job.objects.get(organization=mine.organization).pk in jobs and their_job.pk not in jobs
-    assert client.get(f"/admin/emr/job/{their_job.pk}/change/").status_code in (302, 404)
+    assert client.get(admin_url(their_job)).status_code in (302, 404)
     connections = client.get("/admin/emr/emrconnection/").content.decode()
     assert mine.emr_connection.access_token_reference_id in connections
     assert theirs.emr_connection.access_token_reference_id not in connections
@@ -136,7 +136,7 @@ def test_every_emr_admin_page_renders(admin_client):
                              status=Job.Status.SUCCEEDED, counts={"providers": 6, "shifts": 40})
     pages = [
         "/admin/emr/emrconnection/", "/admin/emr/emrconnection/add/", f"/admin/emr/emrconnection/{tenant.emr_connection.pk}/change/",
-        "/admin/emr/job/", f"/admin/emr/job/{job.pk}/change/", "/admin/emr/visittype/", "/admin/emr/localhours/",
+        "/admin/emr/job/", admin_url(job), "/admin/emr/visittype/", "/admin/emr/localhours/",
         "/admin/emr/sandboxclient/", "/admin/booking/appointment/?emr_connection__id__exact=" + str(tenant.emr_connection.pk),
     ]
     for url in pages:

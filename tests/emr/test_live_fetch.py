@@ -95,7 +95,10 @@ def test_date_range_fetch_end_to_end(sandbox_tenant):
     links = AppointmentResource.objects.filter(appointment__emr_connection=sandbox_tenant.emr_connection)
     expected_links = sum(1 + sum(1 for p in a["participant"] if p.get("type", [{}])[0].get("coding", [{}])[0].get("code") == "SPRF") for a in expected)
     assert links.count() == expected_links
-    assert set(AppointmentResource.objects.filter(appointment=row).values_list("resource__ehr_id", flat=True)) == {row.primary_provider.ehr_id}
+    secondary = {p["actor"]["reference"].split("/")[1] for p in source["participant"]
+                 if p.get("type", [{}])[0].get("coding", [{}])[0].get("code") == "SPRF"}
+    assert (row.secondary_provider.ehr_id if row.secondary_provider else None) == next(iter(secondary), None)
+    assert set(AppointmentResource.objects.filter(appointment=row).values_list("resource__ehr_id", flat=True)) == {row.primary_provider.ehr_id} | secondary
     assert Organization.objects.get(pk=sandbox_tenant.organization.pk).availability_version > version_before
 
     payload = live_fetch_event(job_id)

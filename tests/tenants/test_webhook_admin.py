@@ -17,7 +17,7 @@ from tenants.crypto import decrypt_text
 from tenants.events import event_emit
 from tenants.models import Delivery, DeliveryAttempt, Membership, WebhookEndpoint
 from tenants.webhooks.services import delivery_attempt_run, webhook_endpoint_create
-from tests.conftest import make_tenant
+from tests.conftest import admin_url, make_tenant
 
 User = get_user_model()
 
@@ -87,15 +87,15 @@ def test_staff_see_only_their_endpoints_and_deliveries(setup):
     assert all(event.pk not in deliveries for event in setup["b_events"])
     # another organization's rows are not reachable by id either
     b_delivery = setup["b_delivery"]
-    assert client.get(f"/admin/tenants/delivery/{b_delivery.pk}/change/").status_code == 302
-    assert client.get(f"/admin/tenants/webhookendpoint/{setup['b_hook'].pk}/change/").status_code == 302
+    assert client.get(admin_url(b_delivery)).status_code == 302
+    assert client.get(admin_url(setup["b_hook"])).status_code == 302
     # and the endpoint filter offers only their own endpoints
     assert setup["b_hook"].pk not in deliveries
 
 
 def test_delivery_page_shows_each_attempt(setup):
     delivery = setup["a_delivery"]
-    page = login(setup["staff"]).get(f"/admin/tenants/delivery/{delivery.pk}/change/").content.decode()
+    page = login(setup["staff"]).get(admin_url(delivery)).content.decode()
     attempt = DeliveryAttempt.objects.get(delivery=delivery)
     assert attempt.status_code == 500
     assert ">500<" in page.replace(" ", "")
@@ -154,7 +154,7 @@ def test_creating_an_endpoint_in_the_admin_shows_the_secret_once(setup, receiver
     assert endpoint.event_types == ["appointment.created"]
     shown = re.search(r"<code>(whsec_[^<]+)</code>", response.content.decode()).group(1)
     assert decrypt_text(endpoint.secret_encrypted) == shown
-    again = client.get(f"/admin/tenants/webhookendpoint/{endpoint.pk}/change/").content.decode()
+    again = client.get(admin_url(endpoint)).content.decode()
     assert shown not in again
 
 
