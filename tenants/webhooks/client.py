@@ -1,8 +1,9 @@
 """The HTTP side of a webhook attempt: one POST, its outcome as plain data. No ORM.
 
 The URL is checked again here, at send time, against the addresses its host resolves to now; the
-request then goes to the first checked address (``url_safety.pinned_target``), so what was
-checked is what is connected to. Redirects are not followed (a redirect could point anywhere).
+request then goes to a checked address (``url_safety.pinned_target``), so what was checked is what
+is connected to: the first one, or the next one when a connection cannot be opened (nothing was
+sent yet). Redirects are not followed (a redirect could point anywhere).
 At most the first ``RESPONSE_EXCERPT_BYTES`` of the response body are read.
 """
 
@@ -17,7 +18,7 @@ from functools import lru_cache
 
 import httpx
 
-from tenants.webhooks.url_safety import UnsafeUrl, pinned_target, url_check
+from tenants.webhooks.url_safety import UnsafeUrl, pinned_target, url_resolve
 
 RESPONSE_EXCERPT_BYTES = 1024
 USER_AGENT = "scheduling-webhooks/1.0"
@@ -69,23 +70,26 @@ def _elapsed_ms(started: float) -> int:
     return int(round((time.monotonic() - started) * 1000))
 
 
+def _pinned_request(client, *, url: str, address: str, body: bytes, headers: dict[str, str]) -> httpx.Request:
+    """The POST aimed at ``address``, with the URL's host in the ``Host`` header and for TLS."""
+    target = pinned_target(url, address)
+    extensions = {"sni_hostname": target.sni_hostname} if url.lower().startswith("https://") else {}
+    return client.build_request(
+        "POST",
+        target.url,
+        content=body,
+        headers={"user-agent": USER_AGENT, **headers, "host": target.host_header},
+        extensions=extensions,
+    )
+
+
 def webhook_post(*, url: str, body: bytes, headers: dict[str, str], timeout: float, allow_private: bool) -> SendResult:
     started = time.monotonic()
     try:
-        addresses = url_check(url, allow_private=allow_private)
+        addresses = url_resolve(url, allow_private=allow_private)
     except UnsafeUrl as exc:
         kind = ErrorKind.UNSAFE_URL if exc.permanent else ErrorKind.UNSAFE_ADDRESS
         return SendResult(status_code=None, duration_ms=_elapsed_ms(started), error=f"URL not allowed: {exc.message}", error_kind=kind)
-
-    request_url = url
-    request_headers = {"user-agent": USER_AGENT, **headers}
-    extensions = {}
-    if addresses:
-        target = pinned_target(url, addresses[0])
-        request_url = target.url
-        request_headers["host"] = target.host_header
-        if url.lower().startswith("https://"):
-            extensions["sni_hostname"] = target.sni_hostname
 
     deadline = started + timeout
     try:
@@ -94,8 +98,14 @@ def webhook_post(*, url: str, body: bytes, headers: dict[str, str], timeout: flo
         with httpx.Client(
             timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False, verify=_tls_context()
         ) as client:
-            request = client.build_request("POST", request_url, content=body, headers=request_headers, extensions=extensions)
-            response = client.send(request, stream=True)
+            for index, address in enumerate(addresses):
+                request = _pinned_request(client, url=url, address=address, body=body, headers=headers)
+                try:
+                    response = client.send(request, stream=True)
+                    break
+                except httpx.ConnectError:
+                    if index == len(addresses) - 1:
+                        raise
             try:
                 excerpt = bytearray()
                 for chunk in response.iter_bytes():

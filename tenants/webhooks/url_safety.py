@@ -3,9 +3,10 @@
 Unless ``WEBHOOK_ALLOW_PRIVATE_URLS`` is set, an endpoint must be ``https://`` and its host must
 resolve only to public addresses: no loopback, private, link-local, shared (CGNAT), multicast,
 reserved or unspecified ranges, including IPv4 addresses hidden inside IPv6 forms (mapped, NAT64,
-6to4, Teredo). The check runs when the URL is saved and again at send time, where the request is
-then sent to the very address that was checked (``PinnedTarget``), so a DNS answer that changes
-between check and connect (DNS rebinding) cannot redirect it.
+6to4, Teredo). The check runs when the URL is saved (``url_check``) and again at send time
+(``url_resolve``), where the request is then sent to an address that was checked
+(``PinnedTarget``), so a DNS answer that changes between check and connect (DNS rebinding) cannot
+redirect it.
 
 No Django and no ORM here: plain functions over strings and addresses.
 """
@@ -122,20 +123,33 @@ def _default_port(parts: SplitResult) -> int:
     return parts.port or (443 if parts.scheme.lower() == "https" else 80)
 
 
-def url_check(url: str, *, allow_private: bool) -> list[str]:
-    """Check ``url`` completely; returns the public addresses its host resolves to (none are
-    looked up when private addresses are allowed). Raises ``UnsafeUrl``."""
-    parts = url_parse(url, allow_private=allow_private)
-    if allow_private:
-        return []
+def _addresses_checked(parts: SplitResult, *, allow_private: bool) -> list[str]:
     addresses = host_resolve(parts.hostname, _default_port(parts))
-    blocked = [a for a in addresses if not address_is_public(a)]
+    blocked = [] if allow_private else [a for a in addresses if not address_is_public(a)]
     if blocked:
         raise UnsafeUrl(
             f"must resolve to public addresses only ({parts.hostname} resolves to {', '.join(blocked)}).",
             permanent=False,
         )
     return addresses
+
+
+def url_check(url: str, *, allow_private: bool) -> list[str]:
+    """Check ``url`` when it is saved; returns the public addresses its host resolves to (none are
+    looked up when private addresses are allowed). Raises ``UnsafeUrl``."""
+    parts = url_parse(url, allow_private=allow_private)
+    if allow_private:
+        return []
+    return _addresses_checked(parts, allow_private=False)
+
+
+def url_resolve(url: str, *, allow_private: bool) -> list[str]:
+    """Check ``url`` at send time; returns the addresses to connect to, in the resolver's order,
+    all of them public unless private addresses are allowed. The host is looked up also when they
+    are allowed, so that development and tests send exactly as production does: to a checked
+    address (``pinned_target``), never to whatever a second lookup answers. Raises ``UnsafeUrl``."""
+    parts = url_parse(url, allow_private=allow_private)
+    return _addresses_checked(parts, allow_private=allow_private)
 
 
 def _is_ip(host: str) -> bool:

@@ -3,6 +3,9 @@ saved and again at send time against what the host resolves to then."""
 
 from __future__ import annotations
 
+import socket
+from types import SimpleNamespace
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import override_settings
@@ -11,7 +14,7 @@ from tenants.events import event_emit
 from tenants.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from tenants.webhooks.client import ErrorKind, webhook_post
 from tenants.webhooks.services import delivery_attempt_run, webhook_endpoint_create
-from tenants.webhooks.url_safety import UnsafeUrl, address_is_public, pinned_target, url_check
+from tenants.webhooks.url_safety import UnsafeUrl, address_is_public, pinned_target, url_check, url_resolve
 
 PUBLIC_V4 = "93.184.215.14"
 
@@ -152,3 +155,66 @@ def test_client_reports_blocked_addresses_without_connecting(receiver):
     result = webhook_post(url=receiver.url(), body=b"{}", headers={}, timeout=1, allow_private=False)
     assert result.error_kind == ErrorKind.UNSAFE_URL
     assert receiver.requests == []
+
+
+# --- pinned to the checked address ------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_dns(monkeypatch):
+    """Name resolution for made-up host names, at the system boundary (``socket.getaddrinfo``).
+    ``answers[name]`` lists one answer per lookup (the last one repeats); other names resolve as
+    usual. ``lookups`` records the made-up names looked up."""
+    real = socket.getaddrinfo
+    dns = SimpleNamespace(answers={}, lookups=[])
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in dns.answers:
+            return real(host, port, *args, **kwargs)
+        dns.lookups.append(name)
+        script = dns.answers[name]
+        answer = script.pop(0) if len(script) > 1 else script[0]
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port)) for address in answer]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return dns
+
+
+def test_send_time_lookup_happens_also_when_private_addresses_are_allowed(fake_dns):
+    fake_dns.answers["hooks.dev.test"] = [["127.0.0.1", "127.0.0.3"]]
+    assert url_resolve("http://hooks.dev.test:8000/hook", allow_private=True) == ["127.0.0.1", "127.0.0.3"]
+    with pytest.raises(UnsafeUrl) as exc:
+        url_resolve("http://hooks.dev.test:8000/hook", allow_private=False)
+    assert exc.value.permanent  # plain http
+    with pytest.raises(UnsafeUrl) as exc:
+        url_resolve("https://hooks.dev.test/hook", allow_private=False)
+    assert "public addresses" in exc.value.message and not exc.value.permanent
+
+
+def test_the_request_goes_to_the_checked_address_when_the_name_resolves_elsewhere_afterwards(tenant, receiver, fake_dns):
+    # DNS rebinding: the send-time check sees 127.0.0.1 (where the receiver listens), any later
+    # lookup would answer 127.0.0.2 (where nothing listens).
+    fake_dns.answers["hooks.rebind.test"] = [["127.0.0.1"], ["127.0.0.2"]]
+    endpoint = webhook_endpoint_create(organization=tenant.organization, url=f"http://hooks.rebind.test:{receiver.port}/hook").endpoint
+    event = event_emit(organization=tenant.organization, type="appointment.created", data={})
+
+    report = delivery_attempt_run(delivery_id=Delivery.objects.get(event=event, endpoint=endpoint).pk)
+
+    assert report.status == Delivery.Status.SUCCEEDED, report.error
+    [request] = receiver.wait_for(1)
+    assert request.path == "/hook" and request.headers["webhook-id"] == event.pk
+    assert request.headers["host"] == f"hooks.rebind.test:{receiver.port}"
+    assert fake_dns.lookups == ["hooks.rebind.test"]  # resolved once: by the check
+    assert DeliveryAttempt.objects.get(delivery__endpoint=endpoint).url == endpoint.url
+
+
+def test_the_next_checked_address_is_tried_when_the_first_refuses_the_connection(receiver, fake_dns):
+    fake_dns.answers["hooks.two.test"] = [["127.0.0.2", "127.0.0.1"]]
+    result = webhook_post(
+        url=f"http://hooks.two.test:{receiver.port}/in", body=b"{}", headers={}, timeout=2, allow_private=True
+    )
+    assert result.status_code == 200, result.error
+    [request] = receiver.wait_for(1)
+    assert request.headers["host"] == f"hooks.two.test:{receiver.port}"
+    assert fake_dns.lookups == ["hooks.two.test"]
