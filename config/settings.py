@@ -211,7 +211,8 @@ EXTERNAL_CALENDAR_SYNC_MINUTES = env.int("EXTERNAL_CALENDAR_SYNC_MINUTES", defau
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # How long a worker owns a delivery it claimed; past this, another worker takes it over (the first
-# one died). Must exceed the timeout plus name resolution.
+# one died). The timeout bounds a whole attempt, name resolution included; the lease must exceed
+# it by at least 10 seconds (system check tenants.E002).
 WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
 # Fernet keys (urlsafe base64, 32 bytes) for credentials at rest; the first encrypts, all decrypt,
 # so a key is rotated by putting the new one first. Default: one derived from SECRET_KEY.

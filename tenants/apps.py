@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.db.models.signals import post_migrate
 
 
@@ -18,4 +19,7 @@ class TenantsConfig(AppConfig):
     verbose_name = "Organizations and access"
 
     def ready(self):
+        from tenants.webhooks.checks import webhook_settings_check
+
+        checks.register(webhook_settings_check)
         post_migrate.connect(_webhook_schedule_ensure, sender=self, dispatch_uid="tenants.webhook_schedule_ensure")

@@ -5,16 +5,23 @@ request then goes to a checked address (``url_safety.pinned_target``), so what w
 is connected to: the first one, or the next one when a connection cannot be opened (nothing was
 sent yet). Redirects are not followed (a redirect could point anywhere).
 At most the first ``RESPONSE_EXCERPT_BYTES`` of the response body are read.
+
+One deadline bounds the whole attempt: name lookup and address check, connecting, TLS, sending,
+the response headers (however slowly they trickle in) and the excerpt. httpx's own timeouts apply
+to each read or write separately, so the request runs in an event loop under
+``asyncio.timeout_at`` instead; the worker calling ``webhook_post`` stays synchronous.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import httpx
 
@@ -22,6 +29,13 @@ from tenants.webhooks.url_safety import UnsafeUrl, pinned_target, url_resolve
 
 RESPONSE_EXCERPT_BYTES = 1024
 USER_AGENT = "scheduling-webhooks/1.0"
+
+# getaddrinfo cannot be interrupted, so lookups run in threads of their own and the attempt stops
+# waiting at its deadline. Not the event loop's default executor: asyncio.run() waits for that
+# one's threads when it shuts the loop down, which would hold the attempt after all. A lookup that
+# outlives its attempt keeps its thread until the resolver gives up; with every thread stuck,
+# further lookups queue and time out at their own deadlines.
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
 
 
 class ErrorKind:
@@ -70,7 +84,9 @@ def _elapsed_ms(started: float) -> int:
     return int(round((time.monotonic() - started) * 1000))
 
 
-def _pinned_request(client, *, url: str, address: str, body: bytes, headers: dict[str, str]) -> httpx.Request:
+def _pinned_request(
+    client: httpx.AsyncClient, *, url: str, address: str, body: bytes, headers: dict[str, str]
+) -> httpx.Request:
     """The POST aimed at ``address``, with the URL's host in the ``Host`` header and for TLS."""
     target = pinned_target(url, address)
     extensions = {"sni_hostname": target.sni_hostname} if url.lower().startswith("https://") else {}
@@ -84,50 +100,69 @@ def _pinned_request(client, *, url: str, address: str, body: bytes, headers: dic
 
 
 def webhook_post(*, url: str, body: bytes, headers: dict[str, str], timeout: float, allow_private: bool) -> SendResult:
+    """One attempt, over in ``timeout`` seconds whatever the network or the receiver does. For
+    synchronous callers (it runs its own event loop)."""
     started = time.monotonic()
+    return asyncio.run(
+        _attempt(url=url, body=body, headers=headers, timeout=timeout, allow_private=allow_private, started=started)
+    )
+
+
+async def _attempt(
+    *, url: str, body: bytes, headers: dict[str, str], timeout: float, allow_private: bool, started: float
+) -> SendResult:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout - (time.monotonic() - started)
+
+    def failed(error: str, kind: str) -> SendResult:
+        return SendResult(status_code=None, duration_ms=_elapsed_ms(started), error=error[:1000], error_kind=kind)
+
+    def timed_out(step: str) -> SendResult:
+        return failed(f"Timed out after {timeout:g} s ({step}).", ErrorKind.TIMEOUT)
+
     try:
-        addresses = url_resolve(url, allow_private=allow_private)
+        async with asyncio.timeout_at(deadline):
+            addresses = await loop.run_in_executor(_RESOLVER, partial(url_resolve, url, allow_private=allow_private))
     except UnsafeUrl as exc:
         kind = ErrorKind.UNSAFE_URL if exc.permanent else ErrorKind.UNSAFE_ADDRESS
-        return SendResult(status_code=None, duration_ms=_elapsed_ms(started), error=f"URL not allowed: {exc.message}", error_kind=kind)
+        return failed(f"URL not allowed: {exc.message}", kind)
+    except TimeoutError:
+        return timed_out("looking up the host")
 
-    deadline = started + timeout
     try:
         # A fresh connection per attempt: a pooled one opened for another host name on the same
         # address would skip this attempt's TLS name check.
-        with httpx.Client(
+        async with httpx.AsyncClient(
             timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False, verify=_tls_context()
         ) as client:
-            for index, address in enumerate(addresses):
-                request = _pinned_request(client, url=url, address=address, body=body, headers=headers)
-                try:
-                    response = client.send(request, stream=True)
-                    break
-                except httpx.ConnectError:
-                    if index == len(addresses) - 1:
-                        raise
-            try:
-                excerpt = bytearray()
-                for chunk in response.iter_bytes():
-                    excerpt.extend(chunk)
-                    if len(excerpt) >= RESPONSE_EXCERPT_BYTES or time.monotonic() > deadline:
+            async with asyncio.timeout_at(deadline):
+                for index, address in enumerate(addresses):
+                    request = _pinned_request(client, url=url, address=address, body=body, headers=headers)
+                    try:
+                        response = await client.send(request, stream=True)
                         break
+                    except httpx.ConnectError:
+                        if index == len(addresses) - 1:
+                            raise
+            # The status is known from here on; a body still arriving at the deadline only
+            # shortens the excerpt.
+            excerpt = bytearray()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    async for chunk in response.aiter_bytes():
+                        excerpt.extend(chunk)
+                        if len(excerpt) >= RESPONSE_EXCERPT_BYTES:
+                            break
+            except TimeoutError:
+                pass
             finally:
-                response.close()
+                await response.aclose()
+    except TimeoutError:  # before OSError: it is one
+        return timed_out("no complete response")
     except httpx.TimeoutException as exc:
-        return SendResult(
-            status_code=None,
-            duration_ms=_elapsed_ms(started),
-            error=f"Timed out after {timeout:g} s ({type(exc).__name__}).",
-            error_kind=ErrorKind.TIMEOUT,
-        )
+        return timed_out(type(exc).__name__)
     except (httpx.HTTPError, OSError) as exc:
-        return SendResult(
-            status_code=None,
-            duration_ms=_elapsed_ms(started),
-            error=f"{type(exc).__name__}: {exc}"[:1000],
-            error_kind=ErrorKind.NETWORK,
-        )
+        return failed(f"{type(exc).__name__}: {exc}", ErrorKind.NETWORK)
     return SendResult(
         status_code=response.status_code,
         duration_ms=_elapsed_ms(started),

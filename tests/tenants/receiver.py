@@ -4,10 +4,13 @@
     receiver.script(Reply(429, headers={"Retry-After": "120"}))
     receiver.script(Reply(200, hold=True))      # keep the request open until release()
     receiver.wait_for(2)                        # the first two requests, waiting up to a timeout
+
+``TricklingReceiver`` is a raw-socket server that sends its whole answer one byte at a time.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections import deque
@@ -118,3 +121,63 @@ class Receiver:
         self._released.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+class TricklingReceiver:
+    """Reads a request, then answers ``200 ok`` one byte every ``interval`` seconds, status line
+    and headers included: each read gets a byte long before a per-read timeout, the whole
+    answer takes about ``interval`` × 70 bytes."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\nX-Pace: slow\r\n\r\nok"
+
+    def __init__(self, interval: float = 0.1):
+        self.interval = interval
+        self.connections = 0
+        self._stop = threading.Event()
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.05)
+        self._threads: list[threading.Thread] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return self._socket.getsockname()[1]
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._socket.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            thread = threading.Thread(target=self._answer, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(2)
+            try:
+                received = b""
+                while b"\r\n\r\n" not in received:  # the request's head; its body is not needed
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    received += chunk
+                for byte in self.ANSWER:
+                    if self._stop.wait(self.interval):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return  # the sender gave up
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._socket.close()
+        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -30,7 +33,7 @@ from tenants.webhooks.services import (
     webhook_endpoint_delete,
     webhook_endpoint_rotate_secret,
 )
-from tests.tenants.receiver import Reply
+from tests.tenants.receiver import Reply, TricklingReceiver
 
 SECOND = timedelta(seconds=1)
 
@@ -251,6 +254,61 @@ def test_timeouts_are_retried(tenant, receiver, hook):
     assert report.status == Delivery.Status.PENDING and report.next_attempt_at == t0 + timedelta(seconds=5)
     attempt = DeliveryAttempt.objects.get(delivery__event=event)
     assert attempt.status_code is None and attempt.error.startswith("Timed out after 0.3 s")
+
+
+@pytest.fixture
+def trickling_receiver():
+    server = TricklingReceiver(interval=0.08)  # its whole answer takes about 5.5 s
+    yield server
+    server.stop()
+
+
+@override_settings(WEBHOOK_TIMEOUT_SECONDS=0.5)
+def test_the_timeout_bounds_the_whole_attempt_even_when_every_read_gets_a_byte(tenant, trickling_receiver):
+    webhook_endpoint_create(organization=tenant.organization, url=trickling_receiver.url())
+    event = emit(tenant)
+    t0 = timezone.now()
+    started = time.monotonic()
+    report = delivery_attempt_run(delivery_id=only_delivery(event).pk, now=t0)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 2.0  # a few times the 0.5 s timeout, far from the 5.5 s the answer takes
+    assert trickling_receiver.connections == 1
+    assert report.status == Delivery.Status.PENDING and report.status_code is None
+    assert report.next_attempt_at == t0 + timedelta(seconds=5)
+    attempt = DeliveryAttempt.objects.get(delivery__event=event)
+    assert attempt.outcome == DeliveryAttempt.Outcome.RETRY and attempt.status_code is None
+    assert attempt.error.startswith("Timed out after 0.5 s") and attempt.duration_ms < 2000
+
+
+@override_settings(WEBHOOK_TIMEOUT_SECONDS=0.5)
+def test_the_timeout_bounds_the_name_lookup_too(tenant, receiver, monkeypatch):
+    real = socket.getaddrinfo
+    released = threading.Event()
+
+    def getaddrinfo(host, port, *args, **kwargs):  # a resolver that does not answer
+        if host in ("hooks.slow-dns.test", b"hooks.slow-dns.test"):
+            released.wait(10)
+            host = "127.0.0.1"
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    webhook_endpoint_create(organization=tenant.organization, url=f"http://hooks.slow-dns.test:{receiver.port}/hook")
+    event = emit(tenant)
+    t0 = timezone.now()
+    started = time.monotonic()
+    try:
+        report = delivery_attempt_run(delivery_id=only_delivery(event).pk, now=t0)
+        elapsed = time.monotonic() - started
+    finally:
+        released.set()
+
+    assert elapsed < 2.0  # the lookup alone would have held it 10 s
+    assert report.status == Delivery.Status.PENDING and report.next_attempt_at == t0 + timedelta(seconds=5)
+    attempt = DeliveryAttempt.objects.get(delivery__event=event)
+    assert attempt.outcome == DeliveryAttempt.Outcome.RETRY
+    assert attempt.error == "Timed out after 0.5 s (looking up the host)."
+    assert receiver.requests == []
 
 
 def test_redirects_are_not_followed(tenant, receiver, hook):
