@@ -40,6 +40,7 @@ _RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
 
 class ErrorKind:
     NETWORK = "network"  # connect/read/write failed
+    INTERNAL = "internal"  # our side failed unexpectedly while making the attempt
     TIMEOUT = "timeout"
     UNSAFE_ADDRESS = "unsafe_address"  # the host resolves to a non-public address (or not at all) now
     UNSAFE_URL = "unsafe_url"  # the URL itself is not allowed (scheme, syntax)
@@ -60,7 +61,7 @@ def retry_after_parse(value: str | None, *, now: datetime | None = None) -> floa
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit() alone accepts "²", which int() refuses
         return float(min(int(value), 10**7))
     try:
         moment = parsedate_to_datetime(value)

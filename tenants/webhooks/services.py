@@ -456,21 +456,33 @@ def delivery_attempt_send(*, claim: Claim, now: datetime | None = None) -> Attem
         return _finish(claim=claim, decision=decision, url=endpoint.url, now=now, result=None)
 
     event = delivery.event
-    body = (event.body or event_body_serialize(event.payload)).encode("utf-8")
-    headers = headers_build(
-        event_id=event.pk,
-        body=body,
-        secrets=webhook_endpoint_secrets(endpoint=endpoint, now=now),
-        attempt=claim.attempt,
-        timestamp=timezone.now(),
-    )
-    result = webhook_post(
-        url=endpoint.url,
-        body=body,
-        headers=headers,
-        timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-        allow_private=settings.WEBHOOK_ALLOW_PRIVATE_URLS,
-    )
+    started = time.monotonic()
+    try:
+        body = (event.body or event_body_serialize(event.payload)).encode("utf-8")
+        headers = headers_build(
+            event_id=event.pk,
+            body=body,
+            secrets=webhook_endpoint_secrets(endpoint=endpoint, now=now),
+            attempt=claim.attempt,
+            timestamp=timezone.now(),
+        )
+        result = webhook_post(
+            url=endpoint.url,
+            body=body,
+            headers=headers,
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            allow_private=settings.WEBHOOK_ALLOW_PRIVATE_URLS,
+        )
+    except Exception as exc:  # noqa: BLE001 - one attempt's failure, not the batch's
+        # Whatever went wrong is this attempt's error, retried on the schedule; raised, it would
+        # stop the sweep's batch and leave the delivery "sending" until its lease ran out.
+        logger.exception("webhook delivery %s: attempt %s failed unexpectedly", claim.delivery_id, claim.attempt)
+        result = SendResult(
+            status_code=None,
+            duration_ms=int(round((time.monotonic() - started) * 1000)),
+            error=f"Unexpected error while sending: {type(exc).__name__}: {exc}"[:1000],
+            error_kind=ErrorKind.INTERNAL,
+        )
     decision = attempt_decide(result=result, cycle_attempt=claim.cycle_attempt, now=now)
     return _finish(claim=claim, decision=decision, url=endpoint.url, now=now, result=result)
 

@@ -22,6 +22,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from tenants.events import event_emit
 from tenants.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from tenants.webhooks.client import retry_after_parse
 from tenants.webhooks.services import (
     MAX_ATTEMPTS,
     RETRY_DELAYS,
@@ -230,6 +231,46 @@ def test_429_retry_after_as_http_date_and_never_sooner_than_the_schedule(tenant,
     t0 = timezone.now()
     report = delivery_attempt_run(delivery_id=only_delivery(event).pk, now=t0)
     assert report.next_attempt_at == t0 + timedelta(seconds=5)  # the schedule's minimum wins
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661\u0662", "12\u00b3"])  # "²", Arabic-Indic "12", "12³"
+def test_retry_after_that_is_not_plain_ascii_digits_is_ignored(value):
+    assert value.isdigit()  # what made them look like delta-seconds
+    assert retry_after_parse(value) is None
+
+
+def test_an_unusable_retry_after_does_not_stop_the_batch(tenant, receiver, hook):
+    receiver.script(Reply(503, headers={"Retry-After": "\u00b2"}), 200)
+    first, second = emit(tenant), emit(tenant)
+    t0 = timezone.now()
+
+    assert deliveries_process_due(now=t0) == 2
+
+    one, two = receiver.wait_for(2)
+    assert (one.headers["webhook-id"], two.headers["webhook-id"]) == (first.pk, second.pk)
+    failed = only_delivery(first)
+    assert (failed.status, failed.next_attempt_at, failed.last_status_code) == ("pending", t0 + timedelta(seconds=5), 503)
+    assert failed.lease_expires_at is None and failed.claim_token == ""
+    assert only_delivery(second).status == Delivery.Status.SUCCEEDED
+
+
+def test_an_unexpected_error_is_that_attempts_error_and_retried_while_the_batch_goes_on(tenant, receiver):
+    broken = webhook_endpoint_create(organization=tenant.organization, url=receiver.url("/broken")).endpoint
+    webhook_endpoint_create(organization=tenant.organization, url=receiver.url("/fine"))
+    # Its secret was encrypted with a key that is no longer configured: it cannot be signed.
+    WebhookEndpoint.objects.filter(pk=broken.pk).update(secret_encrypted="gAAAAA-not-a-fernet-token")
+    event = emit(tenant)
+    t0 = timezone.now()
+
+    assert deliveries_process_due(now=t0) == 2
+
+    assert [r.path for r in receiver.wait_for(1)] == ["/fine"]
+    delivery = Delivery.objects.get(event=event, endpoint=broken)
+    assert (delivery.status, delivery.next_attempt_at, delivery.claim_token) == ("pending", t0 + timedelta(seconds=5), "")
+    attempt = DeliveryAttempt.objects.get(delivery=delivery)
+    assert attempt.outcome == DeliveryAttempt.Outcome.RETRY and attempt.status_code is None and attempt.number == 1
+    assert attempt.error.startswith("Unexpected error while sending: DecryptionError:")
+    assert Delivery.objects.get(event=event, endpoint__url=receiver.url("/fine")).status == Delivery.Status.SUCCEEDED
 
 
 def test_network_errors_are_retried(tenant, receiver):
