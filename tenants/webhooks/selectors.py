@@ -1,4 +1,4 @@
-"""Reads: an organization's endpoints, a job's events, the monitoring overview."""
+"""Reads: an organization's endpoints, a job's events, a delivery's next retry, the monitoring overview."""
 
 from __future__ import annotations
 
@@ -52,6 +52,15 @@ def job_events_list(*, organization: Organization, emr_connection, job_id: str) 
     if job is None and not rows:
         raise Http404("Job not found.")
     return [json.loads(body) if body else payload for body, payload in rows]
+
+
+def delivery_retry_at(*, delivery_id: int) -> datetime | None:
+    """When a waiting delivery is due next; None when it is in flight, finished or gone."""
+    return (
+        Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING)
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
 
 
 # --- monitoring ---------------------------------------------------------------------------------

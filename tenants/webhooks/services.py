@@ -34,6 +34,7 @@ from django.utils import timezone
 from tenants.crypto import decrypt_text, encrypt_text
 from tenants.models import Delivery, DeliveryAttempt, Event, Organization, WebhookEndpoint
 from tenants.webhooks.client import ErrorKind, SendResult, webhook_post
+from tenants.webhooks.selectors import delivery_retry_at
 from tenants.webhooks.signing import headers_build, secret_generate
 from tenants.webhooks.url_safety import UnsafeUrl, url_check
 
@@ -501,6 +502,40 @@ def deliveries_process_due(
             break
         done += 1
     return done
+
+
+def deliveries_process_until(*, until: datetime, poll_seconds: float) -> int:
+    """Until ``until``, attempt whatever is due, any organization's, the most overdue first;
+    while nothing is, look again every ``poll_seconds``. Returns the attempts made. Claims are
+    safe beside other workers doing the same, so nothing is sent twice."""
+    done = 0
+    while (left := (until - timezone.now()).total_seconds()) > 0:
+        if delivery_attempt_run() is not None:
+            done += 1
+            continue
+        time.sleep(min(poll_seconds, left))
+    return done
+
+
+def delivery_attempt_run_with_retries(
+    *, delivery_id: int, retry_window: timedelta, poll_seconds: float
+) -> AttemptReport | None:
+    """Attempt the delivery, then every retry of it that falls due within ``retry_window`` (the
+    schedule's first retry comes 5 s after the first attempt) rather than leaving it to the next
+    sweep a minute later; also when another worker made the attempt. While waiting, the worker
+    keeps sending whatever else is due (``deliveries_process_until``), so a failing endpoint does
+    not hold it idle while other organizations' deliveries queue up behind it. The delivery is
+    ``pending`` meanwhile: if this worker dies, the sweep sends it. Returns the last report of an
+    attempt of this delivery made here (None: none was)."""
+    last = None
+    while True:
+        report = delivery_attempt_run(delivery_id=delivery_id)
+        if report is not None:
+            last = report
+        retry_at = report.next_attempt_at if report is not None else delivery_retry_at(delivery_id=delivery_id)
+        if retry_at is None or retry_at - timezone.now() > retry_window:
+            return last
+        deliveries_process_until(until=retry_at, poll_seconds=poll_seconds)
 
 
 def delivery_redeliver(*, delivery: Delivery, now: datetime | None = None) -> bool:

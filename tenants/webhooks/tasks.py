@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-import time
+from datetime import timedelta
 
 from django.conf import settings
-from django.utils import timezone
 
-from tenants.webhooks.services import deliveries_due_count, deliveries_process_due, delivery_attempt_run
+from tenants.webhooks.services import (
+    deliveries_due_count,
+    deliveries_process_due,
+    delivery_attempt_run_with_retries,
+)
 
-# A retry due this soon is waited for in the same task (the first retry comes 5 s after the first
-# attempt), instead of waiting for the next sweep a minute later. The row is ``pending`` while we
-# wait, so if this worker dies the sweep still sends it.
-INLINE_RETRY_WINDOW_SECONDS = 10
+# A retry due this soon is made by the same task (the first retry comes 5 s after the first
+# attempt), instead of waiting for the next sweep a minute later; meanwhile the task sends
+# whatever else is due, looking again this often when nothing is.
+INLINE_RETRY_WINDOW = timedelta(seconds=10)
+RETRY_WAIT_POLL_SECONDS = 0.25
 SWEEP_BUDGET_SECONDS = 50
 SWEEP_BATCH = 25
 
 
 def delivery_attempt_task(delivery_id: int) -> str:
-    report = delivery_attempt_run(delivery_id=delivery_id)
-    while report is not None and report.next_attempt_at is not None:
-        wait = (report.next_attempt_at - timezone.now()).total_seconds()
-        if wait > INLINE_RETRY_WINDOW_SECONDS:
-            break
-        time.sleep(max(0.0, wait))
-        report = delivery_attempt_run(delivery_id=delivery_id)
+    report = delivery_attempt_run_with_retries(
+        delivery_id=delivery_id, retry_window=INLINE_RETRY_WINDOW, poll_seconds=RETRY_WAIT_POLL_SECONDS
+    )
     return "nothing due" if report is None else f"attempt {report.attempt}: {report.status}"
 
 

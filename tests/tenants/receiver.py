@@ -3,6 +3,7 @@
     receiver.script(500, 200)                   # the next two requests get 500, then 200
     receiver.script(Reply(429, headers={"Retry-After": "120"}))
     receiver.script(Reply(200, hold=True))      # keep the request open until release()
+    receiver.routes["/down"] = Reply(500)       # every request to /down gets this, script or not
     receiver.wait_for(2)                        # the first two requests, waiting up to a timeout
 
 ``TricklingReceiver`` is a raw-socket server that sends its whole answer one byte at a time.
@@ -80,6 +81,7 @@ class Receiver:
         self._released = threading.Event()
         self.requests: list[Received] = []
         self.default = Reply(200)
+        self.routes: dict[str, Reply] = {}
         self._server = _Server((host, 0), _Handler)
         self._server.receiver = self
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -100,7 +102,10 @@ class Receiver:
     def _record(self, request: Received) -> Reply:
         with self._lock:
             self.requests.append(request)
-            reply = self._script.popleft() if self._script else self.default
+            if request.path in self.routes:
+                reply = self.routes[request.path]
+            else:
+                reply = self._script.popleft() if self._script else self.default
             self._lock.notify_all()
             return reply
 

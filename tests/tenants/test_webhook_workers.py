@@ -96,6 +96,38 @@ def test_qcluster_delivers_retries_and_takes_over_from_a_killed_worker(shared_da
     assert len(receiver.requests) == 4
 
 
+def test_a_worker_waiting_to_retry_a_failing_endpoint_keeps_sending_other_organizations_events(
+    shared_database_url, receiver, tmp_path
+):
+    failing, other = make_tenant("Failing Clinic"), make_tenant("Other Clinic")
+    webhook_endpoint_create(organization=failing.organization, url=receiver.url("/down"))
+    webhook_endpoint_create(organization=other.organization, url=receiver.url("/up"))
+    receiver.routes["/down"] = Reply(500)
+    # Only the delivery tasks send here: the every-minute sweep stays out of it.
+    Schedule.objects.filter(name=SWEEP_SCHEDULE_NAME).update(next_run=timezone.now() + timedelta(hours=1))
+    log = tmp_path / "qcluster.log"
+    cluster = manage("qcluster", env=subprocess_env(shared_database_url, Q_WORKERS="2"), log=log)
+    try:
+        # More tasks than workers, each for a first attempt that fails and a retry 5 s later.
+        down = [event_emit(organization=failing.organization, type="appointment.created", data={"n": n}) for n in range(6)]
+        receiver.wait_for(2, timeout=30)  # the workers are busy with the failing endpoint
+        up = event_emit(organization=other.organization, type="appointment.created", data={"n": 0})
+        wait_until(lambda: Delivery.objects.get(event=up).status == Delivery.Status.SUCCEEDED, timeout=60,
+                   message="the other organization's delivery\n" + _log_tail(log))
+        receiver.wait_for(2 * len(down) + 1, timeout=60)  # every failing delivery's 5-second retry too
+    finally:
+        stop_group(cluster)
+
+    sent = [(r.path, r.headers["webhook-id"], r.headers["webhook-attempt"]) for r in receiver.requests]
+    first_retry = next(n for n, (path, _, attempt) in enumerate(sent) if path == "/down" and attempt == "2")
+    # Sent while the failing endpoint's retries were still waiting, not queued behind them.
+    assert sent.index(("/up", up.pk, "1")) < first_retry, sent
+    assert sorted(sent) == sorted(
+        [("/up", up.pk, "1")] + [("/down", event.pk, attempt) for event in down for attempt in ("1", "2")]
+    )  # each attempt once: nothing sent twice
+    assert set(Delivery.objects.filter(event__in=down).values_list("status", "attempts")) == {(Delivery.Status.PENDING, 2)}
+
+
 def test_several_worker_processes_share_a_backlog_and_send_each_delivery_once(shared_database_url, receiver, tmp_path):
     tenant = make_tenant("Backlog Clinic")
     webhook_endpoint_create(organization=tenant.organization, url=receiver.url())
