@@ -93,6 +93,21 @@ def test_staff_see_only_their_endpoints_and_deliveries(setup):
     assert setup["b_hook"].pk not in deliveries
 
 
+def test_the_event_type_filter_offers_the_defined_types_not_other_organizations_data(setup):
+    from tenants.webhooks.services import EVENT_TYPES
+
+    # An event type only Beta's deliveries have (as stored data, e.g. from an older version).
+    event = setup["b_events"][1]
+    type(event).objects.filter(pk=event.pk).update(type="beta.only_type")
+    client = login(setup["staff"])
+    page = client.get("/admin/tenants/delivery/").content.decode()
+    assert "beta.only_type" not in page
+    offered = re.findall(r'href="\?event_type=([^"&]+)"', page)
+    assert offered == list(EVENT_TYPES)  # the same for every organization, whatever its data
+    assert setup["a_event"].pk in client.get("/admin/tenants/delivery/?event_type=appointment.created").content.decode()
+    assert setup["a_event"].pk not in client.get("/admin/tenants/delivery/?event_type=appointment.cancelled").content.decode()
+
+
 def test_delivery_page_shows_each_attempt(setup):
     delivery = setup["a_delivery"]
     page = login(setup["staff"]).get(admin_url(delivery)).content.decode()
