@@ -224,9 +224,23 @@ def test_429_honours_retry_after_seconds(tenant, receiver, hook):
     assert only_delivery(event).status == Delivery.Status.SUCCEEDED
 
 
-def test_429_retry_after_as_http_date_and_never_sooner_than_the_schedule(tenant, receiver, hook):
-    soon = timezone.now() + timedelta(seconds=1)
-    receiver.script(Reply(429, headers={"Retry-After": soon.strftime("%a, %d %b %Y %H:%M:%S GMT")}))
+def test_429_retry_after_as_http_date(tenant, receiver, hook):
+    event = emit(tenant)
+    t0 = timezone.now()
+    later = (t0 + timedelta(minutes=10)).replace(microsecond=0)  # HTTP dates have whole seconds
+    receiver.script(Reply(429, headers={"Retry-After": later.strftime("%a, %d %b %Y %H:%M:%S GMT")}))
+    report = delivery_attempt_run(delivery_id=only_delivery(event).pk, now=t0)
+    # t0 + (the date - the moment the answer was read): the date, less the time the attempt took
+    assert later - SECOND <= report.next_attempt_at <= later
+    assert abs((report.next_attempt_at - t0).total_seconds() - 600) < 2
+    assert deliveries_process_due(now=later - 2 * SECOND) == 0
+
+
+@pytest.mark.parametrize("soon", ["1", "http-date"])
+def test_retry_after_never_sooner_than_the_schedule(tenant, receiver, hook, soon):
+    if soon == "http-date":
+        soon = (timezone.now() + timedelta(seconds=1)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    receiver.script(Reply(429, headers={"Retry-After": soon}))
     event = emit(tenant)
     t0 = timezone.now()
     report = delivery_attempt_run(delivery_id=only_delivery(event).pk, now=t0)
