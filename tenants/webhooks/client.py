@@ -15,6 +15,7 @@ to each read or write separately, so the request runs in an event loop under
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +36,22 @@ USER_AGENT = "scheduling-webhooks/1.0"
 # one's threads when it shuts the loop down, which would hold the attempt after all. A lookup that
 # outlives its attempt keeps its thread until the resolver gives up; with every thread stuck,
 # further lookups queue and time out at their own deadlines.
-_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
+def _resolver_new() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
+
+
+_RESOLVER = _resolver_new()
+
+
+def _resolver_after_fork() -> None:
+    # A forked child (django-q2 starts its workers so) has none of the parent's threads, but the
+    # pool would count the parent's idle ones and never start its own: every lookup would wait
+    # for its deadline.
+    global _RESOLVER
+    _RESOLVER = _resolver_new()
+
+
+os.register_at_fork(after_in_child=_resolver_after_fork)
 
 
 class ErrorKind:

@@ -3,6 +3,7 @@ saved and again at send time against what the host resolves to then."""
 
 from __future__ import annotations
 
+import os
 import socket
 from types import SimpleNamespace
 
@@ -218,3 +219,25 @@ def test_the_next_checked_address_is_tried_when_the_first_refuses_the_connection
     [request] = receiver.wait_for(1)
     assert request.headers["host"] == f"hooks.two.test:{receiver.port}"
     assert fake_dns.lookups == ["hooks.two.test"]
+
+
+def test_a_forked_process_looks_up_names_in_threads_of_its_own(receiver, fake_dns):
+    # django-q2 forks its workers; a process that sent before forking must not hand its child a
+    # lookup pool whose threads do not exist there.
+    fake_dns.answers["hooks.fork.test"] = [["127.0.0.1"]]
+    url = f"http://hooks.fork.test:{receiver.port}/hook"
+    assert webhook_post(url=url, body=b"{}", headers={}, timeout=2, allow_private=True).status_code == 200
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no database, no pytest, just one attempt
+        try:
+            result = webhook_post(url=url, body=b"{}", headers={}, timeout=2, allow_private=True)
+            os.write(write_end, f"{result.status_code} {result.error}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as answer:
+        child = answer.read()
+    os.waitpid(pid, 0)
+    assert child == "200 "
+    assert len(receiver.wait_for(2)) == 2
