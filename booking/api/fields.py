@@ -15,7 +15,10 @@ from tenants.models import available_timezones
 
 MIN_YEAR, MAX_YEAR = 1970, 2200
 MIDNIGHT = time(0, 0)
-_WALL_TIME = re.compile(r"^(\d{2}):(\d{2}):(\d{2})$")
+# ASCII digits only (``\d`` also matches other scripts' digits), matched with ``fullmatch`` (``$``
+# also matches before a trailing newline).
+_WALL_TIME = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2})")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def render_instant(value: datetime, zone: ZoneInfo | dt_timezone = dt_timezone.utc) -> str:
@@ -67,7 +70,7 @@ class StrictDateField(serializers.Field):
     default_error_messages = {"invalid": "Must be a date in YYYY-MM-DD format between 1970 and 2200."}
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", data):
+        if not isinstance(data, str) or _DATE.fullmatch(data) is None:
             self.fail("invalid")
         try:
             parsed = date.fromisoformat(data)
@@ -81,7 +84,7 @@ class StrictDateField(serializers.Field):
         return value.isoformat()
 
 
-@extend_schema_field({"type": "string", "pattern": r"^\d{2}:\d{2}:\d{2}$", "example": "09:00:00"})
+@extend_schema_field({"type": "string", "pattern": r"^[0-9]{2}:[0-9]{2}:[0-9]{2}$", "example": "09:00:00"})
 class WallTimeField(serializers.Field):
     """A wall-clock ``HH:MM:SS``. With ``end=True``, ``24:00:00`` (or ``00:00:00``) is midnight at the
     end of the day, stored as 00:00 and rendered ``24:00:00``."""
@@ -94,7 +97,7 @@ class WallTimeField(serializers.Field):
 
     def to_internal_value(self, data):
         maximum = "24:00:00" if self.end else "23:59:59"
-        match = _WALL_TIME.match(data) if isinstance(data, str) else None
+        match = _WALL_TIME.fullmatch(data) if isinstance(data, str) else None
         if not match:
             self.fail("invalid", maximum=maximum)
         hours, minutes, seconds = (int(part) for part in match.groups())

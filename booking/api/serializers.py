@@ -164,7 +164,7 @@ class ResourceSerializer(_Timestamps):
     email = StrictEmailField(max_length=254, required=False, allow_blank=True, default="")
     ehrId = StrictCharField(source="ehr_id", max_length=128, allow_null=True, required=False, default=None)
     npi = StrictRegexField(
-        r"^\d{10}$", required=False, allow_blank=True, default="", error_messages={"invalid": "Must be 10 digits."}
+        r"\A[0-9]{10}\Z", required=False, allow_blank=True, default="", error_messages={"invalid": "Must be 10 digits."}
     )
     status = StrictChoiceField(choices=ActiveStatus.choices, required=False, default=ActiveStatus.ACTIVE)
     hideInAvailability = StrictBooleanField(source="hide_in_availability", required=False, default=False)

@@ -35,7 +35,7 @@ MAX_PROVIDER_DAYS_SINGLE = 5
 MAX_PROVIDERS = 10
 MAX_QUERY_DAYS = 366
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits, whole string (fullmatch)
 
 MSG_DATE_FORMAT = "Invalid date format. Use ISO format (YYYY-MM-DD)."
 MSG_END_BEFORE_START = "end_date must be after start_date."
@@ -58,7 +58,7 @@ def _is_blank(value) -> bool:
 
 
 def parse_date(value) -> date:
-    if not isinstance(value, str) or not _DATE.match(value):
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise V1BadRequest(MSG_DATE_FORMAT)
     try:
         parsed = date.fromisoformat(value)
@@ -168,7 +168,7 @@ class AppointmentQuery:
 def _bound(value: str, zone: ZoneInfo, *, end: bool) -> datetime:
     """A date (the whole day in the EMR's zone: its start, or for an end the next midnight) or an
     ISO date-time (with offset; without one it is read in the EMR's zone)."""
-    if _DATE.match(value):
+    if _DATE.fullmatch(value):
         day = parse_date(value)
         return datetime.combine(day + timedelta(days=1) if end else day, time(0), tzinfo=zone)
     if len(value) > 40 or "T" not in value:
@@ -260,10 +260,10 @@ class _RejectUnknown:
         return super().to_internal_value(data)
 
 
-_WALL = re.compile(r"^T?(\d{2}):(\d{2}):(\d{2})$")
+_WALL = re.compile(r"T?([0-9]{2}):([0-9]{2}):([0-9]{2})")  # fullmatch
 
 
-@extend_schema_field({"type": "string", "pattern": r"^T?\d{2}:\d{2}:\d{2}$", "example": "T08:00:00"})
+@extend_schema_field({"type": "string", "pattern": r"^T?[0-9]{2}:[0-9]{2}:[0-9]{2}$", "example": "T08:00:00"})
 class ShiftTimeField(serializers.Field):
     """Cobalt's wall-clock ``T08:00:00`` (``08:00:00`` accepted); with ``end=True``, ``T24:00:00``
     is midnight at the end of the day."""
@@ -276,7 +276,7 @@ class ShiftTimeField(serializers.Field):
 
     def to_internal_value(self, data):
         maximum = "T24:00:00" if self.end else "T23:59:59"
-        match = _WALL.match(data) if isinstance(data, str) else None
+        match = _WALL.fullmatch(data) if isinstance(data, str) else None
         if not match:
             self.fail("invalid", maximum=maximum)
         hours, minutes, seconds = (int(p) for p in match.groups())

@@ -37,6 +37,10 @@ LOCATION_CASES = [
     ("weeklyAvailability[0].endTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "10:00:00", "endTime": "09:00:00"}]}),
     ("weeklyAvailability[0].endTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "10:00:00", "endTime": "10:00:00"}]}),
     ("weeklyAvailability[0].endTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "10:00:00", "endTime": "10:61:00"}]}),
+    # ASCII digits and nothing after the seconds: no fullwidth digits, no trailing newline.
+    ("weeklyAvailability[0].startTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "\uff10\uff19:00:00", "endTime": "10:00:00"}]}),
+    ("weeklyAvailability[0].startTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "09:00:00\n", "endTime": "10:00:00"}]}),
+    ("weeklyAvailability[0].endTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "09:00:00", "endTime": "10:00:00\n"}]}),
     ("weeklyAvailability", {"weeklyAvailability": {"dayOfWeek": 1}}),
     ("weeklyAvailability", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "09:00:00", "endTime": "10:00:00"}] * 400}),
     ("holdExpirationMinutes", {"holdExpirationMinutes": 0}),
@@ -76,6 +80,8 @@ RESOURCE_CASES = [
     ("bookingsPerSlot", {"bookingsPerSlot": 0}),
     ("email", {"email": "not-an-email"}),
     ("npi", {"npi": "12345"}),
+    ("npi", {"npi": "\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19\uff10"}),  # fullwidth digits
+    ("npi", {"npi": "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660"}),  # Arabic-Indic digits
     ("status", {"status": "retired"}),
     ("hideInAvailability", {"hideInAvailability": "sometimes"}),
     ("hideInAvailability", {"hideInAvailability": 1}),
@@ -171,6 +177,9 @@ RECURRING_CASES = [
     ("startDate", lambda w: _recurring(w, startDate="01/02/2030")),
     ("endDate", lambda w: _recurring(w, endDate="2029-12-31")),
     ("startTime", lambda w: _recurring(w, startTime="12:00")),
+    ("startTime", lambda w: _recurring(w, startTime="12:00:00\n")),
+    ("startTime", lambda w: _recurring(w, startTime="\uff11\uff12:00:00")),
+    ("startDate", lambda w: _recurring(w, startDate="\uff12\uff10\uff13\uff10-01-01")),
     ("endTime", lambda w: _recurring(w, endTime="11:00:00")),
     ("endTime", lambda w: _recurring(w, endTime="25:00:00")),
     ("timezone", lambda w: _recurring(w, timezone="Nowhere/Land")),
