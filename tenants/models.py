@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from booking.validators import validate_weekly_windows
 from tenants.credentials import public_id_new
 
 
@@ -48,7 +49,9 @@ class Organization(TimeStampedModel):
     default_hours = models.JSONField(
         default=default_hours,
         blank=True,
-        help_text="Weekly hours used when a provider has none and a request asks for default hours.",
+        validators=[validate_weekly_windows],
+        help_text="Weekly hours used when a provider has none and a request asks for default hours "
+        '([{"dayOfWeek": 1, "startTime": "09:00:00", "endTime": "17:00:00"}, …], 0 = Sunday).',
     )
     is_active = models.BooleanField(default=True)
     # Bumped by every write that can change availability; part of every availability cache key.

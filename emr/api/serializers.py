@@ -23,9 +23,9 @@ from booking.api.fields import (
     StrictChoiceField,
     StrictDateField,
     StrictIntegerField,
-    wall_window_is_valid,
 )
 from booking.models import ActiveStatus
+from booking.validators import MAX_RECUR_EVERY_WEEKS, MAX_VISITS_PER_RULE, wall_window_contains, wall_window_is_valid
 from emr.services.live_fetch import FetchRequest
 
 SEARCH_MODES = ("date_range", "mrn", "provider")
@@ -292,15 +292,10 @@ class ShiftTimeField(serializers.Field):
         return "T" + value.strftime("%H:%M:%S")
 
 
-def _minutes(value: time, *, end: bool) -> int:
-    minutes = value.hour * 60 + value.minute + value.second / 60
-    return 24 * 60 if end and value == MIDNIGHT else minutes
-
-
 class V1VisitTypeRuleSerializer(_RejectUnknown, serializers.Serializer):
     start_time = ShiftTimeField()
     end_time = ShiftTimeField(end=True)
-    total_visits = StrictIntegerField(min_value=1, max_value=1000)
+    total_visits = StrictIntegerField(min_value=1, max_value=MAX_VISITS_PER_RULE)
     visit_type_id = StrictCharField(min_length=1, max_length=128)
     visit_type_desc = StrictCharField(max_length=255, required=False, allow_blank=True, default="")
 
@@ -312,7 +307,7 @@ class V1VisitTypeRuleSerializer(_RejectUnknown, serializers.Serializer):
 
 class V1RecurrenceSerializer(_RejectUnknown, serializers.Serializer):
     recur_interval_type = StrictChoiceField(choices=["weeks"])
-    recur_interval_amount = StrictIntegerField(min_value=1, max_value=52)
+    recur_interval_amount = StrictIntegerField(min_value=1, max_value=MAX_RECUR_EVERY_WEEKS)
 
 
 class V1ShiftSerializer(_RejectUnknown, serializers.Serializer):
@@ -352,9 +347,8 @@ class V1ShiftSerializer(_RejectUnknown, serializers.Serializer):
         recurrence = attrs.get("recurrence") or {}
         if recurrence.get("recur_interval_amount", 1) > 1 and not first:
             raise serializers.ValidationError({"set_start_date": "Required when recurring every 2 or more weeks (it anchors the weeks)."})
-        shift_start, shift_end = _minutes(attrs["start"], end=False), _minutes(attrs["end"], end=True)
         for index, rule in enumerate(attrs.get("visit_type_rules") or []):
-            if _minutes(rule["start_time"], end=False) < shift_start or _minutes(rule["end_time"], end=True) > shift_end:
+            if not wall_window_contains((attrs["start"], attrs["end"]), (rule["start_time"], rule["end_time"])):
                 raise serializers.ValidationError({"visit_type_rules": {index: "Must lie within the shift's start and end."}})
         return attrs
 
