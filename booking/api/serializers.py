@@ -117,7 +117,7 @@ class LocationSerializer(_Timestamps):
     name = StrictCharField(max_length=200)
     timezone = StrictTimezoneField()
     weeklyAvailability = WeeklyWindowSerializer(
-        many=True, source="weekly_availability", required=False, max_length=MAX_WEEKLY_WINDOWS
+        many=True, source="weekly_availability", required=False, default=list, max_length=MAX_WEEKLY_WINDOWS
     )
     holdExpirationMinutes = StrictIntegerField(
         source="hold_expiration_minutes", min_value=1, max_value=10080, required=False, default=10
@@ -204,8 +204,8 @@ class _ScopedSerializer(_Timestamps):
 
     def validate_scope(self, attrs):
         given = {attr for _, attr in self.SCOPES if attr in attrs}
-        if self.instance is not None and not given:
-            return attrs  # scope untouched by this update
+        if self.partial and not given:
+            return attrs  # scope untouched by this PATCH (a PUT replaces it like every other field)
         chosen = [attr for _, attr in self.SCOPES if attrs.get(attr) is not None]
         if len(chosen) != 1:
             raise serializers.ValidationError(
