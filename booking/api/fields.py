@@ -142,6 +142,11 @@ class TenantRefField(serializers.RelatedField):
     def get_queryset(self):
         return self.model.objects.filter(organization=self.context["organization"])
 
+    def run_validation(self, data=serializers.empty):
+        if data == "":  # DRF's related fields read "" as null; an empty id is a wrong id
+            self.fail("invalid")
+        return super().run_validation(data)
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")

@@ -206,11 +206,13 @@ class _ScopedSerializer(_Timestamps):
         given = {attr for _, attr in self.SCOPES if attr in attrs}
         if self.partial and not given:
             return attrs  # scope untouched by this PATCH (a PUT replaces it like every other field)
-        chosen = [attr for _, attr in self.SCOPES if attrs.get(attr) is not None]
+        chosen = [name for name, attr in self.SCOPES if attrs.get(attr) is not None]
         if len(chosen) != 1:
-            raise serializers.ValidationError(
-                {"ResourceId": "Give exactly one of ResourceId, LocationId or ServiceId."}
-            )
+            message = "Give exactly one of ResourceId, LocationId or ServiceId"
+            if chosen:
+                message += f"; got {' and '.join(chosen)}"
+            # Name the fields given (all three when none was).
+            raise serializers.ValidationError({name: f"{message}." for name in chosen or [n for n, _ in self.SCOPES]})
         for _, attr in self.SCOPES:
             attrs.setdefault(attr, None)
         return attrs

@@ -289,5 +289,5 @@ def test_put_without_a_scope_is_400_and_keeps_the_item(api, collection, body):
     item = world.block if collection == "blocks" else world.recurring_block
     put = api.put(f"/v3/{collection}/{item['id']}", body(world), format="json")
     assert put.status_code == 400, put.content
-    assert "ResourceId" in {e["field"] for e in put.json()["errors"]}
+    assert {e["field"] for e in put.json()["errors"]} == {"ResourceId", "LocationId", "ServiceId"}
     assert api.get(f"/v3/{collection}/{item['id']}").json() == item

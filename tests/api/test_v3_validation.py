@@ -326,3 +326,40 @@ def test_ehr_ids_are_unique_per_emr_connection(api, tenant):
     assert api.put(f"/v3/resources/{first_row.pk}", resource_body(ehrId="P-9"), format="json").status_code == 200
     # ... but a row from no EMR may not reuse an EHR id the organization already has.
     assert_400(api.post("/v3/resources", resource_body(ehrId="P-9"), format="json"), "ehrId")
+
+
+def _fields(response) -> set[str]:
+    assert response.status_code == 400, response.content
+    return {e["field"] for e in response.json()["errors"]}
+
+
+@pytest.mark.parametrize("collection,body", [("blocks", _block), ("recurringBlocks", _recurring)])
+def test_the_scope_error_names_the_fields_given(api, world, collection, body):
+    both = body(world, ResourceId=None, LocationId=world.location["id"], ServiceId=world.service["id"])
+    assert _fields(api.post(f"/v3/{collection}", both, format="json")) == {"LocationId", "ServiceId"}
+    three = body(world, ResourceId=world.resource["id"], LocationId=world.location["id"], ServiceId=world.service["id"])
+    assert _fields(api.post(f"/v3/{collection}", three, format="json")) == {"ResourceId", "LocationId", "ServiceId"}
+    none = {k: v for k, v in body(world).items() if k not in ("ResourceId", "LocationId", "ServiceId")}
+    assert _fields(api.post(f"/v3/{collection}", none, format="json")) == {"ResourceId", "LocationId", "ServiceId"}
+
+
+@pytest.mark.parametrize("field", ["ResourceId", "LocationId", "ServiceId"])
+@pytest.mark.parametrize("collection,body", [("blocks", _block), ("recurringBlocks", _recurring)])
+def test_an_empty_string_reference_is_400_not_null(api, world, collection, body, field):
+    model = {"blocks": Block, "recurringBlocks": RecurringBlock}[collection]
+    before = model.objects.count()
+    scoped = {k: v for k, v in body(world).items() if k not in ("ResourceId", "LocationId", "ServiceId")}
+    other = "LocationId" if field != "LocationId" else "ResourceId"
+    sent = {**scoped, other: world.location["id"] if other == "LocationId" else world.resource["id"], field: ""}
+    assert field in _fields(api.post(f"/v3/{collection}", sent, format="json"))
+    assert model.objects.count() == before
+
+
+def test_empty_string_location_of_an_allocation_or_schedule_window_is_400(api, world):
+    url = f"/v3/resources/{world.resource['id']}"
+    allocation = {"startDate": "2030-01-05T09:00:00Z", "endDate": "2030-01-05T10:00:00Z", "LocationId": ""}
+    assert "LocationId" in _fields(api.post(f"{url}/allocations", allocation, format="json"))
+    window = {"dayOfWeek": 1, "startTime": "09:00:00", "endTime": "12:00:00", "LocationId": ""}
+    assert "weeklyAvailability[0].LocationId" in _fields(api.put(f"{url}/schedule", {"weeklyAvailability": [window]}, format="json"))
+    link = {"ServiceId": world.service["id"], "LocationId": ""}
+    assert "LocationId" in _fields(api.post(f"{url}/services", link, format="json"))
