@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+from django.db import IntegrityError
 from django.db.models import Model
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -46,6 +47,13 @@ from tenants.api.throttling import CredentialRateThrottle
 from tenants.services import oauth_token_issue
 
 
+def _revalidate_after_lost_race(validate) -> None:
+    """A write failed on a unique constraint: a concurrent request took the value (an ehrId) after
+    this one's checks passed. Validating again sees it and answers the same 400 a later request
+    would get; if it still passes, the error is a real bug and propagates."""
+    validate().is_valid(raise_exception=True)
+
+
 def collection_views(*, model: type[Model], serializer: type[serializers.Serializer], plural: str, tag: str):
     """The list/create and retrieve/update/delete views of one plain collection."""
     label = model._meta.verbose_name
@@ -76,7 +84,11 @@ def collection_views(*, model: type[Model], serializer: type[serializers.Seriali
         def post(self, request):
             incoming = serializer(data=request.data, context=self.get_serializer_context())
             incoming.is_valid(raise_exception=True)
-            obj = tenant_object_create(model=model, organization=self.organization, data=incoming.validated_data)
+            try:
+                obj = tenant_object_create(model=model, organization=self.organization, data=incoming.validated_data)
+            except IntegrityError:
+                _revalidate_after_lost_race(lambda: serializer(data=request.data, context=self.get_serializer_context()))
+                raise
             return Response(serializer(obj, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
 
     class ItemView(V3APIView):
@@ -93,7 +105,13 @@ def collection_views(*, model: type[Model], serializer: type[serializers.Seriali
             obj = self.get_object(pk)
             incoming = serializer(obj, data=request.data, partial=partial, context=self.get_serializer_context())
             incoming.is_valid(raise_exception=True)
-            obj = tenant_object_update(instance=obj, data=incoming.validated_data)
+            try:
+                obj = tenant_object_update(instance=obj, data=incoming.validated_data)
+            except IntegrityError:
+                _revalidate_after_lost_race(
+                    lambda: serializer(self.get_object(pk), data=request.data, partial=partial, context=self.get_serializer_context())
+                )
+                raise
             return Response(serializer(obj, context=self.get_serializer_context()).data)
 
         @extend_schema(

@@ -363,3 +363,42 @@ def test_empty_string_location_of_an_allocation_or_schedule_window_is_400(api, w
     assert "weeklyAvailability[0].LocationId" in _fields(api.put(f"{url}/schedule", {"weeklyAvailability": [window]}, format="json"))
     link = {"ServiceId": world.service["id"], "LocationId": ""}
     assert "LocationId" in _fields(api.post(f"{url}/services", link, format="json"))
+
+
+@pytest.fixture
+def concurrent_ehr_id(monkeypatch, tenant):
+    """Another request commits a row with the same ehrId right after this request checked it is
+    free, before this request inserts: the database's unique constraint decides."""
+    from booking.api import serializers as api_serializers
+
+    real = api_serializers._check_unique_ehr_id
+    raced = []
+
+    def check_then_lose_the_race(serializer, model, value):
+        result = real(serializer, model, value)
+        if value is not None and not raced:
+            raced.append(value)
+            model.objects.create(organization=tenant.organization, name="Concurrent", ehr_id=value)
+        return result
+
+    monkeypatch.setattr(api_serializers, "_check_unique_ehr_id", check_then_lose_the_race)
+    return raced
+
+
+@pytest.mark.parametrize("collection,model,body", [("resources", Resource, resource_body), ("locations", Location, location_body)])
+def test_a_create_that_loses_the_ehr_id_race_is_400(api, concurrent_ehr_id, collection, model, body):
+    response = api.post(f"/v3/{collection}", body(name="Mine", ehrId="E-1"), format="json")
+    assert_400(response, "ehrId")
+    assert concurrent_ehr_id == ["E-1"]
+    assert list(model.objects.values_list("name", flat=True)) == ["Concurrent"]
+
+
+@pytest.mark.parametrize("collection,model,body", [("resources", Resource, resource_body), ("locations", Location, location_body)])
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_an_update_that_loses_the_ehr_id_race_is_400(api, concurrent_ehr_id, collection, model, body, method):
+    created = api.post(f"/v3/{collection}", body(name="Mine"), format="json").json()
+    response = getattr(api, method)(f"/v3/{collection}/{created['id']}", body(name="Renamed", ehrId="E-2"), format="json")
+    assert_400(response, "ehrId")
+    assert concurrent_ehr_id == ["E-2"]
+    mine = model.objects.get(pk=created["id"])
+    assert (mine.name, mine.ehr_id) == ("Mine", None)
