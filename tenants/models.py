@@ -19,12 +19,15 @@ def validate_timezone(value: str) -> None:
 
 
 _ZONES: frozenset[str] | None = None
+# Files in the tz database directory that are not IANA zones: the host's own zone (whatever the
+# machine is set to), the "-00" placeholder, and the POSIX-TZ rules template.
+NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
 
 
 def available_timezones() -> frozenset[str]:
     global _ZONES
     if _ZONES is None:
-        _ZONES = frozenset(zoneinfo.available_timezones()) | {"UTC"}
+        _ZONES = (frozenset(zoneinfo.available_timezones()) | {"UTC"}) - NOT_ZONES
     return _ZONES
 
 

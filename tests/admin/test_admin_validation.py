@@ -196,3 +196,12 @@ def test_shift_recurrence_is_at_most_what_the_emr_api_accepts(staff, bookable, s
     assert "recur_every_weeks" in errors
     shift.refresh_from_db()
     assert shift.recur_every_weeks == 1
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "posixrules"])
+def test_zones_that_are_not_iana_zones_are_refused(staff, bookable, zone):
+    location = bookable.a_location
+    errors = form_errors(submit(staff, reverse("admin:booking_location_change", args=[location.pk]), timezone=zone))
+    assert "timezone" in errors
+    location.refresh_from_db()
+    assert location.timezone == "UTC"

@@ -29,6 +29,10 @@ LOCATION_CASES = [
     ("name", {"name": 12}),
     ("timezone", {"timezone": "Mars/Olympus_Mons"}),
     ("timezone", {"timezone": ""}),
+    # In the tz database's files but not IANA zones: the host's zone, a placeholder, a template.
+    ("timezone", {"timezone": "localtime"}),
+    ("timezone", {"timezone": "Factory"}),
+    ("timezone", {"timezone": "posixrules"}),
     ("weeklyAvailability[0].dayOfWeek", {"weeklyAvailability": [{"dayOfWeek": 7, "startTime": "09:00:00", "endTime": "10:00:00"}]}),
     ("weeklyAvailability[0].dayOfWeek", {"weeklyAvailability": [{"dayOfWeek": "Monday", "startTime": "09:00:00", "endTime": "10:00:00"}]}),
     ("weeklyAvailability[0].startTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "25:00:00", "endTime": "26:00:00"}]}),

@@ -79,6 +79,8 @@ class TestCreateOrganizationCommand:
         "args,message",
         [
             (["--name", "X", "--timezone", "Mars/Base"], "Unknown time zone"),
+            (["--name", "X", "--timezone", "localtime"], "Unknown time zone"),
+            (["--name", "X", "--timezone", "Factory"], "Unknown time zone"),
             (["--name", "X", "--emr", "nosuchemr"], "Unknown EMR vendor"),
             (["--name", "   "], "--name"),
         ],
