@@ -83,6 +83,10 @@ class TestCreateOrganizationCommand:
             (["--name", "X", "--timezone", "Factory"], "Unknown time zone"),
             (["--name", "X", "--emr", "nosuchemr"], "Unknown EMR vendor"),
             (["--name", "   "], "--name"),
+            (["--name", "X", "--emr", "fhir", "--emr-base-url", "not a url"], "--emr-base-url"),
+            (["--name", "X", "--emr", "fhir", "--emr-base-url", "ftp://fhir.example.com/r4"], "--emr-base-url"),
+            (["--name", "X", "--emr", "fhir", "--emr-base-url", "https://fhir.example.com/" + "r" * 600], "--emr-base-url"),
+            (["--name", "X", "--emr", "ecw", "--emr-token-url", "not a url"], "--emr-token-url"),
         ],
     )
     def test_bad_arguments_fail_without_writing(self, db, args, message):
