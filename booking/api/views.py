@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from urllib.parse import unquote_plus
 
 from django.db import IntegrityError
 from django.db.models import Model
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -41,8 +42,8 @@ from booking.services.resources import (
     resource_service_link,
     resource_service_unlink,
 )
-from tenants.api.auth import api_client_by_secret
-from tenants.api.parsers import StrictJSONParser
+from tenants.api.auth import api_client_by_secret, touch_last_used
+from tenants.api.parsers import PayloadTooLarge, StrictJSONParser
 from tenants.api.throttling import CredentialRateThrottle
 from tenants.services import oauth_token_issue
 
@@ -299,6 +300,9 @@ class ResourceAllocationItemView(_ResourceSubView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+OAUTH_PARAMETERS = ("grant_type", "client_id", "client_secret", "scope")
+
+
 class OAuthThrottle(CredentialRateThrottle):
     scope = "oauth"
 
@@ -347,22 +351,35 @@ class OAuthTokenView(V3APIView):
         },
     )
     def post(self, request):
-        data = request.data if hasattr(request.data, "get") else {}
+        try:
+            data = request.data
+        except (ParseError, UnsupportedMediaType, PayloadTooLarge) as exc:
+            return self._oauth_error(exc.status_code, "invalid_request", f"Malformed request body: {exc.detail}")
+        if not hasattr(data, "get"):
+            return self._oauth_error(400, "invalid_request", "The body must be a form (or a JSON object).")
+        repeated = [name for name in OAUTH_PARAMETERS if hasattr(data, "getlist") and len(data.getlist(name)) > 1]
+        if repeated:  # RFC 6749 §3.2: parameters must not be included more than once
+            return self._oauth_error(400, "invalid_request", f"{repeated[0]} is given more than once.")
         grant_type = data.get("grant_type")
+        if grant_type in (None, ""):
+            return self._oauth_error(400, "invalid_request", "grant_type is required (client_credentials).")
         if grant_type != "client_credentials":
             return self._oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials.")
         client_id, client_secret = data.get("client_id"), data.get("client_secret")
         auth = request.META.get("HTTP_AUTHORIZATION", "")
         if auth.lower().startswith("basic "):
             try:
-                client_id, _, client_secret = base64.b64decode(auth[6:].strip(), validate=True).decode().partition(":")
+                decoded = base64.b64decode(auth[6:].strip(), validate=True).decode()
             except (binascii.Error, UnicodeDecodeError):
                 return self._oauth_error(401, "invalid_client", "Malformed HTTP Basic credentials.")
+            # RFC 6749 §2.3.1: both are form-url-encoded before the Basic encoding.
+            client_id, _, client_secret = (unquote_plus(part) for part in decoded.partition(":"))
         if not isinstance(client_id, str) or not isinstance(client_secret, str):
             return self._oauth_error(401, "invalid_client", "Client credentials are required.")
         client = api_client_by_secret(client_id, client_secret)
         if client is None:
             return self._oauth_error(401, "invalid_client", "Unknown client or wrong secret.")
+        touch_last_used(client)
         issued = oauth_token_issue(api_client=client)
         return Response(
             {"access_token": issued.access_token, "token_type": "Bearer", "expires_in": issued.expires_in},
