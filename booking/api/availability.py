@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from booking.api.base import V3APIView
 from booking.api.fields import MAX_YEAR, MIN_YEAR, parse_instant
-from booking.api.schema import V3ErrorSerializer
+from booking.api.schema import TOO_MANY_REQUESTS, V3ErrorSerializer
 from booking.availability import engine
 from booking.availability.selectors import AvailabilityParams, availability_answer, availability_explain
 from tenants.models import available_timezones
@@ -268,6 +268,7 @@ ERRORS = {
     400: _error(400, "Bad request: `errors[].field` names each offending parameter."),
     401: _error(401, "Missing, unknown, revoked or expired credential."),
     404: _error(404, "Unknown location, service or resource."),
+    429: _error(429, TOO_MANY_REQUESTS),
 }
 
 

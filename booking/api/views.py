@@ -12,6 +12,7 @@ from urllib.parse import unquote_plus
 from django.db import IntegrityError
 from django.db.models import Model
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
@@ -20,7 +21,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from booking.api.base import V3APIView, paginate, v3_error_body
-from booking.api.schema import PAGE_PARAMETERS, errors, page_of
+from booking.api.schema import PAGE_PARAMETERS, errors, oauth_errors, page_of
 from booking.api.serializers import (
     AllocationSerializer,
     BlockSerializer,
@@ -211,7 +212,7 @@ class ResourceServiceItemView(_ResourceSubView):
         operation_id="resources_services_destroy",
         tags=["Resources"],
         summary="Stop offering a service (at one location, or everywhere when LocationId is omitted)",
-        parameters=[OpenApiParameter("LocationId", str, description="Location of the link to remove.")],
+        parameters=[OpenApiParameter("LocationId", OpenApiTypes.UUID, description="Location of the link to remove.")],
         responses={204: None, **errors(400, 401, 404)},
     )
     def delete(self, request, pk, service_pk):
@@ -301,6 +302,14 @@ class ResourceAllocationItemView(_ResourceSubView):
 
 
 OAUTH_PARAMETERS = ("grant_type", "client_id", "client_secret", "scope")
+TOKEN_REQUEST = inline_serializer(
+    "TokenRequest",
+    {
+        "grant_type": serializers.ChoiceField(choices=["client_credentials"]),
+        "client_id": serializers.CharField(required=False, help_text="Instead of HTTP Basic (not with it)."),
+        "client_secret": serializers.CharField(required=False, help_text="Instead of HTTP Basic (not with it)."),
+    },
+)
 
 
 class OAuthThrottle(CredentialRateThrottle):
@@ -328,16 +337,7 @@ class OAuthTokenView(V3APIView):
         tags=["Authentication"],
         summary="Exchange client credentials for a 1-hour bearer token",
         auth=[],
-        request={
-            "application/x-www-form-urlencoded": inline_serializer(
-                "TokenRequest",
-                {
-                    "grant_type": serializers.ChoiceField(choices=["client_credentials"]),
-                    "client_id": serializers.CharField(required=False),
-                    "client_secret": serializers.CharField(required=False),
-                },
-            )
-        },
+        request={"application/x-www-form-urlencoded": TOKEN_REQUEST, "application/json": TOKEN_REQUEST},
         responses={
             200: inline_serializer(
                 "TokenResponse",
@@ -347,7 +347,7 @@ class OAuthTokenView(V3APIView):
                     "expires_in": serializers.IntegerField(),
                 },
             ),
-            **errors(400, 401),
+            **oauth_errors(),
         },
     )
     def post(self, request):
