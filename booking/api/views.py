@@ -327,8 +327,10 @@ class OAuthTokenView(V3APIView):
     parser_classes = [FormParser, StrictJSONParser]
 
     @staticmethod
-    def _oauth_error(status_code: int, error: str, message: str) -> Response:
-        body = v3_error_body(status_code, message) | {"error": error, "error_description": message}
+    def _oauth_error(status_code: int, error: str, message: str, field: str = "body") -> Response:
+        # A /v3/ 400 names what is wrong (`errors`); RFC 6749 §5.2 adds `error` and its description.
+        items = [{"field": field, "message": message}] if status_code == 400 else []
+        body = v3_error_body(status_code, message, items) | {"error": error, "error_description": message}
         headers = {"WWW-Authenticate": 'Basic realm="oauth"'} if status_code == 401 else {}
         return Response(body, status=status_code, headers=headers)
 
@@ -359,12 +361,12 @@ class OAuthTokenView(V3APIView):
             return self._oauth_error(400, "invalid_request", "The body must be a form (or a JSON object).")
         repeated = [name for name in OAUTH_PARAMETERS if hasattr(data, "getlist") and len(data.getlist(name)) > 1]
         if repeated:  # RFC 6749 §3.2: parameters must not be included more than once
-            return self._oauth_error(400, "invalid_request", f"{repeated[0]} is given more than once.")
+            return self._oauth_error(400, "invalid_request", f"{repeated[0]} is given more than once.", repeated[0])
         grant_type = data.get("grant_type")
         if grant_type in (None, ""):
-            return self._oauth_error(400, "invalid_request", "grant_type is required (client_credentials).")
+            return self._oauth_error(400, "invalid_request", "grant_type is required (client_credentials).", "grant_type")
         if grant_type != "client_credentials":
-            return self._oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials.")
+            return self._oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials.", "grant_type")
         client_id, client_secret = data.get("client_id"), data.get("client_secret")
         auth = request.META.get("HTTP_AUTHORIZATION", "")
         if auth.lower().startswith("basic "):
