@@ -71,6 +71,29 @@ class TestCreateOrganizationCommand:
         assert EmrConnection.objects.get(organization=org).vendor == "sandbox"
         assert APIClient(HTTP_X_API_KEY=result["api_key"]).get("/v3/locations").status_code == 200
 
+    def test_the_printed_client_credentials_obtain_a_token_and_open_the_emr_api(self, db):
+        import base64
+
+        _, result = self.run("--name", "Lakeside Clinic", "--timezone", "America/Chicago")
+        basic = base64.b64encode(f"{result['client_id']}:{result['client_secret']}".encode()).decode()
+        token = APIClient().post("/v3/oauth/token", "grant_type=client_credentials",
+                                 content_type="application/x-www-form-urlencoded", HTTP_AUTHORIZATION=f"Basic {basic}")
+        assert token.status_code == 200, token.content
+        bearer = APIClient(HTTP_AUTHORIZATION=f"Bearer {token.json()['access_token']}")
+        assert bearer.get("/v3/locations").json()["count"] == 0
+
+        v1 = APIClient(HTTP_CLIENT_ID=result["client_id"], HTTP_CLIENT_SECRET=result["client_secret"],
+                       HTTP_ACCESS_TOKEN=result["access_token"])
+        settings = v1.get("/v1/settings")
+        assert settings.status_code == 200, settings.content
+        assert settings.json()["success"] is True
+        assert settings.json()["timezone"] == "America/Chicago"
+        assert settings.json()["access_token_reference_id"] == result["access_token_reference_id"]
+        for wrong in ("client_secret", "access_token"):
+            headers = {"HTTP_CLIENT_ID": result["client_id"], "HTTP_CLIENT_SECRET": result["client_secret"],
+                       "HTTP_ACCESS_TOKEN": result["access_token"], f"HTTP_{wrong.upper()}": "x" + result[wrong][1:]}
+            assert APIClient(**headers).get("/v1/settings").status_code == 401
+
     def test_other_known_emr_is_stored(self, db):
         _, result = self.run("--name", "Ath Clinic", "--emr", "athenahealth")
         assert EmrConnection.objects.get(organization_id=result["organization_id"]).vendor == "athenahealth"
