@@ -39,6 +39,33 @@ def test_last_used_is_recorded_at_most_once_a_minute(tenant):
     assert ApiClient.objects.get().last_used_at > first
 
 
+def _bearer(tenant) -> tuple[APIClient, str]:
+    from tenants.services import oauth_token_issue
+
+    token = oauth_token_issue(api_client=tenant.api_client).access_token
+    return APIClient(HTTP_AUTHORIZATION=f"Bearer {token}"), "/v3/locations"
+
+
+CREDENTIAL_KINDS = {
+    "bearer token": _bearer,
+    "v1 client_id/client_secret/access_token": lambda tenant: (tenant.v1(), "/v1/settings"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CREDENTIAL_KINDS))
+def test_last_used_is_recorded_for_every_kind_of_credential(tenant, kind):
+    client, url = CREDENTIAL_KINDS[kind](tenant)
+    ApiClient.objects.update(last_used_at=None)
+    assert client.get(url).status_code == 200
+    first = ApiClient.objects.get().last_used_at
+    assert first is not None
+    assert client.get(url).status_code == 200
+    assert ApiClient.objects.get().last_used_at == first  # at most once a minute
+    ApiClient.objects.update(last_used_at=timezone.now() - timedelta(minutes=2))
+    assert client.get(url).status_code == 200
+    assert ApiClient.objects.get().last_used_at > first
+
+
 def test_a_key_with_a_valid_lookup_but_wrong_secret_is_401(tenant):
     forged = tenant.api_key[:-4] + ("aaaa" if not tenant.api_key.endswith("aaaa") else "bbbb")
     assert APIClient(HTTP_X_API_KEY=forged).get("/v3/locations").status_code == 401
