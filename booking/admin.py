@@ -239,7 +239,7 @@ class AppointmentAdmin(TenantScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.concrete_fields if f.name not in self.EDITABLE]
 
-    @admin.action(description="Cancel the selected appointments (booked through the API)")
+    @admin.action(description="Cancel the selected appointments (booked through the API)", permissions=["change"])
     def cancel_appointments(self, request, queryset):
         from booking.services.appointments import appointment_cancel
 

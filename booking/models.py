@@ -11,9 +11,21 @@ from __future__ import annotations
 import uuid
 from datetime import time
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from booking.validators import (
+    MAX_RECUR_EVERY_WEEKS,
+    MAX_VISITS_PER_RULE,
+    recurrence_problems,
+    validate_npi,
+    validate_us_state_codes,
+    validate_weekdays,
+    validate_weekly_windows,
+    wall_window_contains,
+)
 from tenants.models import TenantOwnedModel, validate_timezone
 
 MIDNIGHT = time(0, 0)
@@ -41,7 +53,11 @@ class Location(TenantOwnedModel):
     name = models.CharField(max_length=200)
     timezone = models.CharField(max_length=64, validators=[validate_timezone])
     weekly_availability = models.JSONField(
-        default=list, blank=True, help_text="Opening hours; empty = no restriction."
+        default=list,
+        blank=True,
+        validators=[validate_weekly_windows],
+        help_text='Opening hours; empty = no restriction. [{"dayOfWeek": 1, "startTime": "08:00:00", "endTime": "18:00:00"}, …] '
+        "(0 = Sunday; endTime 24:00:00 = midnight).",
     )
     hold_expiration_minutes = models.PositiveIntegerField(default=10)
     ehr_id = models.CharField(max_length=128, null=True, blank=True)
@@ -130,10 +146,12 @@ class Resource(TenantOwnedModel):
     bookings_per_slot = models.PositiveIntegerField(null=True, blank=True)
     email = models.EmailField(max_length=254, blank=True, default="")
     ehr_id = models.CharField(max_length=128, null=True, blank=True, help_text="EMR provider id.")
-    npi = models.CharField(max_length=10, blank=True, default="")
+    npi = models.CharField(max_length=10, blank=True, default="", validators=[validate_npi])
     status = models.CharField(max_length=16, choices=ActiveStatus.choices, default=ActiveStatus.ACTIVE)
     hide_in_availability = models.BooleanField(default=False)
-    licensed_states = models.JSONField(default=list, blank=True)
+    licensed_states = models.JSONField(
+        default=list, blank=True, validators=[validate_us_state_codes], help_text='US state codes, e.g. ["MA", "NY"].'
+    )
     emr_connection = models.ForeignKey(
         "emr.EmrConnection", null=True, blank=True, on_delete=models.SET_NULL, related_name="providers"
     )
@@ -195,7 +213,9 @@ class Shift(TenantOwnedModel):
     end_time = models.TimeField(help_text="00:00:00 = midnight at the end of the day.")
     valid_from = models.DateField(null=True, blank=True)
     valid_until = models.DateField(null=True, blank=True)
-    recur_every_weeks = models.PositiveSmallIntegerField(default=1)
+    recur_every_weeks = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(MAX_RECUR_EVERY_WEEKS)]
+    )
 
     class Meta:
         ordering = ["resource", "day_of_week", "start_time"]
@@ -219,13 +239,28 @@ class VisitTypeRule(TenantOwnedModel):
     shift = models.ForeignKey(Shift, on_delete=models.CASCADE, related_name="visit_type_rules")
     start_time = models.TimeField()
     end_time = models.TimeField()
-    total_visits = models.PositiveIntegerField(default=1)
+    total_visits = models.PositiveIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(MAX_VISITS_PER_RULE)]
+    )
     visit_type_id = models.CharField(max_length=128)
     visit_type_desc = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         ordering = ["shift", "start_time"]
         constraints = [models.CheckConstraint(condition=_wall_window_valid(), name="visit_rule_end_after_start")]
+
+    def clean(self):
+        """Like the EMR API: a rule lies within its shift."""
+        super().clean()
+        try:
+            shift = self.shift
+        except Shift.DoesNotExist:
+            return
+        times = (self.start_time, self.end_time)
+        if None in times or None in (shift.start_time, shift.end_time):
+            return  # reported as missing by the fields
+        if not wall_window_contains((shift.start_time, shift.end_time), times):
+            raise ValidationError("Must lie within the shift's start and end.")
 
 
 class Allocation(TenantOwnedModel):
@@ -288,7 +323,10 @@ class RecurringBlock(TenantOwnedModel):
         max_length=64, null=True, blank=True, validators=[validate_timezone],
         help_text="Empty: the zone of the resource or location it is scoped to.",
     )
-    weekdays = models.JSONField(default=list, blank=True, help_text="0 = Sunday … 6 = Saturday.")
+    weekdays = models.JSONField(
+        default=list, blank=True, validators=[validate_weekdays],
+        help_text="WEEKLY and BIWEEKLY: e.g. [1, 3] (0 = Sunday … 6 = Saturday); empty = the start date's weekday.",
+    )
     month_day = models.PositiveSmallIntegerField(null=True, blank=True)
     reason = models.CharField(max_length=500, blank=True, default="")
 
@@ -306,6 +344,12 @@ class RecurringBlock(TenantOwnedModel):
                 name="recurring_block_month_day_range",
             ),
         ]
+
+    def clean(self):
+        super().clean()
+        problems = recurrence_problems(frequency=self.frequency, weekdays=self.weekdays, month_day=self.month_day)
+        if problems:
+            raise ValidationError(problems)
 
 
 class Appointment(TenantOwnedModel):

@@ -4,6 +4,7 @@ Defaults give the embedded set-up (SQLite, django-q2's ORM broker, local-memory 
 project runs on a bare machine; production sets ``DATABASE_URL``, ``REDIS_URL`` and friends.
 """
 
+import os
 from pathlib import Path
 import secrets
 
@@ -14,7 +15,9 @@ VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Variables already in the environment win over the file. ENV_FILE names another file (or a
+# missing one, to read none).
+environ.Env.read_env(os.environ.get("ENV_FILE") or BASE_DIR / ".env", overwrite=False)
 
 
 def _persistent_secret_key() -> str:

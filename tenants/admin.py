@@ -92,13 +92,13 @@ class ApiClientAdmin(TenantScopedAdmin):
             ),
         )
 
-    @admin.action(description="Revoke the selected API clients")
+    @admin.action(description="Revoke the selected API clients", permissions=["change"])
     def revoke(self, request, queryset):
         for client in queryset:
             api_client_revoke(api_client=client)
         self.message_user(request, f"Revoked {queryset.count()} client(s).")
 
-    @admin.action(description="Issue a new API key (the old one stops working)")
+    @admin.action(description="Issue a new API key (the old one stops working)", permissions=["change"])
     def rotate_api_key(self, request, queryset):
         for client in queryset.filter(revoked_at__isnull=True):
             key = api_client_rotate_key(api_client=client)

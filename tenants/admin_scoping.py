@@ -3,39 +3,77 @@
 Every tenant-owned model's admin derives from ``TenantScopedAdmin`` (inlines from
 ``TenantScopedInline``). Scoping covers the changelist and change views (``get_queryset``),
 foreign-key and many-to-many choices, autocomplete (which reads the related admin's queryset) and
-list filters (``ScopedRelatedFilter``). Superusers see everything. A membership's role decides
-whether staff may change things (``admin``) or only look (``viewer``).
+list filters (``ScopedRelatedFilter``). Superusers see everything.
+
+A membership's role decides, per organization, whether staff may change things there (``admin``)
+or only look (``viewer``): change and delete permissions ask about the object's organization, add
+forms and autocomplete offer only organizations (and their objects) where the user is admin, and
+actions act only on the selected objects of those organizations.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+import functools
+
+from django.contrib import admin, messages
 from django.db import models
+from django.urls import reverse
 
 from tenants.models import Membership, Organization
 
 
-def user_organization_ids(request) -> list:
-    """The organizations the requesting user administers (cached on the request)."""
-    if not hasattr(request, "_tenant_org_ids"):
+def _memberships(request) -> dict:
+    """``{organization_id: role}`` of the requesting user's active organizations (cached)."""
+    if not hasattr(request, "_tenant_roles"):
         user = request.user
         if not (user.is_active and user.is_staff):
-            request._tenant_org_ids = []
+            request._tenant_roles = {}
         else:
-            request._tenant_org_ids = list(
-                Membership.objects.filter(user=user, organization__is_active=True).values_list("organization_id", flat=True)
+            request._tenant_roles = dict(
+                Membership.objects.filter(user=user, organization__is_active=True).values_list("organization_id", "role")
             )
-    return request._tenant_org_ids
+    return request._tenant_roles
 
 
-def user_can_write(request) -> bool:
+def user_organization_ids(request) -> list:
+    """The organizations the requesting user is a member of, whatever the role: what they see."""
+    return list(_memberships(request))
+
+
+def user_writable_organization_ids(request) -> list:
+    """The organizations where the requesting user's role is admin: where they may change things."""
+    return [org_id for org_id, role in _memberships(request).items() if role == Membership.Role.ADMIN]
+
+
+def object_organization_id(obj):
+    """The id of the organization ``obj`` belongs to (None for global objects)."""
+    if isinstance(obj, Organization):
+        return obj.pk
+    if hasattr(obj, "organization_id"):
+        return obj.organization_id
+    path = getattr(type(obj), "tenant_path", None)  # e.g. "appointment__organization"
+    if path is None:
+        return None
+    *hops, last = path.split("__")
+    for hop in hops:
+        obj = getattr(obj, hop, None)
+        if obj is None:
+            return None
+    return getattr(obj, f"{last}_id", None)
+
+
+def user_can_write(request, obj=None) -> bool:
+    """Whether the user may change ``obj`` (admin in its organization); without ``obj``, whether
+    they may change anything at all (admin somewhere)."""
     if request.user.is_superuser:
         return True
-    if not hasattr(request, "_tenant_can_write"):
-        request._tenant_can_write = Membership.objects.filter(
-            user=request.user, organization_id__in=user_organization_ids(request), role=Membership.Role.ADMIN
-        ).exists()
-    return request._tenant_can_write
+    writable = user_writable_organization_ids(request)
+    if obj is None:
+        return bool(writable)
+    org_id = object_organization_id(obj)
+    if org_id is None:
+        return bool(writable)  # not tied to an organization yet: the form picks a writable one
+    return org_id in writable
 
 
 def _organization_path(model: type[models.Model]) -> str | None:
@@ -48,13 +86,16 @@ def _organization_path(model: type[models.Model]) -> str | None:
     return getattr(model, "tenant_path", None)
 
 
-def scope_queryset(request, queryset: models.QuerySet) -> models.QuerySet:
+def scope_queryset(request, queryset: models.QuerySet, *, writable: bool = False) -> models.QuerySet:
+    """The user's organizations' objects; ``writable``: only those of organizations where they are
+    admin."""
     if request.user.is_superuser:
         return queryset
     path = _organization_path(queryset.model)
     if path is None:
         return queryset.none()
-    return queryset.filter(**{f"{path}__in": user_organization_ids(request)})
+    org_ids = user_writable_organization_ids(request) if writable else user_organization_ids(request)
+    return queryset.filter(**{f"{path}__in": org_ids})
 
 
 class ScopedRelatedFilter(admin.RelatedFieldListFilter):
@@ -69,16 +110,22 @@ class ScopedRelatedFilter(admin.RelatedFieldListFilter):
 
 
 class _ScopedFormFields:
+    """Form fields exist only where the user may write: their choices are the objects of the
+    organizations where the user is admin."""
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        kwargs.setdefault("queryset", scope_queryset(request, db_field.related_model._default_manager.all()))
+        kwargs.setdefault("queryset", scope_queryset(request, db_field.related_model._default_manager.all(), writable=True))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        kwargs.setdefault("queryset", scope_queryset(request, db_field.related_model._default_manager.all()))
+        kwargs.setdefault("queryset", scope_queryset(request, db_field.related_model._default_manager.all(), writable=True))
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class _ScopedPermissions:
+    """Members see; admins of the object's organization change. (For inlines ``obj`` is the parent
+    object.)"""
+
     def _is_member(self, request) -> bool:
         return request.user.is_superuser or bool(user_organization_ids(request))
 
@@ -89,13 +136,32 @@ class _ScopedPermissions:
         return self._is_member(request)
 
     def has_add_permission(self, request, *args):
-        return self._is_member(request) and user_can_write(request)
+        parent = args[0] if args else None  # inlines pass the parent object
+        return self._is_member(request) and user_can_write(request, parent)
 
     def has_change_permission(self, request, obj=None):
-        return self._is_member(request) and user_can_write(request)
+        return self._is_member(request) and user_can_write(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        return self._is_member(request) and user_can_write(request)
+        return self._is_member(request) and user_can_write(request, obj)
+
+
+def _writable_objects_only(func):
+    @functools.wraps(func)
+    def scoped(modeladmin, request, queryset):
+        writable = scope_queryset(request, queryset, writable=True)
+        skipped = queryset.count() - writable.count()
+        if skipped:
+            modeladmin.message_user(
+                request,
+                f"Left {skipped} selected object(s) alone: you are a viewer in their organization.",
+                messages.WARNING,
+            )
+        if not writable.exists():
+            return None
+        return func(modeladmin, request, writable)
+
+    return scoped
 
 
 class TenantScopedAdmin(_ScopedPermissions, _ScopedFormFields, admin.ModelAdmin):
@@ -104,6 +170,21 @@ class TenantScopedAdmin(_ScopedPermissions, _ScopedFormFields, admin.ModelAdmin)
 
     def get_queryset(self, request):
         return scope_queryset(request, super().get_queryset(request))
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if request.path == reverse("admin:autocomplete"):
+            # Autocomplete fills form fields: offer only what the user may pick (see _ScopedFormFields).
+            queryset = scope_queryset(request, queryset, writable=True)
+        return queryset, may_have_duplicates
+
+    def get_actions(self, request):
+        """Every action (``delete_selected`` included) acts only on the selected objects of the
+        organizations where the user is admin; the rest are left alone and reported."""
+        return {
+            name: (_writable_objects_only(func), name, description)
+            for name, (func, name, description) in super().get_actions(request).items()
+        }
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))

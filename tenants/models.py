@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from booking.validators import validate_weekly_windows
 from tenants.credentials import public_id_new
 
 
@@ -18,12 +19,15 @@ def validate_timezone(value: str) -> None:
 
 
 _ZONES: frozenset[str] | None = None
+# Files in the tz database directory that are not IANA zones: the host's own zone (whatever the
+# machine is set to), the "-00" placeholder, and the POSIX-TZ rules template.
+NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
 
 
 def available_timezones() -> frozenset[str]:
     global _ZONES
     if _ZONES is None:
-        _ZONES = frozenset(zoneinfo.available_timezones()) | {"UTC"}
+        _ZONES = (frozenset(zoneinfo.available_timezones()) | {"UTC"}) - NOT_ZONES
     return _ZONES
 
 
@@ -48,7 +52,9 @@ class Organization(TimeStampedModel):
     default_hours = models.JSONField(
         default=default_hours,
         blank=True,
-        help_text="Weekly hours used when a provider has none and a request asks for default hours.",
+        validators=[validate_weekly_windows],
+        help_text="Weekly hours used when a provider has none and a request asks for default hours "
+        '([{"dayOfWeek": 1, "startTime": "09:00:00", "endTime": "17:00:00"}, …], 0 = Sunday).',
     )
     is_active = models.BooleanField(default=True)
     # Bumped by every write that can change availability; part of every availability cache key.

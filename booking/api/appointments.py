@@ -236,6 +236,13 @@ class _ItemView(V3APIView):
     def get_appointment(self, pk) -> Appointment:
         return tenant_get(model=Appointment, organization=self.organization, pk=pk)
 
+    @staticmethod
+    def refuse_malformed_body(request) -> None:
+        """An action without parameters ignores a JSON object's fields, but a body that is not one
+        (malformed JSON, an array, null) is a 400 like on every other write."""
+        if not isinstance(request.data, dict):  # a body that does not parse raises here
+            raise ValidationError({"body": "Must be a JSON object, or empty."})
+
 
 class AppointmentItemView(_ItemView):
     @extend_schema(
@@ -257,10 +264,12 @@ class AppointmentBookView(_ItemView):
         tags=["Appointments"],
         summary="Book a held (IN) or reserved (RS) appointment",
         request=None,
-        responses={200: AppointmentSerializer, **errors(401, 404, 409)},
+        responses={200: AppointmentSerializer, **errors(400, 401, 404, 409)},
     )
     def put(self, request, pk):
-        return Response(AppointmentSerializer(appointment_confirm(appointment=self.get_appointment(pk))).data)
+        appointment = self.get_appointment(pk)
+        self.refuse_malformed_body(request)
+        return Response(AppointmentSerializer(appointment_confirm(appointment=appointment)).data)
 
 
 class AppointmentCancelView(_ItemView):
@@ -269,10 +278,12 @@ class AppointmentCancelView(_ItemView):
         tags=["Appointments"],
         summary="Cancel an appointment (its time is free at once)",
         request=None,
-        responses={200: AppointmentSerializer, **errors(401, 404, 409)},
+        responses={200: AppointmentSerializer, **errors(400, 401, 404, 409)},
     )
     def put(self, request, pk):
-        return Response(AppointmentSerializer(appointment_cancel(appointment=self.get_appointment(pk))).data)
+        appointment = self.get_appointment(pk)
+        self.refuse_malformed_body(request)
+        return Response(AppointmentSerializer(appointment_cancel(appointment=appointment)).data)
 
 
 class AppointmentRescheduleView(_ItemView):

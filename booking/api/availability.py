@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from booking.api.base import V3APIView
 from booking.api.fields import MAX_YEAR, MIN_YEAR, parse_instant
-from booking.api.schema import V3ErrorSerializer
+from booking.api.schema import TOO_MANY_REQUESTS, V3ErrorSerializer
 from booking.availability import engine
 from booking.availability.selectors import AvailabilityParams, availability_answer, availability_explain
 from tenants.models import available_timezones
@@ -28,8 +28,8 @@ MAX_DAYS = 31
 MAX_MINUTES = 1440
 MAX_RESOURCE_IDS = 100
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_INTEGER = re.compile(r"^[+-]?\d{1,9}$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits, whole string (fullmatch)
+_INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
 
 MESSAGES = {
     "required": "This parameter is required.",
@@ -79,7 +79,7 @@ def query_minutes(errors: QueryErrors, params, name: str) -> int | None:
     value = query_single(params, name)
     if value in (None, ""):
         return None
-    if not _INTEGER.match(value):
+    if not _INTEGER.fullmatch(value):
         errors.add(name, MESSAGES["integer"])
         return None
     number = int(value)
@@ -94,7 +94,7 @@ def query_minutes(errors: QueryErrors, params, name: str) -> int | None:
 
 def _instant_text(value: str) -> str:
     # An unencoded '+' in a query string arrives as a space: "09:00:00 05:30" meant "+05:30".
-    return re.sub(r" (\d{2}:?\d{2})$", r"+\1", value)
+    return re.sub(r" ([0-9]{2}:?[0-9]{2})\Z", r"+\1", value)
 
 
 def parse_instant_param(value: str) -> datetime | None:
@@ -107,7 +107,7 @@ def query_date_or_instant(errors: QueryErrors, params, name: str, zone: str | No
         if required:
             errors.add(name, MESSAGES["required"])
         return None
-    if _DATE.match(value):
+    if _DATE.fullmatch(value):
         try:
             day = date.fromisoformat(value)
         except ValueError:
@@ -268,6 +268,7 @@ ERRORS = {
     400: _error(400, "Bad request: `errors[].field` names each offending parameter."),
     401: _error(401, "Missing, unknown, revoked or expired credential."),
     404: _error(404, "Unknown location, service or resource."),
+    429: _error(429, TOO_MANY_REQUESTS),
 }
 
 

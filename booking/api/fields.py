@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, time, timezone as dt_timezone
+from datetime import date, datetime, timezone as dt_timezone
 from zoneinfo import ZoneInfo
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from booking.validators import MIDNIGHT, NPI, parse_wall_time, validate_npi, wall_window_is_valid
 from tenants.models import available_timezones
 
 MIN_YEAR, MAX_YEAR = 1970, 2200
-MIDNIGHT = time(0, 0)
-_WALL_TIME = re.compile(r"^(\d{2}):(\d{2}):(\d{2})$")
+# ASCII digits only (``\d`` also matches other scripts' digits), matched with ``fullmatch`` (``$``
+# also matches before a trailing newline).
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+__all__ = ["MIDNIGHT", "wall_window_is_valid"]  # re-exported for the /v1/ serializers
 
 
 def render_instant(value: datetime, zone: ZoneInfo | dt_timezone = dt_timezone.utc) -> str:
@@ -67,7 +71,7 @@ class StrictDateField(serializers.Field):
     default_error_messages = {"invalid": "Must be a date in YYYY-MM-DD format between 1970 and 2200."}
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", data):
+        if not isinstance(data, str) or _DATE.fullmatch(data) is None:
             self.fail("invalid")
         try:
             parsed = date.fromisoformat(data)
@@ -81,7 +85,7 @@ class StrictDateField(serializers.Field):
         return value.isoformat()
 
 
-@extend_schema_field({"type": "string", "pattern": r"^\d{2}:\d{2}:\d{2}$", "example": "09:00:00"})
+@extend_schema_field({"type": "string", "pattern": r"^[0-9]{2}:[0-9]{2}:[0-9]{2}$", "example": "09:00:00"})
 class WallTimeField(serializers.Field):
     """A wall-clock ``HH:MM:SS``. With ``end=True``, ``24:00:00`` (or ``00:00:00``) is midnight at the
     end of the day, stored as 00:00 and rendered ``24:00:00``."""
@@ -93,25 +97,15 @@ class WallTimeField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        maximum = "24:00:00" if self.end else "23:59:59"
-        match = _WALL_TIME.match(data) if isinstance(data, str) else None
-        if not match:
-            self.fail("invalid", maximum=maximum)
-        hours, minutes, seconds = (int(part) for part in match.groups())
-        if self.end and (hours, minutes, seconds) == (24, 0, 0):
-            return MIDNIGHT
-        if hours > 23 or minutes > 59 or seconds > 59:
-            self.fail("invalid", maximum=maximum)
-        return time(hours, minutes, seconds)
+        parsed = parse_wall_time(data, end=self.end)
+        if parsed is None:
+            self.fail("invalid", maximum="24:00:00" if self.end else "23:59:59")
+        return parsed
 
     def to_representation(self, value):
         if self.end and value == MIDNIGHT:
             return "24:00:00"
         return value.strftime("%H:%M:%S")
-
-
-def wall_window_is_valid(start: time, end: time) -> bool:
-    return end == MIDNIGHT or end > start
 
 
 class TimezoneField(serializers.CharField):  # made strict below
@@ -147,6 +141,11 @@ class TenantRefField(serializers.RelatedField):
 
     def get_queryset(self):
         return self.model.objects.filter(organization=self.context["organization"])
+
+    def run_validation(self, data=serializers.empty):
+        if data == "":  # DRF's related fields read "" as null; an empty id is a wrong id
+            self.fail("invalid")
+        return super().run_validation(data)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -207,3 +206,12 @@ class StrictBooleanField(_StrictTypeMixin, serializers.BooleanField):
 
 class StrictTimezoneField(_StrictTypeMixin, TimezoneField):
     json_types, type_name = (str,), "a string"
+
+
+@extend_schema_field({"type": "string", "pattern": f"^{NPI.pattern}$", "example": "1234567893"})
+class NpiField(StrictCharField):
+    """A National Provider Identifier (10 digits), or empty."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validators", [validate_npi])
+        super().__init__(**kwargs)

@@ -8,6 +8,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
+from booking.api.base import PageParams
+
 
 class V3ErrorItemSerializer(serializers.Serializer):
     field = serializers.CharField()
@@ -36,21 +38,60 @@ def page_of(serializer_class: type[serializers.Serializer]) -> type[serializers.
     )
 
 
+def _page_parameter(name: str, description: str) -> OpenApiParameter:
+    field = PageParams().fields[name]  # the bounds the API enforces
+    schema = {"type": "integer", "minimum": field.min_value, "maximum": field.max_value, "default": field.default}
+    return OpenApiParameter(name, schema, description=description)
+
+
 PAGE_PARAMETERS = [
-    OpenApiParameter("limit", int, description="Items per page, 1 to 100 (default 20)."),
-    OpenApiParameter("page", int, description="Page number from 1 (default 1)."),
+    _page_parameter("limit", "Items per page."),
+    _page_parameter("page", "Page number; a page past the last one answers an empty `data` with the real `count`."),
 ]
+
+TOO_MANY_REQUESTS = "Too many requests for this credential (or, on the token endpoint, this address); retry after `Retry-After` seconds."
 
 
 def errors(*codes: int) -> dict:
+    """Error responses of a ``/v3/`` operation. Every ``/v3/`` route is rate limited, so 429 is
+    always declared."""
     text = {
         400: "Bad request: `errors[].field` names each offending field or parameter.",
         401: "Missing, unknown, revoked or expired credential.",
         404: "Not found (or another organization's object).",
         409: "Conflict.",
-        429: "Too many requests.",
+        429: TOO_MANY_REQUESTS,
     }
-    return {code: OpenApiResponse(V3ErrorSerializer, description=text[code]) for code in codes}
+    return {code: OpenApiResponse(V3ErrorSerializer, description=text[code]) for code in (*dict.fromkeys(codes), 429)}
+
+
+class OAuthErrorCode(serializers.ChoiceField):
+    CODES = ["invalid_request", "invalid_client", "unsupported_grant_type"]
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=self.CODES, **kwargs)
+
+
+class OAuthErrorSerializer(V3ErrorSerializer):
+    """The token endpoint's errors: the ``/v3/`` body plus RFC 6749 §5.2's ``error`` and
+    ``error_description``."""
+
+    error = OAuthErrorCode()
+    error_description = serializers.CharField()
+
+
+def oauth_errors() -> dict:
+    text = {
+        400: "invalid_request (missing or repeated parameter, malformed body) or unsupported_grant_type.",
+        401: "invalid_client: missing, unknown or revoked client credentials, or a wrong secret.",
+        413: "invalid_request: the body is too large.",
+        415: "invalid_request: the body is neither a form nor JSON.",
+    }
+    return {
+        **{code: OpenApiResponse(OAuthErrorSerializer, description=description) for code, description in text.items()},
+        # OAuth defines no rate-limit error: a throttled request gets the plain /v3/ body.
+        429: OpenApiResponse(V3ErrorSerializer, description=TOO_MANY_REQUESTS),
+    }
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

@@ -15,13 +15,12 @@ from booking.api.fields import (
     StrictChoiceField,
     StrictEmailField,
     StrictIntegerField,
-    StrictRegexField,
     StrictTimezoneField,
     InstantField,
+    NpiField,
     StrictDateField,
     TenantRefField,
     WallTimeField,
-    wall_window_is_valid,
 )
 from booking.models import (
     ActiveStatus,
@@ -34,10 +33,19 @@ from booking.models import (
     RoundRobin,
     Service,
 )
-from booking.us_states import US_STATE_CODES
+from booking.validators import (
+    DAY_MAX,
+    DAY_MIN,
+    MAX_LICENSED_STATES,
+    MAX_WEEKLY_WINDOWS,
+    recurrence_problems,
+    validate_us_state_codes,
+    validate_weekdays,
+    validate_weekly_windows,
+    wall_window_is_valid,
+)
 
 MAX_MINUTES = 1440  # durations, paddings and steps: at most a day
-MAX_WINDOWS = 7 * 48
 
 
 class _Timestamps(serializers.Serializer):
@@ -74,7 +82,7 @@ def _check_unique_ehr_id(serializer: serializers.Serializer, model, value):
 
 
 class WeeklyWindowSerializer(serializers.Serializer):
-    dayOfWeek = StrictIntegerField(min_value=0, max_value=6, help_text="0 = Sunday … 6 = Saturday.")
+    dayOfWeek = StrictIntegerField(min_value=DAY_MIN, max_value=DAY_MAX, help_text="0 = Sunday … 6 = Saturday.")
     startTime = WallTimeField()
     endTime = WallTimeField(end=True, help_text="24:00:00 (or 00:00:00) = midnight at the end of the day.")
 
@@ -109,7 +117,7 @@ class LocationSerializer(_Timestamps):
     name = StrictCharField(max_length=200)
     timezone = StrictTimezoneField()
     weeklyAvailability = WeeklyWindowSerializer(
-        many=True, source="weekly_availability", required=False, max_length=MAX_WINDOWS
+        many=True, source="weekly_availability", required=False, default=list, max_length=MAX_WEEKLY_WINDOWS
     )
     holdExpirationMinutes = StrictIntegerField(
         source="hold_expiration_minutes", min_value=1, max_value=10080, required=False, default=10
@@ -122,7 +130,9 @@ class LocationSerializer(_Timestamps):
         return _check_unique_ehr_id(self, Location, value)
 
     def validate_weeklyAvailability(self, value):
-        return weekly_windows_to_json(value)
+        windows = weekly_windows_to_json(value)
+        validate_weekly_windows(windows)  # what the model (and so the admin) accepts
+        return windows
 
 
 class ServiceSerializer(_Timestamps):
@@ -163,13 +173,12 @@ class ResourceSerializer(_Timestamps):
     )
     email = StrictEmailField(max_length=254, required=False, allow_blank=True, default="")
     ehrId = StrictCharField(source="ehr_id", max_length=128, allow_null=True, required=False, default=None)
-    npi = StrictRegexField(
-        r"^\d{10}$", required=False, allow_blank=True, default="", error_messages={"invalid": "Must be 10 digits."}
-    )
+    npi = NpiField(required=False, allow_blank=True, default="")
     status = StrictChoiceField(choices=ActiveStatus.choices, required=False, default=ActiveStatus.ACTIVE)
     hideInAvailability = StrictBooleanField(source="hide_in_availability", required=False, default=False)
     licensedStates = serializers.ListField(
-        source="licensed_states", child=StrictCharField(max_length=2), required=False, default=list, max_length=60
+        source="licensed_states", child=StrictCharField(max_length=2), required=False, default=list,
+        max_length=MAX_LICENSED_STATES,
     )
 
     def validate_email(self, value):
@@ -179,11 +188,9 @@ class ResourceSerializer(_Timestamps):
         return _check_unique_ehr_id(self, Resource, value)
 
     def validate_licensedStates(self, value):
-        codes = [code.strip().upper() for code in value]
-        unknown = [code for code in codes if code not in US_STATE_CODES]
-        if unknown:
-            raise serializers.ValidationError(f"Unknown US state code(s): {', '.join(unknown)}.")
-        return sorted(set(codes))
+        codes = sorted({code.strip().upper() for code in value})
+        validate_us_state_codes(codes)
+        return codes
 
 
 class _ScopedSerializer(_Timestamps):
@@ -197,13 +204,15 @@ class _ScopedSerializer(_Timestamps):
 
     def validate_scope(self, attrs):
         given = {attr for _, attr in self.SCOPES if attr in attrs}
-        if self.instance is not None and not given:
-            return attrs  # scope untouched by this update
-        chosen = [attr for _, attr in self.SCOPES if attrs.get(attr) is not None]
+        if self.partial and not given:
+            return attrs  # scope untouched by this PATCH (a PUT replaces it like every other field)
+        chosen = [name for name, attr in self.SCOPES if attrs.get(attr) is not None]
         if len(chosen) != 1:
-            raise serializers.ValidationError(
-                {"ResourceId": "Give exactly one of ResourceId, LocationId or ServiceId."}
-            )
+            message = "Give exactly one of ResourceId, LocationId or ServiceId"
+            if chosen:
+                message += f"; got {' and '.join(chosen)}"
+            # Name the fields given (all three when none was).
+            raise serializers.ValidationError({name: f"{message}." for name in chosen or [n for n, _ in self.SCOPES]})
         for _, attr in self.SCOPES:
             attrs.setdefault(attr, None)
         return attrs
@@ -232,12 +241,13 @@ class RecurringBlockSerializer(_ScopedSerializer):
     endTime = WallTimeField(source="end_time", end=True)
     timezone = StrictTimezoneField(required=False, allow_null=True, default=None)
     weekdays = serializers.ListField(
-        child=StrictIntegerField(min_value=0, max_value=6), required=False, default=list, max_length=7
+        child=StrictIntegerField(min_value=DAY_MIN, max_value=DAY_MAX), required=False, default=list, max_length=7
     )
     monthDay = StrictIntegerField(source="month_day", min_value=1, max_value=31, required=False, allow_null=True, default=None)
     reason = _text(500)
 
     WEEKLY = (RecurringBlock.Frequency.WEEKLY, RecurringBlock.Frequency.BIWEEKLY)
+    API_NAMES = {"weekdays": "weekdays", "month_day": "monthDay"}
 
     def validate(self, attrs):
         attrs = self.validate_scope(attrs)
@@ -259,10 +269,10 @@ class RecurringBlockSerializer(_ScopedSerializer):
             if frequency != RecurringBlock.Frequency.MONTHLY and "month_day" not in attrs:
                 attrs["month_day"] = None
         weekdays = sorted(set(current("weekdays") or []))
-        if weekdays and frequency not in self.WEEKLY:
-            raise serializers.ValidationError({"weekdays": "Only for WEEKLY and BIWEEKLY blocks."})
-        if current("month_day") is not None and frequency != RecurringBlock.Frequency.MONTHLY:
-            raise serializers.ValidationError({"monthDay": "Only for MONTHLY blocks."})
+        validate_weekdays(weekdays)
+        problems = recurrence_problems(frequency=frequency, weekdays=weekdays, month_day=current("month_day"))
+        if problems:
+            raise serializers.ValidationError({self.API_NAMES[key]: message for key, message in problems.items()})
         if "weekdays" in attrs:
             attrs["weekdays"] = weekdays
         return attrs
@@ -290,7 +300,7 @@ class ShiftOutSerializer(serializers.Serializer):
 
 
 class ScheduleSerializer(serializers.Serializer):
-    weeklyAvailability = ScheduleWindowSerializer(many=True, max_length=MAX_WINDOWS)
+    weeklyAvailability = ScheduleWindowSerializer(many=True, max_length=MAX_WEEKLY_WINDOWS)
 
 
 class ScheduleOutSerializer(serializers.Serializer):

@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+from urllib.parse import unquote_plus
 
+from django.db import IntegrityError
 from django.db.models import Model
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from booking.api.base import V3APIView, paginate, v3_error_body
-from booking.api.schema import PAGE_PARAMETERS, errors, page_of
+from booking.api.schema import PAGE_PARAMETERS, errors, oauth_errors, page_of
 from booking.api.serializers import (
     AllocationSerializer,
     BlockSerializer,
@@ -40,10 +43,17 @@ from booking.services.resources import (
     resource_service_link,
     resource_service_unlink,
 )
-from tenants.api.auth import api_client_by_secret
-from tenants.api.parsers import StrictJSONParser
+from tenants.api.auth import api_client_by_secret, touch_last_used
+from tenants.api.parsers import PayloadTooLarge, StrictJSONParser
 from tenants.api.throttling import CredentialRateThrottle
 from tenants.services import oauth_token_issue
+
+
+def _revalidate_after_lost_race(validate) -> None:
+    """A write failed on a unique constraint: a concurrent request took the value (an ehrId) after
+    this one's checks passed. Validating again sees it and answers the same 400 a later request
+    would get; if it still passes, the error is a real bug and propagates."""
+    validate().is_valid(raise_exception=True)
 
 
 def collection_views(*, model: type[Model], serializer: type[serializers.Serializer], plural: str, tag: str):
@@ -76,7 +86,11 @@ def collection_views(*, model: type[Model], serializer: type[serializers.Seriali
         def post(self, request):
             incoming = serializer(data=request.data, context=self.get_serializer_context())
             incoming.is_valid(raise_exception=True)
-            obj = tenant_object_create(model=model, organization=self.organization, data=incoming.validated_data)
+            try:
+                obj = tenant_object_create(model=model, organization=self.organization, data=incoming.validated_data)
+            except IntegrityError:
+                _revalidate_after_lost_race(lambda: serializer(data=request.data, context=self.get_serializer_context()))
+                raise
             return Response(serializer(obj, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
 
     class ItemView(V3APIView):
@@ -93,7 +107,13 @@ def collection_views(*, model: type[Model], serializer: type[serializers.Seriali
             obj = self.get_object(pk)
             incoming = serializer(obj, data=request.data, partial=partial, context=self.get_serializer_context())
             incoming.is_valid(raise_exception=True)
-            obj = tenant_object_update(instance=obj, data=incoming.validated_data)
+            try:
+                obj = tenant_object_update(instance=obj, data=incoming.validated_data)
+            except IntegrityError:
+                _revalidate_after_lost_race(
+                    lambda: serializer(self.get_object(pk), data=request.data, partial=partial, context=self.get_serializer_context())
+                )
+                raise
             return Response(serializer(obj, context=self.get_serializer_context()).data)
 
         @extend_schema(
@@ -192,7 +212,7 @@ class ResourceServiceItemView(_ResourceSubView):
         operation_id="resources_services_destroy",
         tags=["Resources"],
         summary="Stop offering a service (at one location, or everywhere when LocationId is omitted)",
-        parameters=[OpenApiParameter("LocationId", str, description="Location of the link to remove.")],
+        parameters=[OpenApiParameter("LocationId", OpenApiTypes.UUID, description="Location of the link to remove.")],
         responses={204: None, **errors(400, 401, 404)},
     )
     def delete(self, request, pk, service_pk):
@@ -281,6 +301,17 @@ class ResourceAllocationItemView(_ResourceSubView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+OAUTH_PARAMETERS = ("grant_type", "client_id", "client_secret", "scope")
+TOKEN_REQUEST = inline_serializer(
+    "TokenRequest",
+    {
+        "grant_type": serializers.ChoiceField(choices=["client_credentials"]),
+        "client_id": serializers.CharField(required=False, help_text="Instead of HTTP Basic (not with it)."),
+        "client_secret": serializers.CharField(required=False, help_text="Instead of HTTP Basic (not with it)."),
+    },
+)
+
+
 class OAuthThrottle(CredentialRateThrottle):
     scope = "oauth"
 
@@ -296,8 +327,10 @@ class OAuthTokenView(V3APIView):
     parser_classes = [FormParser, StrictJSONParser]
 
     @staticmethod
-    def _oauth_error(status_code: int, error: str, message: str) -> Response:
-        body = v3_error_body(status_code, message) | {"error": error, "error_description": message}
+    def _oauth_error(status_code: int, error: str, message: str, field: str = "body") -> Response:
+        # A /v3/ 400 names what is wrong (`errors`); RFC 6749 §5.2 adds `error` and its description.
+        items = [{"field": field, "message": message}] if status_code == 400 else []
+        body = v3_error_body(status_code, message, items) | {"error": error, "error_description": message}
         headers = {"WWW-Authenticate": 'Basic realm="oauth"'} if status_code == 401 else {}
         return Response(body, status=status_code, headers=headers)
 
@@ -306,16 +339,7 @@ class OAuthTokenView(V3APIView):
         tags=["Authentication"],
         summary="Exchange client credentials for a 1-hour bearer token",
         auth=[],
-        request={
-            "application/x-www-form-urlencoded": inline_serializer(
-                "TokenRequest",
-                {
-                    "grant_type": serializers.ChoiceField(choices=["client_credentials"]),
-                    "client_id": serializers.CharField(required=False),
-                    "client_secret": serializers.CharField(required=False),
-                },
-            )
-        },
+        request={"application/x-www-form-urlencoded": TOKEN_REQUEST, "application/json": TOKEN_REQUEST},
         responses={
             200: inline_serializer(
                 "TokenResponse",
@@ -325,26 +349,39 @@ class OAuthTokenView(V3APIView):
                     "expires_in": serializers.IntegerField(),
                 },
             ),
-            **errors(400, 401),
+            **oauth_errors(),
         },
     )
     def post(self, request):
-        data = request.data if hasattr(request.data, "get") else {}
+        try:
+            data = request.data
+        except (ParseError, UnsupportedMediaType, PayloadTooLarge) as exc:
+            return self._oauth_error(exc.status_code, "invalid_request", f"Malformed request body: {exc.detail}")
+        if not hasattr(data, "get"):
+            return self._oauth_error(400, "invalid_request", "The body must be a form (or a JSON object).")
+        repeated = [name for name in OAUTH_PARAMETERS if hasattr(data, "getlist") and len(data.getlist(name)) > 1]
+        if repeated:  # RFC 6749 §3.2: parameters must not be included more than once
+            return self._oauth_error(400, "invalid_request", f"{repeated[0]} is given more than once.", repeated[0])
         grant_type = data.get("grant_type")
+        if grant_type in (None, ""):
+            return self._oauth_error(400, "invalid_request", "grant_type is required (client_credentials).", "grant_type")
         if grant_type != "client_credentials":
-            return self._oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials.")
+            return self._oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials.", "grant_type")
         client_id, client_secret = data.get("client_id"), data.get("client_secret")
         auth = request.META.get("HTTP_AUTHORIZATION", "")
         if auth.lower().startswith("basic "):
             try:
-                client_id, _, client_secret = base64.b64decode(auth[6:].strip(), validate=True).decode().partition(":")
+                decoded = base64.b64decode(auth[6:].strip(), validate=True).decode()
             except (binascii.Error, UnicodeDecodeError):
                 return self._oauth_error(401, "invalid_client", "Malformed HTTP Basic credentials.")
+            # RFC 6749 §2.3.1: both are form-url-encoded before the Basic encoding.
+            client_id, _, client_secret = (unquote_plus(part) for part in decoded.partition(":"))
         if not isinstance(client_id, str) or not isinstance(client_secret, str):
             return self._oauth_error(401, "invalid_client", "Client credentials are required.")
         client = api_client_by_secret(client_id, client_secret)
         if client is None:
             return self._oauth_error(401, "invalid_client", "Unknown client or wrong secret.")
+        touch_last_used(client)
         issued = oauth_token_issue(api_client=client)
         return Response(
             {"access_token": issued.access_token, "token_type": "Bearer", "expires_in": issued.expires_in},

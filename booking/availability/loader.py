@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import time, timedelta
+from datetime import timedelta
 
 from django.db.models import CharField, F, FloatField, Func, OuterRef, Q, Subquery
 from django.db.models.functions import Cast
 
 from booking.availability import engine
+from booking.validators import parse_wall_time
 from booking.models import (
     ActiveStatus,
     Allocation,
@@ -98,14 +99,14 @@ def service_in(service: Service) -> engine.ServiceIn:
 
 
 def weekly_json_windows(items: list[dict]) -> list[engine.WeeklyWindow]:
-    """A location's ``weeklyAvailability`` JSON (``HH:MM:SS``; end ``24:00:00`` or ``00:00:00`` =
-    midnight at the end of the day)."""
-    def parse(text: str) -> time:
-        hours, minutes, seconds = (int(part) for part in text.split(":"))
-        return engine.MIDNIGHT if hours == 24 else time(hours, minutes, seconds)
-
+    """A location's ``weeklyAvailability`` JSON, as ``booking.validators.validate_weekly_windows``
+    accepts it (``HH:MM:SS``; end ``24:00:00`` or ``00:00:00`` = midnight at the end of the day)."""
     return [
-        engine.WeeklyWindow(day_of_week=int(item["dayOfWeek"]), start=parse(item["startTime"]), end=parse(item["endTime"]))
+        engine.WeeklyWindow(
+            day_of_week=item["dayOfWeek"],
+            start=parse_wall_time(item["startTime"]),
+            end=parse_wall_time(item["endTime"], end=True),
+        )
         for item in items
     ]
 

@@ -23,9 +23,9 @@ from booking.api.fields import (
     StrictChoiceField,
     StrictDateField,
     StrictIntegerField,
-    wall_window_is_valid,
 )
 from booking.models import ActiveStatus
+from booking.validators import MAX_RECUR_EVERY_WEEKS, MAX_VISITS_PER_RULE, wall_window_contains, wall_window_is_valid
 from emr.services.live_fetch import FetchRequest
 
 SEARCH_MODES = ("date_range", "mrn", "provider")
@@ -35,7 +35,7 @@ MAX_PROVIDER_DAYS_SINGLE = 5
 MAX_PROVIDERS = 10
 MAX_QUERY_DAYS = 366
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits, whole string (fullmatch)
 
 MSG_DATE_FORMAT = "Invalid date format. Use ISO format (YYYY-MM-DD)."
 MSG_END_BEFORE_START = "end_date must be after start_date."
@@ -58,7 +58,7 @@ def _is_blank(value) -> bool:
 
 
 def parse_date(value) -> date:
-    if not isinstance(value, str) or not _DATE.match(value):
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise V1BadRequest(MSG_DATE_FORMAT)
     try:
         parsed = date.fromisoformat(value)
@@ -168,7 +168,7 @@ class AppointmentQuery:
 def _bound(value: str, zone: ZoneInfo, *, end: bool) -> datetime:
     """A date (the whole day in the EMR's zone: its start, or for an end the next midnight) or an
     ISO date-time (with offset; without one it is read in the EMR's zone)."""
-    if _DATE.match(value):
+    if _DATE.fullmatch(value):
         day = parse_date(value)
         return datetime.combine(day + timedelta(days=1) if end else day, time(0), tzinfo=zone)
     if len(value) > 40 or "T" not in value:
@@ -260,10 +260,10 @@ class _RejectUnknown:
         return super().to_internal_value(data)
 
 
-_WALL = re.compile(r"^T?(\d{2}):(\d{2}):(\d{2})$")
+_WALL = re.compile(r"T?([0-9]{2}):([0-9]{2}):([0-9]{2})")  # fullmatch
 
 
-@extend_schema_field({"type": "string", "pattern": r"^T?\d{2}:\d{2}:\d{2}$", "example": "T08:00:00"})
+@extend_schema_field({"type": "string", "pattern": r"^T?[0-9]{2}:[0-9]{2}:[0-9]{2}$", "example": "T08:00:00"})
 class ShiftTimeField(serializers.Field):
     """Cobalt's wall-clock ``T08:00:00`` (``08:00:00`` accepted); with ``end=True``, ``T24:00:00``
     is midnight at the end of the day."""
@@ -276,7 +276,7 @@ class ShiftTimeField(serializers.Field):
 
     def to_internal_value(self, data):
         maximum = "T24:00:00" if self.end else "T23:59:59"
-        match = _WALL.match(data) if isinstance(data, str) else None
+        match = _WALL.fullmatch(data) if isinstance(data, str) else None
         if not match:
             self.fail("invalid", maximum=maximum)
         hours, minutes, seconds = (int(p) for p in match.groups())
@@ -292,15 +292,10 @@ class ShiftTimeField(serializers.Field):
         return "T" + value.strftime("%H:%M:%S")
 
 
-def _minutes(value: time, *, end: bool) -> int:
-    minutes = value.hour * 60 + value.minute + value.second / 60
-    return 24 * 60 if end and value == MIDNIGHT else minutes
-
-
 class V1VisitTypeRuleSerializer(_RejectUnknown, serializers.Serializer):
     start_time = ShiftTimeField()
     end_time = ShiftTimeField(end=True)
-    total_visits = StrictIntegerField(min_value=1, max_value=1000)
+    total_visits = StrictIntegerField(min_value=1, max_value=MAX_VISITS_PER_RULE)
     visit_type_id = StrictCharField(min_length=1, max_length=128)
     visit_type_desc = StrictCharField(max_length=255, required=False, allow_blank=True, default="")
 
@@ -312,7 +307,7 @@ class V1VisitTypeRuleSerializer(_RejectUnknown, serializers.Serializer):
 
 class V1RecurrenceSerializer(_RejectUnknown, serializers.Serializer):
     recur_interval_type = StrictChoiceField(choices=["weeks"])
-    recur_interval_amount = StrictIntegerField(min_value=1, max_value=52)
+    recur_interval_amount = StrictIntegerField(min_value=1, max_value=MAX_RECUR_EVERY_WEEKS)
 
 
 class V1ShiftSerializer(_RejectUnknown, serializers.Serializer):
@@ -352,9 +347,8 @@ class V1ShiftSerializer(_RejectUnknown, serializers.Serializer):
         recurrence = attrs.get("recurrence") or {}
         if recurrence.get("recur_interval_amount", 1) > 1 and not first:
             raise serializers.ValidationError({"set_start_date": "Required when recurring every 2 or more weeks (it anchors the weeks)."})
-        shift_start, shift_end = _minutes(attrs["start"], end=False), _minutes(attrs["end"], end=True)
         for index, rule in enumerate(attrs.get("visit_type_rules") or []):
-            if _minutes(rule["start_time"], end=False) < shift_start or _minutes(rule["end_time"], end=True) > shift_end:
+            if not wall_window_contains((attrs["start"], attrs["end"]), (rule["start_time"], rule["end_time"])):
                 raise serializers.ValidationError({"visit_type_rules": {index: "Must lie within the shift's start and end."}})
         return attrs
 

@@ -50,6 +50,60 @@ def test_schema_is_valid_and_documents_every_route():
     assert {"ApiKey": []} in locations["security"] and {"OAuth2ClientCredentials": []} in locations["security"]
 
 
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    return _schema_dict()
+
+
+def _operations(schema: dict, prefix: str = "/v3/"):
+    for path, item in schema["paths"].items():
+        if path.startswith(prefix):
+            for method, operation in item.items():
+                yield f"{method.upper()} {path}", operation
+
+
+def test_page_parameters_declare_their_bounds_and_defaults(schema):
+    listed = 0
+    for name, operation in _operations(schema):
+        params = {p["name"]: p["schema"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        if "limit" not in params:
+            continue
+        listed += 1
+        assert params["limit"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, name
+        assert params["page"] == {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1}, name
+    assert listed >= 8  # every collection, the sub-collections and the appointments list
+
+
+def test_every_rate_limited_operation_declares_429(schema):
+    for name, operation in _operations(schema):
+        response = operation["responses"].get("429")
+        assert response is not None, name
+        ref = response["content"]["application/json"]["schema"]["$ref"]
+        assert ref.rsplit("/", 1)[-1] in ("V3Error", "OAuthError"), name
+
+
+def test_the_token_endpoint_declares_its_form_body_and_oauth_errors(schema):
+    operation = schema["paths"]["/v3/oauth/token"]["post"]
+    content = operation["requestBody"]["content"]
+    assert set(content) == {"application/x-www-form-urlencoded", "application/json"}
+    components = schema["components"]["schemas"]
+    request = components[content["application/x-www-form-urlencoded"]["schema"]["$ref"].rsplit("/", 1)[-1]]
+    assert request["required"] == ["grant_type"]
+    assert set(request["properties"]) == {"grant_type", "client_id", "client_secret"}
+    for code in ("400", "401", "413", "415"):
+        ref = operation["responses"][code]["content"]["application/json"]["schema"]["$ref"]
+        error = components[ref.rsplit("/", 1)[-1]]
+        assert {"statusCode", "name", "message", "errors", "error", "error_description"} <= set(error["properties"]), code
+    codes = components[components["OAuthError"]["properties"]["error"]["$ref"].rsplit("/", 1)[-1]]["enum"]
+    assert set(codes) >= {"invalid_request", "invalid_client", "unsupported_grant_type"}
+
+
+def test_the_unlink_location_parameter_is_a_uuid(schema):
+    operation = schema["paths"]["/v3/resources/{id}/services/{service_pk}"]["delete"]
+    location = next(p for p in operation["parameters"] if p["name"] == "LocationId")
+    assert location["in"] == "query" and location["schema"] == {"type": "string", "format": "uuid"}
+
+
 def test_swagger_ui_and_schema_are_served(client):
     page = client.get("/api/docs/")
     assert page.status_code == 200 and b"swagger" in page.content.lower()

@@ -241,3 +241,53 @@ def test_writes_bump_the_availability_version(api, tenant):
     api.patch(f"/v3/services/{world.service['id']}", {"padding": 15}, format="json")
     tenant.organization.refresh_from_db()
     assert tenant.organization.availability_version == after_setup + 1
+
+
+# PUT replaces the item: every optional field left out goes back to its default.
+PUT_MINIMAL = [
+    ("locations", lambda w: location_body(weeklyAvailability=[{"dayOfWeek": 2, "startTime": "09:00:00", "endTime": "12:00:00"}],
+                                          holdExpirationMinutes=30, ehrId="L-1", address="1 Main St", status="inactive"),
+     lambda w: {"name": "Bare", "timezone": "UTC"},
+     {"weeklyAvailability": [], "holdExpirationMinutes": 10, "ehrId": None, "address": "", "status": "active"}),
+    ("services", lambda w: service_body(padding=5, bookingInterval=10, bookingsPerSlot=2, roundRobin="RANDOM", visitType="FU",
+                                        durationSelect=True, durationMin=15, durationMax=60, durationInterval=15),
+     lambda w: {"name": "Bare", "duration": 20},
+     {"padding": 0, "bookingInterval": None, "bookingsPerSlot": None, "roundRobin": None, "visitType": None,
+      "durationSelect": False, "durationMin": None, "durationMax": None, "durationInterval": None}),
+    ("resources", lambda w: resource_body(timezone="America/Denver", bookingsPerSlot=3, ehrId="P-7", npi="1234567893",
+                                          status="inactive", hideInAvailability=True),
+     lambda w: {"name": "Bare"},
+     {"type": "staff", "timezone": None, "bookingsPerSlot": None, "email": "", "ehrId": None, "npi": "", "status": "active",
+      "hideInAvailability": False, "licensedStates": []}),
+    ("blocks", lambda w: {**BLOCK, "ResourceId": w.resource["id"]},
+     lambda w: {"ResourceId": w.resource["id"], "startDate": BLOCK["startDate"], "endDate": BLOCK["endDate"]},
+     {"reason": ""}),
+    ("recurringBlocks", lambda w: {**RECURRING, "LocationId": w.location["id"], "endDate": "2031-01-01", "timezone": "Asia/Kolkata",
+                                   "reason": "Inventory"},
+     lambda w: {"LocationId": w.location["id"], "frequency": "WEEKLY", "startDate": "2030-01-01", "startTime": "08:00:00",
+                "endTime": "09:00:00"},
+     {"interval": 1, "endDate": None, "timezone": None, "weekdays": [], "monthDay": None, "reason": ""}),
+]
+
+
+@pytest.mark.parametrize("collection,full,minimal,defaults", PUT_MINIMAL, ids=[c[0] for c in PUT_MINIMAL])
+def test_put_without_optional_fields_resets_them_to_their_defaults(api, collection, full, minimal, defaults):
+    world = World(api)
+    created = create(api, collection, full(world))
+    put = api.put(f"/v3/{collection}/{created['id']}", minimal(world), format="json")
+    assert put.status_code == 200, put.content
+    assert {key: put.json()[key] for key in defaults} == defaults
+    assert api.get(f"/v3/{collection}/{created['id']}").json() == put.json()
+
+
+@pytest.mark.parametrize("collection,body", [
+    ("blocks", lambda w: {"startDate": BLOCK["startDate"], "endDate": BLOCK["endDate"]}),
+    ("recurringBlocks", lambda w: {"frequency": "DAILY", "startDate": "2030-01-01", "startTime": "08:00:00", "endTime": "09:00:00"}),
+])
+def test_put_without_a_scope_is_400_and_keeps_the_item(api, collection, body):
+    world = World(api)
+    item = world.block if collection == "blocks" else world.recurring_block
+    put = api.put(f"/v3/{collection}/{item['id']}", body(world), format="json")
+    assert put.status_code == 400, put.content
+    assert {e["field"] for e in put.json()["errors"]} == {"ResourceId", "LocationId", "ServiceId"}
+    assert api.get(f"/v3/{collection}/{item['id']}").json() == item

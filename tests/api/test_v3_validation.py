@@ -29,6 +29,10 @@ LOCATION_CASES = [
     ("name", {"name": 12}),
     ("timezone", {"timezone": "Mars/Olympus_Mons"}),
     ("timezone", {"timezone": ""}),
+    # In the tz database's files but not IANA zones: the host's zone, a placeholder, a template.
+    ("timezone", {"timezone": "localtime"}),
+    ("timezone", {"timezone": "Factory"}),
+    ("timezone", {"timezone": "posixrules"}),
     ("weeklyAvailability[0].dayOfWeek", {"weeklyAvailability": [{"dayOfWeek": 7, "startTime": "09:00:00", "endTime": "10:00:00"}]}),
     ("weeklyAvailability[0].dayOfWeek", {"weeklyAvailability": [{"dayOfWeek": "Monday", "startTime": "09:00:00", "endTime": "10:00:00"}]}),
     ("weeklyAvailability[0].startTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "25:00:00", "endTime": "26:00:00"}]}),
@@ -37,6 +41,10 @@ LOCATION_CASES = [
     ("weeklyAvailability[0].endTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "10:00:00", "endTime": "09:00:00"}]}),
     ("weeklyAvailability[0].endTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "10:00:00", "endTime": "10:00:00"}]}),
     ("weeklyAvailability[0].endTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "10:00:00", "endTime": "10:61:00"}]}),
+    # ASCII digits and nothing after the seconds: no fullwidth digits, no trailing newline.
+    ("weeklyAvailability[0].startTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "\uff10\uff19:00:00", "endTime": "10:00:00"}]}),
+    ("weeklyAvailability[0].startTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "09:00:00\n", "endTime": "10:00:00"}]}),
+    ("weeklyAvailability[0].endTime", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "09:00:00", "endTime": "10:00:00\n"}]}),
     ("weeklyAvailability", {"weeklyAvailability": {"dayOfWeek": 1}}),
     ("weeklyAvailability", {"weeklyAvailability": [{"dayOfWeek": 1, "startTime": "09:00:00", "endTime": "10:00:00"}] * 400}),
     ("holdExpirationMinutes", {"holdExpirationMinutes": 0}),
@@ -76,6 +84,8 @@ RESOURCE_CASES = [
     ("bookingsPerSlot", {"bookingsPerSlot": 0}),
     ("email", {"email": "not-an-email"}),
     ("npi", {"npi": "12345"}),
+    ("npi", {"npi": "\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19\uff10"}),  # fullwidth digits
+    ("npi", {"npi": "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660"}),  # Arabic-Indic digits
     ("status", {"status": "retired"}),
     ("hideInAvailability", {"hideInAvailability": "sometimes"}),
     ("hideInAvailability", {"hideInAvailability": 1}),
@@ -171,6 +181,9 @@ RECURRING_CASES = [
     ("startDate", lambda w: _recurring(w, startDate="01/02/2030")),
     ("endDate", lambda w: _recurring(w, endDate="2029-12-31")),
     ("startTime", lambda w: _recurring(w, startTime="12:00")),
+    ("startTime", lambda w: _recurring(w, startTime="12:00:00\n")),
+    ("startTime", lambda w: _recurring(w, startTime="\uff11\uff12:00:00")),
+    ("startDate", lambda w: _recurring(w, startDate="\uff12\uff10\uff13\uff10-01-01")),
     ("endTime", lambda w: _recurring(w, endTime="11:00:00")),
     ("endTime", lambda w: _recurring(w, endTime="25:00:00")),
     ("timezone", lambda w: _recurring(w, timezone="Nowhere/Land")),
@@ -317,3 +330,79 @@ def test_ehr_ids_are_unique_per_emr_connection(api, tenant):
     assert api.put(f"/v3/resources/{first_row.pk}", resource_body(ehrId="P-9"), format="json").status_code == 200
     # ... but a row from no EMR may not reuse an EHR id the organization already has.
     assert_400(api.post("/v3/resources", resource_body(ehrId="P-9"), format="json"), "ehrId")
+
+
+def _fields(response) -> set[str]:
+    assert response.status_code == 400, response.content
+    return {e["field"] for e in response.json()["errors"]}
+
+
+@pytest.mark.parametrize("collection,body", [("blocks", _block), ("recurringBlocks", _recurring)])
+def test_the_scope_error_names_the_fields_given(api, world, collection, body):
+    both = body(world, ResourceId=None, LocationId=world.location["id"], ServiceId=world.service["id"])
+    assert _fields(api.post(f"/v3/{collection}", both, format="json")) == {"LocationId", "ServiceId"}
+    three = body(world, ResourceId=world.resource["id"], LocationId=world.location["id"], ServiceId=world.service["id"])
+    assert _fields(api.post(f"/v3/{collection}", three, format="json")) == {"ResourceId", "LocationId", "ServiceId"}
+    none = {k: v for k, v in body(world).items() if k not in ("ResourceId", "LocationId", "ServiceId")}
+    assert _fields(api.post(f"/v3/{collection}", none, format="json")) == {"ResourceId", "LocationId", "ServiceId"}
+
+
+@pytest.mark.parametrize("field", ["ResourceId", "LocationId", "ServiceId"])
+@pytest.mark.parametrize("collection,body", [("blocks", _block), ("recurringBlocks", _recurring)])
+def test_an_empty_string_reference_is_400_not_null(api, world, collection, body, field):
+    model = {"blocks": Block, "recurringBlocks": RecurringBlock}[collection]
+    before = model.objects.count()
+    scoped = {k: v for k, v in body(world).items() if k not in ("ResourceId", "LocationId", "ServiceId")}
+    other = "LocationId" if field != "LocationId" else "ResourceId"
+    sent = {**scoped, other: world.location["id"] if other == "LocationId" else world.resource["id"], field: ""}
+    assert field in _fields(api.post(f"/v3/{collection}", sent, format="json"))
+    assert model.objects.count() == before
+
+
+def test_empty_string_location_of_an_allocation_or_schedule_window_is_400(api, world):
+    url = f"/v3/resources/{world.resource['id']}"
+    allocation = {"startDate": "2030-01-05T09:00:00Z", "endDate": "2030-01-05T10:00:00Z", "LocationId": ""}
+    assert "LocationId" in _fields(api.post(f"{url}/allocations", allocation, format="json"))
+    window = {"dayOfWeek": 1, "startTime": "09:00:00", "endTime": "12:00:00", "LocationId": ""}
+    assert "weeklyAvailability[0].LocationId" in _fields(api.put(f"{url}/schedule", {"weeklyAvailability": [window]}, format="json"))
+    link = {"ServiceId": world.service["id"], "LocationId": ""}
+    assert "LocationId" in _fields(api.post(f"{url}/services", link, format="json"))
+
+
+@pytest.fixture
+def concurrent_ehr_id(monkeypatch, tenant):
+    """Another request commits a row with the same ehrId right after this request checked it is
+    free, before this request inserts: the database's unique constraint decides."""
+    from booking.api import serializers as api_serializers
+
+    real = api_serializers._check_unique_ehr_id
+    raced = []
+
+    def check_then_lose_the_race(serializer, model, value):
+        result = real(serializer, model, value)
+        if value is not None and not raced:
+            raced.append(value)
+            model.objects.create(organization=tenant.organization, name="Concurrent", ehr_id=value)
+        return result
+
+    monkeypatch.setattr(api_serializers, "_check_unique_ehr_id", check_then_lose_the_race)
+    return raced
+
+
+@pytest.mark.parametrize("collection,model,body", [("resources", Resource, resource_body), ("locations", Location, location_body)])
+def test_a_create_that_loses_the_ehr_id_race_is_400(api, concurrent_ehr_id, collection, model, body):
+    response = api.post(f"/v3/{collection}", body(name="Mine", ehrId="E-1"), format="json")
+    assert_400(response, "ehrId")
+    assert concurrent_ehr_id == ["E-1"]
+    assert list(model.objects.values_list("name", flat=True)) == ["Concurrent"]
+
+
+@pytest.mark.parametrize("collection,model,body", [("resources", Resource, resource_body), ("locations", Location, location_body)])
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_an_update_that_loses_the_ehr_id_race_is_400(api, concurrent_ehr_id, collection, model, body, method):
+    created = api.post(f"/v3/{collection}", body(name="Mine"), format="json").json()
+    response = getattr(api, method)(f"/v3/{collection}/{created['id']}", body(name="Renamed", ehrId="E-2"), format="json")
+    assert_400(response, "ehrId")
+    assert concurrent_ehr_id == ["E-2"]
+    mine = model.objects.get(pk=created["id"])
+    assert (mine.name, mine.ehr_id) == ("Mine", None)

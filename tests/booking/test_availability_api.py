@@ -310,6 +310,7 @@ VALIDATION = [
     ({"interval": "99999999999999"}, "interval"),
     ({"overrideDuration": "0"}, "overrideDuration"),
     ({"overrideDuration": "1.5"}, "overrideDuration"),
+    ({"interval": "\uff13\uff10"}, "interval"),  # fullwidth digits
     ({"roundRobin": "SOMETIMES"}, "roundRobin"),
     ({"firstAvailable": "maybe"}, "firstAvailable"),
     ({"syncExternal": "yes please"}, "syncExternal"),

@@ -154,6 +154,8 @@ PROVIDER_CASES = [
     ({"hours": [{"day": "Monday"}]}, "hours[0].shifts: This field is required."),
     ({"hours": [{"day": "Monday", "shifts": [shift(start="8am")]}]}, "hours[0].shifts[0].start: Must be a time like T08:00:00 (T00:00:00 to T23:59:59)."),
     ({"hours": [{"day": "Monday", "shifts": [shift(end="T25:00:00")]}]}, "hours[0].shifts[0].end: Must be a time like T08:00:00 (T00:00:00 to T24:00:00)."),
+    ({"hours": [{"day": "Monday", "shifts": [shift(start="T08:00:00\n")]}]}, "hours[0].shifts[0].start: Must be a time like T08:00:00 (T00:00:00 to T23:59:59)."),
+    ({"hours": [{"day": "Monday", "shifts": [shift(start="T\uff10\uff18:00:00")]}]}, "hours[0].shifts[0].start: Must be a time like T08:00:00 (T00:00:00 to T23:59:59)."),
     ({"hours": [{"day": "Monday", "shifts": [shift(start="T12:00:00", end="T08:00:00")]}]}, "hours[0].shifts[0].end: Must be after start."),
     ({"hours": [{"day": "Monday", "shifts": [shift(facility_id="NOPE")]}]}, "hours[0].shifts[0].facility_id: Unknown facility_id 'NOPE'."),
     ({"hours": [{"day": "Monday", "shifts": [shift(set_start_date="2025-02-01", set_end_date="2025-01-01")]}]},

@@ -59,3 +59,76 @@ def test_a_busy_port_stops_the_demo_before_it_starts_anything(db, credentials_fi
         with pytest.raises(CommandError, match="already in use"):
             call_command("demo", stdout=StringIO())
     assert not Organization.objects.filter(slug=demo.DEMO_SLUG).exists()
+
+
+def _child(code: str, **popen) -> "subprocess.Popen":
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, **popen)
+    assert child.stdout.readline().strip() == "ready"
+    return child
+
+
+IGNORES_SIGINT = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('ready', flush=True); time.sleep(120)"
+IGNORES_SIGINT_AND_SIGTERM = (
+    "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+    " print('ready', flush=True); time.sleep(120)"
+)
+
+
+def test_children_that_ignore_sigint_are_terminated_not_killed():
+    """As the demo's web server and worker do when the demo was started with SIGINT ignored
+    (nohup, or in the background of a script): they stop on SIGTERM."""
+    import signal
+
+    from tenants.management.commands.demo import stop_children
+
+    children = [_child(IGNORES_SIGINT), _child(IGNORES_SIGINT)]
+    killed = stop_children(children, grace=30)
+    assert killed == []
+    assert [child.returncode for child in children] == [-signal.SIGTERM, -signal.SIGTERM]
+
+
+def test_a_child_that_ignores_sigterm_too_is_killed_after_the_grace_period():
+    import signal
+
+    from tenants.management.commands.demo import stop_children
+
+    stubborn, polite = _child(IGNORES_SIGINT_AND_SIGTERM), _child(IGNORES_SIGINT)
+    killed = stop_children([stubborn, polite], grace=0.5)
+    assert killed == [stubborn]
+    assert (stubborn.returncode, polite.returncode) == (-signal.SIGKILL, -signal.SIGTERM)
+
+
+def test_killing_a_child_also_stops_the_processes_it_started():
+    """The worker runs its own processes; the demo starts each child in its own session, and a
+    kill takes the whole group, so none is left behind."""
+    import os
+    import signal
+    import time
+
+    from tenants.management.commands.demo import stop_children
+
+    code = (
+        "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        " grandchild = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']);"
+        " print('ready', flush=True); print(grandchild.pid, flush=True); time.sleep(120)"
+    )
+    child = _child(code, start_new_session=True)
+    grandchild = int(child.stdout.readline())
+    assert stop_children([child], grace=0.5) == [child]
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().split(") ", 1)[1][0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(grandchild):
+        os.kill(grandchild, signal.SIGKILL)
+        pytest.fail("the killed child's own process outlived it")

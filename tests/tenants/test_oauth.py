@@ -97,3 +97,61 @@ def test_revoking_the_client_kills_its_tokens_and_key(tenant):
 def test_malformed_authorization_headers_are_401(db, header):
     response = APIClient(HTTP_AUTHORIZATION=header).get("/v3/locations")
     assert response.status_code == 401 and response.json()["name"] == "UnauthorizedError"
+
+
+def _post(body: bytes | str, content_type: str, **headers):
+    return APIClient().generic("POST", "/v3/oauth/token", body, content_type=content_type, **headers)
+
+
+def _assert_oauth_error(response, status: int, error: str):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["error"] == error and body["error_description"]
+    assert body["statusCode"] == status and body["message"]  # still the /v3/ shape
+    assert OAuthToken.objects.count() == 0
+
+
+@pytest.mark.parametrize("body", ["", "client_id=x", "grant_type="])
+def test_a_missing_grant_type_is_invalid_request(tenant, body):
+    response = _post(body, "application/x-www-form-urlencoded", HTTP_AUTHORIZATION=basic(tenant.client_id, tenant.client_secret))
+    _assert_oauth_error(response, 400, "invalid_request")
+
+
+def test_a_repeated_grant_type_is_invalid_request(tenant):
+    response = _post("grant_type=client_credentials&grant_type=client_credentials", "application/x-www-form-urlencoded",
+                     HTTP_AUTHORIZATION=basic(tenant.client_id, tenant.client_secret))
+    _assert_oauth_error(response, 400, "invalid_request")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"grant_type": "client_credentials"', b'["grant_type"]', b"null", b"42", b'{"grant_type": NaN}', b'{"grant_type": "\xff"}'],
+    ids=["not json", "array", "null", "scalar", "NaN", "invalid utf-8"],
+)
+def test_a_malformed_json_body_is_an_oauth_error(tenant, raw):
+    response = _post(raw, "application/json", HTTP_AUTHORIZATION=basic(tenant.client_id, tenant.client_secret))
+    _assert_oauth_error(response, 400, "invalid_request")
+
+
+def test_an_unsupported_body_type_is_an_oauth_error(tenant):
+    response = _post("grant_type=client_credentials", "text/plain", HTTP_AUTHORIZATION=basic(tenant.client_id, tenant.client_secret))
+    _assert_oauth_error(response, 415, "invalid_request")
+
+
+def test_issuing_a_token_records_the_clients_last_use(tenant):
+    from tenants.models import ApiClient
+
+    assert ApiClient.objects.get(pk=tenant.api_client.pk).last_used_at is None
+    assert token_request(tenant).status_code == 200
+    assert ApiClient.objects.get(pk=tenant.api_client.pk).last_used_at is not None
+
+
+def test_basic_credentials_are_form_url_decoded(tenant):
+    """RFC 6749 §2.3.1: client_id and client_secret are form-url-encoded before the Basic encoding."""
+    from urllib.parse import quote
+
+    encoded_id = tenant.client_id.replace("_", "%5F")
+    encoded_secret = quote(tenant.client_secret, safe="").replace("-", "%2D").replace("_", "%5F")
+    response = token_request(tenant, auth=basic(encoded_id, encoded_secret))
+    assert response.status_code == 200, response.content
+    assert response.json()["token_type"] == "Bearer"

@@ -1,12 +1,18 @@
 import json
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import URLValidator
 from django.db import transaction
 
 from emr.models import Vendor
 from emr.services import emr_connection_create, emr_connection_keypair_ensure
 from tenants.models import available_timezones
 from tenants.services import api_client_create, organization_create
+
+
+# The option that set each model field, for error messages.
+OPTION_OF_FIELD = {"name": "--name", "timezone": "--timezone", "base_url": "--emr-base-url", "vendor": "--emr"}
 
 
 class Command(BaseCommand):
@@ -41,6 +47,14 @@ class Command(BaseCommand):
         vendor = options["emr"].strip().lower()
         if vendor not in Vendor.values:
             raise CommandError(f"Unknown EMR vendor {vendor!r}; known: {', '.join(Vendor.values)}.")
+        for option in ("emr_base_url", "emr_token_url"):
+            value = options[option]
+            if value is None:
+                continue
+            try:
+                URLValidator(schemes=["http", "https"])(value)
+            except ValidationError:
+                raise CommandError(f"--{option.replace('_', '-')} must be an http:// or https:// URL, not {value[:200]!r}.") from None
         credentials = {
             key: options[f"emr_{key}"]
             for key in ("client_id", "kid", "token_url", "auth")
@@ -55,14 +69,19 @@ class Command(BaseCommand):
             if not credentials.get("kid"):
                 raise CommandError("--emr-private-key-file needs --emr-kid (the key id registered with the EMR).")
         public_jwks = None
-        with transaction.atomic():
-            org = organization_create(name=name, timezone_name=options["timezone"])
-            issued = api_client_create(organization=org, name=f"{name} API client")
-            conn = emr_connection_create(
-                organization=org, vendor=vendor, base_url=options["emr_base_url"], credentials=credentials
-            )
-            if vendor in ("ecw", "fhir") and credentials.get("auth", "smart_backend") == "smart_backend":
-                public_jwks = emr_connection_keypair_ensure(connection=conn.connection)
+        try:
+            with transaction.atomic():
+                org = organization_create(name=name, timezone_name=options["timezone"])
+                issued = api_client_create(organization=org, name=f"{name} API client")
+                conn = emr_connection_create(
+                    organization=org, vendor=vendor, base_url=options["emr_base_url"], credentials=credentials
+                )
+                if vendor in ("ecw", "fhir") and credentials.get("auth", "smart_backend") == "smart_backend":
+                    public_jwks = emr_connection_keypair_ensure(connection=conn.connection)
+        except ValidationError as exc:  # what the options' own checks above let through; nothing was written
+            fields = getattr(exc, "message_dict", {"": exc.messages})
+            details = "; ".join(f"{OPTION_OF_FIELD.get(k, k)}: {' '.join(v)}" if k else " ".join(v) for k, v in fields.items())
+            raise CommandError(f"Not created: {details}") from None
         self.stdout.write(f"Created organization {org.name} ({org.slug}).")
         self.stdout.write(
             json.dumps(

@@ -23,6 +23,34 @@ from tenants.demo import demo_ensure
 from tenants.models import Organization
 
 
+STOP_GRACE_SECONDS = 10.0
+
+
+def stop_children(children: list[subprocess.Popen], *, grace: float) -> list[subprocess.Popen]:
+    """Stop the children: SIGTERM, then SIGKILL for those still running after ``grace`` seconds.
+    Returns the ones that had to be killed.
+
+    Not SIGINT: a demo started with SIGINT ignored (``nohup``, ``&`` in a script) passes that on to
+    its children, and runserver then ignores SIGINT too."""
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + grace
+    killed = []
+    for child in children:
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            # Its whole process group: a worker's own processes must not outlive it.
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                child.kill()
+            child.wait()
+            killed.append(child)
+    return killed
+
+
 class Command(BaseCommand):
     help = "Migrate, create the demo organization, start the web server and a task worker."
 
@@ -46,8 +74,12 @@ class Command(BaseCommand):
 
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         env = os.environ.copy()
-        web = subprocess.Popen([*manage, "runserver", f"{host}:{port}", "--noreload"], cwd=settings.BASE_DIR, env=env)
-        worker = subprocess.Popen([*manage, "qcluster"], cwd=settings.BASE_DIR, env=env)
+        # Each child leads its own process group, so stopping one stops everything it started; the
+        # terminal's Ctrl-C reaches only this command, which stops them (see stop_children).
+        web = subprocess.Popen(
+            [*manage, "runserver", f"{host}:{port}", "--noreload"], cwd=settings.BASE_DIR, env=env, start_new_session=True
+        )
+        worker = subprocess.Popen([*manage, "qcluster"], cwd=settings.BASE_DIR, env=env, start_new_session=True)
         children = {"web server": web, "task worker": worker}
         stop = {"now": False}
 
@@ -69,14 +101,10 @@ class Command(BaseCommand):
                     break
                 time.sleep(0.5)
         finally:
-            for child in children.values():
-                if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
-            for child in children.values():
-                try:
-                    child.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            killed = stop_children(list(children.values()), grace=STOP_GRACE_SECONDS)
+            for name, child in children.items():
+                if child in killed:
+                    self.stderr.write(f"The {name} did not stop within {STOP_GRACE_SECONDS:g} s and was killed.")
         if failed:
             raise CommandError(f"The {failed} stopped unexpectedly (exit code {children[failed].returncode}).")
 
