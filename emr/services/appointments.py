@@ -3,9 +3,11 @@
 Keyed by (connection, ``ehr_appointment_id``). One fetch is a handful of queries whatever its size:
 the providers, locations and visit types it names are resolved (and created when new) with one
 query each, existing rows are read in chunks, and new and changed rows are written with
-``bulk_create``/``bulk_update``. Appointments of the fetched scope that the EMR no longer returns
-are marked cancelled. Each EMR appointment occupies its primary and secondary provider
-(``AppointmentResource`` rows), so it blocks ``/v3/`` availability like any booking.
+``bulk_create``/``bulk_update``; the ``appointment.updated``/``appointment.cancelled`` events
+of the changes are inserted in bulk too, with their webhook deliveries (``events_emit``).
+Appointments of the fetched scope that the EMR no longer returns are marked cancelled. Each EMR
+appointment occupies its primary and secondary provider (``AppointmentResource`` rows), so it
+blocks ``/v3/`` availability like any booking.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from booking.services.invalidation import availability_invalidate
 from emr.adapters.base import EmrAppointment
 from emr.models import EmrConnection, VisitType
 from emr.selectors import ehr_rows
-from tenants.events import event_emit
+from tenants.events import NewEvent, events_emit
 
 CHUNK = 1000
 BATCH = 500
@@ -232,7 +234,7 @@ def appointments_store(
 ) -> StoreResult:
     """Upsert ``fetched`` into the cache and cancel what vanished from ``scope``; one transaction,
     ending with ``availability_invalidate`` when anything changed. Emits ``appointment.updated``
-    / ``appointment.cancelled`` for cached appointments the fetch saw change."""
+    / ``appointment.cancelled`` for cached appointments the fetch saw change, in bulk."""
     result = StoreResult()
     now = timezone.now()
     org_id = connection.organization_id
@@ -359,28 +361,33 @@ def appointments_store(
             )
         result.cancelled_missing = len(vanished)
         if emit_changes and vanished:
-            for appointment in Appointment.objects.filter(pk__in=[pk for pk, _ in vanished]).select_related(
-                "primary_provider", "secondary_provider", "location"
-            ):
-                changed_events.append(("appointment.cancelled", appointment))
+            for chunk in _chunks([pk for pk, _ in vanished]):
+                for appointment in Appointment.objects.filter(pk__in=chunk).select_related(
+                    "primary_provider", "secondary_provider", "location"
+                ):
+                    changed_events.append(("appointment.cancelled", appointment))
 
         if to_create or to_update or vanished:
             if changed_events:
                 from emr.representation import appointment_representation, visit_type_descriptions
 
                 descriptions = visit_type_descriptions(connection=connection)
-                for event_type, appointment in changed_events:
-                    event_emit(
-                        organization_id=org_id,
-                        type=event_type,
-                        access_token_reference_id=connection.access_token_reference_id,
-                        data=appointment_representation(
-                            appointment,
-                            connection=connection,
-                            descriptions=descriptions,
-                            resources=result.resources,
-                            locations=result.locations,
-                        ),
-                    )
+                events_emit(
+                    organization_id=org_id,
+                    events=[
+                        NewEvent(
+                            type=event_type,
+                            access_token_reference_id=connection.access_token_reference_id,
+                            data=appointment_representation(
+                                appointment,
+                                connection=connection,
+                                descriptions=descriptions,
+                                resources=result.resources,
+                                locations=result.locations,
+                            ),
+                        )
+                        for event_type, appointment in changed_events
+                    ],
+                )
             availability_invalidate(organization_id=org_id)
     return result
