@@ -231,10 +231,12 @@ def appointments_store(
     scope: FetchScope,
     fetched: Sequence[EmrAppointment],
     emit_changes: bool = True,
+    job_id: str | None = None,
 ) -> StoreResult:
     """Upsert ``fetched`` into the cache and cancel what vanished from ``scope``; one transaction,
     ending with ``availability_invalidate`` when anything changed. Emits ``appointment.updated``
-    / ``appointment.cancelled`` for cached appointments the fetch saw change, in bulk."""
+    / ``appointment.cancelled`` for cached appointments the fetch saw change, in bulk, as events
+    of ``job_id`` (the fetch's job, so ``GET /v1/webhook-events?job_id=`` lists them)."""
     result = StoreResult()
     now = timezone.now()
     org_id = connection.organization_id
@@ -374,6 +376,7 @@ def appointments_store(
                 descriptions = visit_type_descriptions(connection=connection)
                 events_emit(
                     organization_id=org_id,
+                    job_id=job_id,
                     events=[
                         NewEvent(
                             type=event_type,

@@ -216,6 +216,32 @@ def test_an_appointment_cancelled_in_the_emr_is_updated_and_announced(world):
     assert updated.payload["data"]["datetime"] == later.astimezone(__import__("zoneinfo").ZoneInfo(SANDBOX_ZONE)).isoformat()
 
 
+def test_the_change_events_of_a_fetch_are_listed_with_its_job(world):
+    """webhooks.md: ``GET /v1/webhook-events?job_id=`` lists the events the job produced, which
+    are the appointment.updated / cancelled events of the changes it saw, then its
+    appointment.live_fetch_completed."""
+    tenant, connection, client, fake = world
+    body = day_body(1)
+    first = fetch_and_run(client, body)
+    moved, gone = Appointment.objects.filter(emr_connection=connection, status=Appointment.Status.BOOKED).order_by("start")[:2]
+    later = moved.start + timedelta(minutes=10)
+    fake.overrides[moved.ehr_appointment_id] = {"start": later.isoformat(), "end": (moved.end + timedelta(minutes=10)).isoformat()}
+    fake.hidden = {gone.ehr_appointment_id}
+    second = fetch_and_run(client, body)
+    assert second.status == Job.Status.SUCCEEDED and second.counts["updated"] == 1 and second.counts["cancelled_missing"] == 1
+
+    response = client.get(f"/v1/webhook-events?job_id={second.pk}")
+    assert response.status_code == 200, response.content
+    listed = response.json()["webhook_events"]
+    changes = sorted((e["type"], e["data"]["ehr_appointment_id"]) for e in listed[:-1])
+    assert changes == [("appointment.cancelled", gone.ehr_appointment_id), ("appointment.updated", moved.ehr_appointment_id)]
+    assert listed[-1]["type"] == "appointment.live_fetch_completed" and listed[-1]["job_id"] == second.pk
+    stored = {e.id: e for e in Event.objects.filter(organization=tenant.organization)}
+    assert all(stored[e["id"]].job_id == second.pk for e in listed)
+    first_listed = client.get(f"/v1/webhook-events?job_id={first.pk}").json()["webhook_events"]
+    assert [e["type"] for e in first_listed] == ["appointment.live_fetch_completed"]
+
+
 def test_mrn_scope_cancels_only_that_patients_missing_appointments(world):
     tenant, connection, client, fake = world
     fetch_and_run(client, day_body(1))
