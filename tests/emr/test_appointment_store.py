@@ -134,6 +134,29 @@ def test_vanished_appointments_are_cancelled_and_announced_in_a_fixed_number_of_
     assert large_queries < 300 / 10
 
 
+def test_different_changes_in_one_fetch_are_all_written(db):
+    """Rows changed in different fields are updated together: each gets its own new values and
+    keeps the rest."""
+    tenant = make_tenant("Clinic")
+    items = appointments(6)
+    appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=items)
+    moved = replace(items[0], start=items[0].start + timedelta(hours=2), end=items[0].end + timedelta(hours=2))
+    cancelled = replace(items[1], status="cancelled", occupies_time=False)
+    reassigned = replace(items[2], provider_ehr_id="P4", provider_name="Doctor 4")
+    renamed = replace(items[3], patient_name="Renamed Patient", reason="Second opinion")
+    result = appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=[moved, cancelled, reassigned, renamed, *items[4:]])
+    assert (result.updated, result.unchanged) == (4, 2)
+
+    rows = {a.ehr_appointment_id: a for a in Appointment.objects.filter(emr_connection=tenant.emr_connection).select_related("primary_provider")}
+    assert (rows["A0"].start, rows["A0"].end, rows["A0"].status, rows["A0"].reason) == (moved.start, moved.end, Appointment.Status.BOOKED, items[0].reason)
+    assert (rows["A1"].status, rows["A1"].ehr_status, rows["A1"].start) == (Appointment.Status.CANCELLED, "cancelled", items[1].start)
+    assert rows["A1"].cancelled_at is not None and rows["A0"].cancelled_at is None
+    assert rows["A2"].primary_provider.ehr_id == "P4" and rows["A2"].patient_name == items[2].patient_name
+    assert set(AppointmentResource.objects.filter(appointment=rows["A2"]).values_list("resource__ehr_id", flat=True)) == {"P4"}
+    assert (rows["A3"].patient_name, rows["A3"].reason, rows["A3"].start) == ("Renamed Patient", "Second opinion", items[3].start)
+    assert rows["A3"].primary_provider.ehr_id == "P3"
+
+
 def test_change_events_go_to_the_endpoints_that_want_their_type(db):
     tenant = with_endpoint("Clinic")
     everything = WebhookEndpoint.objects.get(organization=tenant.organization)
