@@ -183,6 +183,45 @@ def test_change_events_go_to_the_endpoints_that_want_their_type(db):
     assert all(d.status == Delivery.Status.PENDING and d.next_attempt_at == d.event.created_at for d in Delivery.objects.select_related("event"))
 
 
+def active_ids(connection) -> set[str]:
+    return set(
+        Appointment.objects.filter(emr_connection=connection).exclude(status=Appointment.Status.CANCELLED).values_list("ehr_appointment_id", flat=True)
+    )
+
+
+def test_a_fetch_never_cancels_another_connections_appointments(db):
+    """Two EMR connections of one organization, appointments at the same times: what the EMR of
+    the second answers (here: nothing) says nothing about the first's appointments."""
+    tenant = make_tenant("Two EMRs")
+    first = tenant.emr_connection
+    second = emr_connection_create(organization=tenant.organization, vendor="fhir", name="Second EMR").connection
+    appointments_store(connection=first, scope=SCOPE, fetched=appointments(8))
+    appointments_store(connection=second, scope=SCOPE, fetched=appointments(8, prefix="B"))
+
+    for scope in (SCOPE, FetchScope(search_by="provider", start=SCOPE.start, end=SCOPE.end, provider_ids=("P0", "P1")),
+                  FetchScope(search_by="mrn", mrn="M1")):
+        appointments_store(connection=second, scope=scope, fetched=[])
+    assert active_ids(first) == {f"A{i}" for i in range(8)}
+    assert active_ids(second) == set()
+
+
+def test_a_provider_fetch_cancels_only_that_providers_vanished_appointments(db):
+    """The scope of a provider fetch is the appointments where one of its providers is the
+    primary or the secondary performer; the other providers' appointments in those days are not
+    in the answer (they were not asked for) and stay as they are."""
+    tenant = make_tenant("Clinic")
+    items = appointments(20, providers=5)  # Ai: primary P(i % 5), secondary P(i % 5 + 1) when i % 4 == 0
+    appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=items)
+    ones = {a.ehr_id for a in items if "P1" in (a.provider_ehr_id, a.secondary_provider_ehr_id)}
+    assert {"A0", "A1", "A6"} <= ones and "A2" not in ones  # A0: P1 is its secondary
+    kept = next(a for a in items if a.provider_ehr_id == "P1")
+    scope = FetchScope(search_by="provider", start=SCOPE.start, end=SCOPE.end, provider_ids=("P1",))
+
+    result = appointments_store(connection=tenant.emr_connection, scope=scope, fetched=[kept])
+    assert result.cancelled_missing == len(ones) - 1
+    assert active_ids(tenant.emr_connection) == {a.ehr_id for a in items} - ones | {kept.ehr_id}
+
+
 def test_providers_locations_and_visit_types_are_created_once_and_linked(db):
     tenant = make_tenant("Clinic")
     result = appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=appointments(12, providers=3))
