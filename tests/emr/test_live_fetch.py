@@ -88,7 +88,11 @@ def test_date_range_fetch_end_to_end(sandbox_tenant):
     patient = next(p for p in SandboxDataset.for_now().patients() if p["id"] == patient_id)
     assert row.patient_mrn == patient["identifier"][0]["value"]
     assert row.patient_name == f"{patient['name'][0]['given'][0]} {patient['name'][0]['family']}"
-    assert row.location.ehr_id == "LOC-BOS" or row.location.ehr_id == "LOC-DEN"
+    (location,) = [p["actor"] for p in source["participant"] if p["actor"]["reference"].startswith("Location/")]
+    assert (row.location.ehr_id, row.location.name) == (location["reference"].split("/")[1], location["display"])
+    locations = dict(stored.values_list("ehr_appointment_id", "location__ehr_id"))
+    assert locations == {a["id"]: next(p["actor"]["reference"].split("/")[1] for p in a["participant"] if p["actor"]["reference"].startswith("Location/")) for a in expected}
+    assert set(locations.values()) == {"LOC-BOS", "LOC-DEN"}
     assert row.status == (Appointment.Status.CANCELLED if source["status"] in ("cancelled", "noshow") else Appointment.Status.BOOKED)
 
     # EMR appointments occupy their providers (so they block /v3/ availability).
@@ -238,8 +242,10 @@ def test_fetch_is_accepted_for_vendors_with_an_adapter(db, vendor, django_captur
 
 
 def test_appointments_of_a_day_start_and_end_at_local_midnight(sandbox_tenant):
-    """A date range is whole days in the EMR's zone: an appointment at 23:30 local time on the
-    end date belongs to it; the instants sent to the EMR carry the zone's offset."""
+    """Every appointment a one-day fetch stores starts on that day in the EMR's zone. (The
+    sandbox's day runs 08:00 to 19:00 there, so this cannot tell the zone's midnight from
+    UTC's; ``test_live_fetch_faults.test_a_date_range_is_whole_days_in_the_connections_zone``
+    checks the instants sent for a Tokyo connection.)"""
     day = next_weekday(1)
     run_job(fetch(sandbox_tenant, {"start_date": day.isoformat(), "end_date": day.isoformat()}))
     stored = list(Appointment.objects.filter(emr_connection=sandbox_tenant.emr_connection))
