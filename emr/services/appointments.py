@@ -8,6 +8,18 @@ of the changes are inserted in bulk too, with their webhook deliveries (``events
 Appointments of the fetched scope that the EMR no longer returns are marked cancelled. Each EMR
 appointment occupies its primary and secondary provider (``AppointmentResource`` rows), so it
 blocks ``/v3/`` availability like any booking.
+
+The cancel scope (``_scope_queryset``): the rows of *this* EMR connection only (another
+connection of the organization has its own EMR and its own rows), still active, and
+
+* ``date_range``: starting in the fetched days (midnight to midnight in the connection's zone);
+* ``provider``: those of them where one of the fetched providers is the primary or the secondary
+  provider, which is what the EMR's ``practitioner`` search returns (any participant);
+* ``mrn``: every appointment of that patient, past and future. Decided so because an MRN search
+  asks the EMR for the patient's whole history with no date bound, so an appointment missing
+  from the answer is gone from the EMR (deleted, entered in error, moved to a merged patient)
+  however old it is. The consequence to know: an EMR that silently bounds MRN searches by date
+  (the sandbox serves 30 days back) makes older cached appointments of the patient cancelled.
 """
 
 from __future__ import annotations
