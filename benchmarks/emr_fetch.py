@@ -4,8 +4,12 @@ appointment cache, as the worker runs it (adapter → bulk upsert → job → ev
     python benchmarks/emr_fetch.py            # a scratch SQLite database in a temp directory
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/scratch python benchmarks/emr_fetch.py
 
-Prints seconds (HTTP fetch, database work, total) and the number of database queries of the
-worker's connection, for a first fetch (everything created) and a second one (nothing changed).
+Each pass runs a fetch job through ``job_run``, the function the django-q2 task calls. Prints
+seconds (total; the part the sandbox EMR spent answering over HTTP; the rest: mapping, database
+and events) and the number of database queries of the worker's connection, for a first fetch
+(everything created), a second one (nothing changed) and a third one where every cached
+appointment differs from the EMR (every row updated, one ``appointment.updated`` event each),
+first without and then with a webhook endpoint registered (one delivery per event).
 """
 
 from __future__ import annotations
@@ -50,15 +54,15 @@ def main() -> None:
     from django.core.management import call_command
     from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
     from django.core.wsgi import get_wsgi_application
-    from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
+    from django.db import connection
 
+    from booking.models import Appointment
     from emr.models import Job
     from emr.sandbox import PREFIX
-    from emr.services.appointments import appointments_store
     from emr.services.connections import emr_connection_create, sandbox_client_ensure
-    from emr.services.live_fetch import FetchRequest, appointments_fetch_remote, live_fetch_payload
-    from tenants.events import event_emit
+    from emr.services.live_fetch import FetchRequest, job_run
+    from tenants.crypto import encrypt_text
+    from tenants.models import Delivery, Event, WebhookEndpoint
     from tenants.services import organization_create
 
     call_command("migrate", verbosity=0, interactive=False)
@@ -69,8 +73,18 @@ def main() -> None:
         def log_message(self, *args):
             pass
 
+    emr_seconds = [0.0]  # time the sandbox EMR spent answering (server side)
+    wsgi = get_wsgi_application()
+
+    def timed_app(environ, start_response):
+        began = time.perf_counter()
+        try:
+            return list(wsgi(environ, start_response))
+        finally:
+            emr_seconds[0] += time.perf_counter() - began
+
     server = ThreadedWSGIServer(("127.0.0.1", 0), Handler)
-    server.set_app(get_wsgi_application())
+    server.set_app(timed_app)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base_url = f"http://127.0.0.1:{server.server_address[1]}/{PREFIX}"
 
@@ -84,34 +98,46 @@ def main() -> None:
 
     def run(label: str) -> None:
         job = Job.objects.create(organization=org, emr_connection=conn, kind=Job.Kind.APPOINTMENTS_FETCH, params=request.params())
+        emr_seconds[0] = 0.0
         started = time.perf_counter()
-        scope, fetched, stats = appointments_fetch_remote(connection=conn, request=request)
-        fetched_at = time.perf_counter()
-        with CaptureQueriesContext(connection) as queries:
-            with transaction.atomic():
-                result = appointments_store(connection=conn, scope=scope, fetched=fetched)
-                Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED, counts=result.counts())
-                event_emit(
-                    organization=org,
-                    type="appointment.live_fetch_completed",
-                    data=live_fetch_payload(request=request, result=result, fetched=fetched, connection=conn),
-                    job_id=job.pk,
-                    access_token_reference_id=conn.access_token_reference_id,
-                )
+        queries = [0]
+
+        def count(execute, sql, params, many, context):
+            queries[0] += 1
+            return execute(sql, params, many, context)
+
+        # Counted as they run (Django's debug query log keeps only the last 9,000).
+        with connection.execute_wrapper(count):
+            job_run(job_id=job.pk)
         done = time.perf_counter()
-        counts = result.counts()
+        job.refresh_from_db()
+        if job.status != Job.Status.SUCCEEDED:
+            raise SystemExit(f"{label}: the job {job.status}: {job.error}")
+        counts = job.counts
+        events = Event.objects.filter(job_id=job.pk)
         print(
-            f"  {label}: {done - started:.2f} s total = {fetched_at - started:.2f} s fetch over HTTP "
-            f"({stats.requests} requests, {stats.pages} pages) + {done - fetched_at:.2f} s database and event; "
-            f"{len(queries)} queries; fetched {counts['fetched']}, created {counts['created']}, "
-            f"updated {counts['updated']}, unchanged {counts['unchanged']}"
+            f"  {label}: {done - started:.2f} s total = {emr_seconds[0]:.2f} s the EMR answering over HTTP "
+            f"({counts['requests']} requests, {counts['pages']} pages) + {done - started - emr_seconds[0]:.2f} s "
+            f"mapping, database and events; {queries[0]} queries; fetched {counts['fetched']}, "
+            f"created {counts['created']}, updated {counts['updated']}, unchanged {counts['unchanged']}; "
+            f"{events.count()} events, {Delivery.objects.filter(event__in=events).count()} deliveries"
         )
+
+    def make_every_appointment_stale() -> None:
+        """The cache differs from the EMR for every appointment, so the next fetch updates each
+        one (the store compares field by field; which field differs does not matter)."""
+        Appointment.objects.filter(emr_connection=conn).update(reason="(stale)")
 
     print(f"EMR live fetch benchmark ({connection.vendor}, sandbox with {providers} providers, "
           f"{first_day} .. {first_day + timedelta(days=6)}: {expected} appointments, page size "
           f"{__import__('django.conf').conf.settings.EMR_PAGE_SIZE})")
     run("first fetch (all new)")
     run("second fetch (unchanged)")
+    make_every_appointment_stale()
+    run("third fetch (every appointment changed)")
+    WebhookEndpoint.objects.create(organization=org, url="https://hooks.example/bench", secret_encrypted=encrypt_text("whsec_bench"))
+    make_every_appointment_stale()
+    run("third fetch again, one webhook endpoint registered")
     server.shutdown()
 
 

@@ -3,6 +3,12 @@
 A connection sees its organization's rows that came from it, plus rows of the organization that
 came from no EMR at all (providers entered by hand, the organization's own locations); it never
 sees another organization's rows, nor rows another connection of the same organization brought in.
+
+Appointments are the exception to "plus rows from no EMR": ``GET /v1/appointments`` lists the
+connection's cache of its EMR, only the rows that connection's fetches stored. Bookings made
+through ``/v3/`` are not in the EMR (nothing is written back to it) and are read through ``/v3/``;
+so ``object_metadata.source`` in ``/v1/`` answers is always ``emr``, kept for the shape clients of
+Cobalt's API expect.
 """
 
 from __future__ import annotations
@@ -103,7 +109,8 @@ def appointments_cached(
     provider_ehr_id: str | None = None,
     status: str | None = None,
 ) -> QuerySet[Appointment]:
-    """The connection's cached appointments starting in ``[start, end)``."""
+    """The connection's cached EMR appointments starting in ``[start, end)`` (never ``/v3/``
+    bookings, nor another connection's rows: see the module docstring)."""
     qs = Appointment.objects.filter(
         organization_id=connection.organization_id, emr_connection=connection, start__gte=start, start__lt=end
     )

@@ -8,7 +8,8 @@ Search parameters (anything else is a 400 OperationOutcome, as a strict server a
 * every type: ``_id``, ``_count`` (1..500, default 50), ``_getpagesoffset`` (paging), ``_format``
 * ``Appointment``: ``date`` (``eq|ge|gt|le|lt`` + date or instant; repeated = AND), ``patient``,
   ``patient.identifier`` (``[system|]value``), ``practitioner``, ``actor``, ``location``,
-  ``status``; ``_include=Appointment:patient|practitioner|location|actor``,
+  ``status``; ``practitioner`` and ``actor`` match an appointment where the practitioner is ANY
+  participant (primary or secondary performer), as FHIR defines them; ``_include=Appointment:patient|practitioner|location|actor``,
   ``_revinclude=Provenance:target``
 * ``Patient``: ``identifier``, ``name`` · ``Practitioner``: ``identifier``, ``active``, ``name`` ·
   ``Location``: ``status``, ``name`` · ``Schedule``: ``actor``, ``active`` · ``Slot``:
@@ -291,7 +292,9 @@ def _appointment_matches(ds: data.SandboxDataset, params) -> list[dict]:
                 continue
             candidates.extend(a for a in ds.appointments(first=day, last=day) if a["id"] == rid)
     else:
-        candidates = ds.appointments(first=first, last=last, provider_ids=provider_ids)
+        # Every provider's appointments: ``practitioner`` (and ``actor``) match ANY participant,
+        # so an appointment where the provider is only the secondary performer is found too.
+        candidates = ds.appointments(first=first, last=last)
 
     def refs(appointment: dict, kind: str) -> set[str]:
         return {

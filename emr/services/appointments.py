@@ -3,9 +3,23 @@
 Keyed by (connection, ``ehr_appointment_id``). One fetch is a handful of queries whatever its size:
 the providers, locations and visit types it names are resolved (and created when new) with one
 query each, existing rows are read in chunks, and new and changed rows are written with
-``bulk_create``/``bulk_update``. Appointments of the fetched scope that the EMR no longer returns
-are marked cancelled. Each EMR appointment occupies its primary and secondary provider
-(``AppointmentResource`` rows), so it blocks ``/v3/`` availability like any booking.
+``bulk_create``/``bulk_update``; the ``appointment.updated``/``appointment.cancelled`` events
+of the changes are inserted in bulk too, with their webhook deliveries (``events_emit``).
+Appointments of the fetched scope that the EMR no longer returns are marked cancelled. Each EMR
+appointment occupies its primary and secondary provider (``AppointmentResource`` rows), so it
+blocks ``/v3/`` availability like any booking.
+
+The cancel scope (``_scope_queryset``): the rows of *this* EMR connection only (another
+connection of the organization has its own EMR and its own rows), still active, and
+
+* ``date_range``: starting in the fetched days (midnight to midnight in the connection's zone);
+* ``provider``: those of them where one of the fetched providers is the primary or the secondary
+  provider, which is what the EMR's ``practitioner`` search returns (any participant);
+* ``mrn``: every appointment of that patient, past and future. Decided so because an MRN search
+  asks the EMR for the patient's whole history with no date bound, so an appointment missing
+  from the answer is gone from the EMR (deleted, entered in error, moved to a merged patient)
+  however old it is. The consequence to know: an EMR that silently bounds MRN searches by date
+  (the sandbox serves 30 days back) makes older cached appointments of the patient cancelled.
 """
 
 from __future__ import annotations
@@ -23,7 +37,7 @@ from booking.services.invalidation import availability_invalidate
 from emr.adapters.base import EmrAppointment
 from emr.models import EmrConnection, VisitType
 from emr.selectors import ehr_rows
-from tenants.events import event_emit
+from tenants.events import NewEvent, events_emit
 
 CHUNK = 1000
 BATCH = 500
@@ -49,6 +63,7 @@ SYNCED_FIELDS = (
     "cancelled_at",
 )
 VANISHED_STATUS = "cancelled"
+_ATTNAMES = {name: Appointment._meta.get_field(name).attname for name in SYNCED_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -229,10 +244,12 @@ def appointments_store(
     scope: FetchScope,
     fetched: Sequence[EmrAppointment],
     emit_changes: bool = True,
+    job_id: str | None = None,
 ) -> StoreResult:
     """Upsert ``fetched`` into the cache and cancel what vanished from ``scope``; one transaction,
     ending with ``availability_invalidate`` when anything changed. Emits ``appointment.updated``
-    / ``appointment.cancelled`` for cached appointments the fetch saw change."""
+    / ``appointment.cancelled`` for cached appointments the fetch saw change, in bulk, as events
+    of ``job_id`` (the fetch's job, so ``GET /v1/webhook-events?job_id=`` lists them)."""
     result = StoreResult()
     now = timezone.now()
     org_id = connection.organization_id
@@ -268,6 +285,7 @@ def appointments_store(
 
         to_create: list[Appointment] = []
         to_update: list[Appointment] = []
+        changed_fields: set[str] = set()  # attnames changed on any row
         relink: list[Appointment] = []
         changed_events: list[tuple[str, Appointment]] = []
         for item in unique:
@@ -325,6 +343,7 @@ def appointments_store(
                 continue
             providers_changed = "primary_provider_id" in diff or "secondary_provider_id" in diff
             became_cancelled = diff.get("status") == Appointment.Status.CANCELLED
+            changed_fields.update(diff)
             for key, value in diff.items():
                 setattr(current, key, value)
             current.updated_at = now
@@ -336,7 +355,11 @@ def appointments_store(
 
         Appointment.objects.bulk_create(to_create, batch_size=BATCH)
         if to_update:
-            Appointment.objects.bulk_update(to_update, [*SYNCED_FIELDS, "updated_at"], batch_size=BATCH)
+            # Only the fields some row changed: Django builds one CASE branch per row and field,
+            # so writing all of SYNCED_FIELDS when a fetch saw statuses change costs many times
+            # the work (rows where such a field did not change get their current value).
+            fields = [name for name in SYNCED_FIELDS if _ATTNAMES[name] in changed_fields]
+            Appointment.objects.bulk_update(to_update, [*fields, "updated_at"], batch_size=BATCH)
         if relink:
             for chunk in _chunks([a.pk for a in relink]):
                 AppointmentResource.objects.filter(appointment_id__in=chunk).delete()
@@ -359,28 +382,34 @@ def appointments_store(
             )
         result.cancelled_missing = len(vanished)
         if emit_changes and vanished:
-            for appointment in Appointment.objects.filter(pk__in=[pk for pk, _ in vanished]).select_related(
-                "primary_provider", "secondary_provider", "location"
-            ):
-                changed_events.append(("appointment.cancelled", appointment))
+            for chunk in _chunks([pk for pk, _ in vanished]):
+                for appointment in Appointment.objects.filter(pk__in=chunk).select_related(
+                    "primary_provider", "secondary_provider", "location"
+                ):
+                    changed_events.append(("appointment.cancelled", appointment))
 
         if to_create or to_update or vanished:
             if changed_events:
                 from emr.representation import appointment_representation, visit_type_descriptions
 
                 descriptions = visit_type_descriptions(connection=connection)
-                for event_type, appointment in changed_events:
-                    event_emit(
-                        organization_id=org_id,
-                        type=event_type,
-                        access_token_reference_id=connection.access_token_reference_id,
-                        data=appointment_representation(
-                            appointment,
-                            connection=connection,
-                            descriptions=descriptions,
-                            resources=result.resources,
-                            locations=result.locations,
-                        ),
-                    )
+                events_emit(
+                    organization_id=org_id,
+                    job_id=job_id,
+                    events=[
+                        NewEvent(
+                            type=event_type,
+                            access_token_reference_id=connection.access_token_reference_id,
+                            data=appointment_representation(
+                                appointment,
+                                connection=connection,
+                                descriptions=descriptions,
+                                resources=result.resources,
+                                locations=result.locations,
+                            ),
+                        )
+                        for event_type, appointment in changed_events
+                    ],
+                )
             availability_invalidate(organization_id=org_id)
     return result

@@ -97,12 +97,15 @@ def appointments_fetch_remote(*, connection: EmrConnection, request: FetchReques
     return scope, fetched, adapter.stats
 
 
-def appointments_pull(*, connection: EmrConnection, request: FetchRequest, adapter: EmrAdapter | None = None):
-    """Fetch the request's appointments from the EMR and store them in the cache (no job, no
-    event): ``(StoreResult, fetched, stats)``. Raises ``AdapterError``. The live availability
-    fetch uses this too."""
+def appointments_pull(
+    *, connection: EmrConnection, request: FetchRequest, adapter: EmrAdapter | None = None, job_id: str | None = None
+):
+    """Fetch the request's appointments from the EMR and store them in the cache (no job, and no
+    ``live_fetch_completed`` event; the change events of the store are ``job_id``'s):
+    ``(StoreResult, fetched, stats)``. Raises ``AdapterError``. The live availability fetch uses
+    this too."""
     scope, fetched, stats = appointments_fetch_remote(connection=connection, request=request, adapter=adapter)
-    result = appointments_store(connection=connection, scope=scope, fetched=fetched)
+    result = appointments_store(connection=connection, scope=scope, fetched=fetched, job_id=job_id)
     return result, fetched, stats
 
 
@@ -279,7 +282,7 @@ def _run_appointments_fetch(job: Job) -> None:
         _job_fail(job, str(exc), auth=isinstance(exc, EmrAuthError))
         return
     with transaction.atomic():
-        result = appointments_store(connection=connection, scope=scope, fetched=fetched)
+        result = appointments_store(connection=connection, scope=scope, fetched=fetched, job_id=job.pk)
         counts = {
             **result.counts(),
             "requests": stats.requests,

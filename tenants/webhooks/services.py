@@ -232,6 +232,38 @@ def deliveries_create_for_event(*, event: Event) -> list[int]:
     return [row.pk for row in rows]
 
 
+def deliveries_create_for_events(*, events: list[Event], batch_size: int = 500) -> list[int]:
+    """``deliveries_create_for_event`` for many events of one organization at once: the endpoints
+    are read once and the deliveries inserted in bulk, whatever the number of events."""
+    if not events:
+        return []
+    organization_ids = {event.organization_id for event in events}
+    if len(organization_ids) != 1:
+        raise ValueError("deliveries_create_for_events takes the events of one organization.")
+    (organization_id,) = organization_ids
+    endpoints = list(
+        WebhookEndpoint.objects.filter(organization_id=organization_id, is_active=True, deleted_at__isnull=True)
+    )
+    if not endpoints:
+        return []
+    rows = Delivery.objects.bulk_create(
+        [
+            Delivery(
+                organization_id=organization_id,
+                event=event,
+                endpoint=endpoint,
+                status=Delivery.Status.PENDING,
+                next_attempt_at=event.created_at,
+            )
+            for event in events
+            for endpoint in endpoints
+            if endpoint.accepts(event.type)
+        ],
+        batch_size=batch_size,
+    )
+    return [row.pk for row in rows]
+
+
 def deliveries_enqueue(*, delivery_ids: Iterable[int]) -> None:
     """Ask the task queue for a prompt first attempt. Best effort: whatever is not enqueued (the
     broker is down, the process dies) is still due in the database and the sweep sends it."""

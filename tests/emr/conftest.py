@@ -4,6 +4,7 @@ tasks through django-q2's own worker code in this process."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from multiprocessing import Value
 
 import pytest
@@ -27,6 +28,39 @@ def _fresh_adapter_state():
     ratelimit._local_state.clear()
     yield
     token_cache_clear()
+
+
+def performers(appointment: dict, code: str) -> set[str]:
+    """The Practitioner ids of a sandbox appointment's participants typed ``code`` (``PPRF``
+    primary performer, ``SPRF`` secondary performer)."""
+    return {
+        p["actor"]["reference"].split("/", 1)[1]
+        for p in appointment["participant"]
+        if p["actor"]["reference"].startswith("Practitioner/")
+        and any(c.get("code") == code for t in p.get("type") or [] for c in t.get("coding") or [])
+    }
+
+
+def practitioners(appointment: dict) -> set[str]:
+    """Every Practitioner taking part in a sandbox appointment, whatever their role."""
+    return {p["actor"]["reference"].split("/", 1)[1] for p in appointment["participant"] if p["actor"]["reference"].startswith("Practitioner/")}
+
+
+def day_with_secondary_only(ds, *, first: date, providers: set[str] | None = None) -> tuple[date, dict]:
+    """The first weekday from ``first`` on with an active (booked or pending) appointment whose
+    secondary performer is one of ``providers`` (any provider when None) while its primary is
+    none of them: the case a provider search must still find. Sandbox data is deterministic, so
+    the tests that use this exercise it on whatever day they run."""
+    day = first
+    while day <= ds.last_day:
+        if day.weekday() < 5:
+            for appointment in ds.appointments(first=day, last=day):
+                secondary, primary = performers(appointment, "SPRF"), performers(appointment, "PPRF")
+                wanted = providers if providers is not None else secondary
+                if appointment["status"] in ("booked", "pending") and secondary & wanted and not primary & wanted:
+                    return day, appointment
+        day += timedelta(days=1)
+    raise AssertionError(f"no appointment with one of {providers} as the only matching performer after {first}")
 
 
 def point_at(connection: EmrConnection, base_url: str) -> EmrConnection:

@@ -145,3 +145,38 @@ def test_every_emr_admin_page_renders(admin_client):
     change = admin_client.get(f"/admin/emr/emrconnection/{tenant.emr_connection.pk}/change/").content.decode()
     assert '"kty": "RSA"' in change.replace("&quot;", '"') and "BEGIN PRIVATE KEY" not in change
     assert "providers 6, shifts 40" in admin_client.get("/admin/emr/job/").content.decode()
+
+
+def test_cached_appointments_are_filtered_by_provider_date_and_status(admin_client):
+    """The admin's appointment list narrows the EMR's cached appointments by primary provider, by
+    day (the date hierarchy) and by status."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from booking.models import Appointment, Resource
+    from emr.services.appointments import appointments_store
+    from tests.emr.test_appointment_store import SCOPE, START, appointments
+
+    tenant = make_tenant("Cache Clinic")
+    items = appointments(6, providers=2)  # A0, A2, A4 with P0; A1, A3, A5 with P1; all on START's day
+    items[4] = replace(items[4], start=START + timedelta(days=3), end=START + timedelta(days=3, minutes=20))
+    items[5] = replace(items[5], start=START + timedelta(days=3, hours=1), end=START + timedelta(days=3, hours=1, minutes=20))
+    items[1] = replace(items[1], status="cancelled", occupies_time=False)
+    items[4] = replace(items[4], status="noshow", occupies_time=False)
+    appointments_store(connection=tenant.emr_connection, scope=SCOPE, fetched=items)
+    p0 = Resource.objects.get(emr_connection=tenant.emr_connection, ehr_id="P0")
+
+    def listed(query: str) -> set[str]:
+        response = admin_client.get(f"/admin/booking/appointment/?{query}")
+        assert response.status_code == 200, (query, response.status_code)
+        rows = {a.ehr_appointment_id for a in response.context["cl"].result_list}
+        assert all(f">{ehr_id}<" in response.content.decode() for ehr_id in rows)
+        return rows
+
+    everything = f"emr_connection__id__exact={tenant.emr_connection.pk}"
+    assert listed(everything) == {f"A{i}" for i in range(6)}
+    assert listed(f"{everything}&primary_provider__id__exact={p0.pk}") == {"A0", "A2", "A4"}
+    later = START + timedelta(days=3)
+    assert listed(f"{everything}&start__year={later.year}&start__month={later.month}&start__day={later.day}") == {"A4", "A5"}
+    assert listed(f"{everything}&status__exact={Appointment.Status.CANCELLED}") == {"A1", "A4"}
+    assert listed(f"{everything}&status__exact={Appointment.Status.BOOKED}&primary_provider__id__exact={p0.pk}") == {"A0", "A2"}

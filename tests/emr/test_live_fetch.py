@@ -13,7 +13,7 @@ from booking.models import Appointment, AppointmentResource
 from emr.models import Job
 from emr.sandbox.data import SandboxDataset
 from tenants.models import Event, Organization
-from tests.emr.conftest import SANDBOX_ZONE, run_queued_tasks
+from tests.emr.conftest import SANDBOX_ZONE, day_with_secondary_only, performers, practitioners, run_queued_tasks
 
 NY = ZoneInfo(SANDBOX_ZONE)
 
@@ -88,7 +88,11 @@ def test_date_range_fetch_end_to_end(sandbox_tenant):
     patient = next(p for p in SandboxDataset.for_now().patients() if p["id"] == patient_id)
     assert row.patient_mrn == patient["identifier"][0]["value"]
     assert row.patient_name == f"{patient['name'][0]['given'][0]} {patient['name'][0]['family']}"
-    assert row.location.ehr_id == "LOC-BOS" or row.location.ehr_id == "LOC-DEN"
+    (location,) = [p["actor"] for p in source["participant"] if p["actor"]["reference"].startswith("Location/")]
+    assert (row.location.ehr_id, row.location.name) == (location["reference"].split("/")[1], location["display"])
+    locations = dict(stored.values_list("ehr_appointment_id", "location__ehr_id"))
+    assert locations == {a["id"]: next(p["actor"]["reference"].split("/")[1] for p in a["participant"] if p["actor"]["reference"].startswith("Location/")) for a in expected}
+    assert set(locations.values()) == {"LOC-BOS", "LOC-DEN"}
     assert row.status == (Appointment.Status.CANCELLED if source["status"] in ("cancelled", "noshow") else Appointment.Status.BOOKED)
 
     # EMR appointments occupy their providers (so they block /v3/ availability).
@@ -154,21 +158,41 @@ def test_mrn_fetch_end_to_end(sandbox_tenant):
 
 
 def test_provider_fetch_end_to_end(sandbox_tenant):
-    day = next_weekday(2)
     providers = ["PRV-1001", "PRV-1004"]
+    # A day where one of them is only the secondary performer of someone else's appointment.
+    day, shared = day_with_secondary_only(SandboxDataset.for_now(), first=next_weekday(2), providers=set(providers))
     job_id = fetch(sandbox_tenant, {"search_by": "provider", "provider_ids": providers, "start_date": day.isoformat(), "end_date": day.isoformat()})
     job = run_job(job_id)
     assert job.status == Job.Status.SUCCEEDED, job.error
-    expected = [
-        a for a in expected_appointments(day, day)
-        if {p["actor"]["reference"] for p in a["participant"]} & {f"Practitioner/{p}" for p in providers}
-    ]
+    expected = [a for a in expected_appointments(day, day) if practitioners(a) & set(providers)]
     stored = Appointment.objects.filter(emr_connection=sandbox_tenant.emr_connection)
     assert sorted(stored.values_list("ehr_appointment_id", flat=True)) == sorted(a["id"] for a in expected)
-    assert {a.primary_provider.ehr_id for a in stored} <= set(providers) | {a.secondary_provider.ehr_id for a in stored if a.secondary_provider}
+    row = stored.get(ehr_appointment_id=shared["id"])
+    assert row.primary_provider.ehr_id not in providers and row.secondary_provider.ehr_id in providers
+    assert all({a.primary_provider.ehr_id, a.secondary_provider.ehr_id if a.secondary_provider else None} & set(providers) for a in stored)
     data = live_fetch_event(job_id)["data"]
     assert data["search_by"] == "provider" and data["provider_ids"] == providers
     assert data["start_date"] == data["end_date"] == day.isoformat() and data["appointment_count"] == len(expected)
+
+
+def test_provider_fetch_keeps_appointments_where_the_provider_is_secondary(sandbox_tenant):
+    """A date-range fetch, then a fetch for a provider who is only the secondary performer of
+    one of that day's appointments: the EMR returns it for that provider (FHIR's ``practitioner``
+    matches any participant), so it stays booked, blocking both providers, and nothing is
+    announced as cancelled."""
+    day, shared = day_with_secondary_only(SandboxDataset.for_now(), first=next_weekday(1))
+    (secondary,) = performers(shared, "SPRF")
+    run_job(fetch(sandbox_tenant, {"start_date": day.isoformat(), "end_date": day.isoformat()}))
+    row = Appointment.objects.get(emr_connection=sandbox_tenant.emr_connection, ehr_appointment_id=shared["id"])
+    assert row.status == Appointment.Status.BOOKED and row.secondary_provider.ehr_id == secondary
+
+    job = run_job(fetch(sandbox_tenant, {"search_by": "provider", "provider_ids": [secondary], "start_date": day.isoformat(), "end_date": day.isoformat()}))
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    row.refresh_from_db()
+    assert row.status == Appointment.Status.BOOKED and row.cancelled_at is None and row.ehr_status == shared["status"]
+    assert job.counts["cancelled_missing"] == 0
+    assert set(AppointmentResource.objects.filter(appointment=row).values_list("resource__ehr_id", flat=True)) == performers(shared, "PPRF") | {secondary}
+    assert not Event.objects.filter(organization=sandbox_tenant.organization, type="appointment.cancelled").exists()
 
 
 def test_second_fetch_creates_no_duplicates(sandbox_tenant):
@@ -218,8 +242,10 @@ def test_fetch_is_accepted_for_vendors_with_an_adapter(db, vendor, django_captur
 
 
 def test_appointments_of_a_day_start_and_end_at_local_midnight(sandbox_tenant):
-    """A date range is whole days in the EMR's zone: an appointment at 23:30 local time on the
-    end date belongs to it; the instants sent to the EMR carry the zone's offset."""
+    """Every appointment a one-day fetch stores starts on that day in the EMR's zone. (The
+    sandbox's day runs 08:00 to 19:00 there, so this cannot tell the zone's midnight from
+    UTC's; ``test_live_fetch_faults.test_a_date_range_is_whole_days_in_the_connections_zone``
+    checks the instants sent for a Tokyo connection.)"""
     day = next_weekday(1)
     run_job(fetch(sandbox_tenant, {"start_date": day.isoformat(), "end_date": day.isoformat()}))
     stored = list(Appointment.objects.filter(emr_connection=sandbox_tenant.emr_connection))

@@ -5,7 +5,9 @@ appointments that change or vanish in the EMR. Every run goes through the worker
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+import time
+from datetime import date, datetime, time as clock_time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import override_settings
@@ -216,6 +218,32 @@ def test_an_appointment_cancelled_in_the_emr_is_updated_and_announced(world):
     assert updated.payload["data"]["datetime"] == later.astimezone(__import__("zoneinfo").ZoneInfo(SANDBOX_ZONE)).isoformat()
 
 
+def test_the_change_events_of_a_fetch_are_listed_with_its_job(world):
+    """webhooks.md: ``GET /v1/webhook-events?job_id=`` lists the events the job produced, which
+    are the appointment.updated / cancelled events of the changes it saw, then its
+    appointment.live_fetch_completed."""
+    tenant, connection, client, fake = world
+    body = day_body(1)
+    first = fetch_and_run(client, body)
+    moved, gone = Appointment.objects.filter(emr_connection=connection, status=Appointment.Status.BOOKED).order_by("start")[:2]
+    later = moved.start + timedelta(minutes=10)
+    fake.overrides[moved.ehr_appointment_id] = {"start": later.isoformat(), "end": (moved.end + timedelta(minutes=10)).isoformat()}
+    fake.hidden = {gone.ehr_appointment_id}
+    second = fetch_and_run(client, body)
+    assert second.status == Job.Status.SUCCEEDED and second.counts["updated"] == 1 and second.counts["cancelled_missing"] == 1
+
+    response = client.get(f"/v1/webhook-events?job_id={second.pk}")
+    assert response.status_code == 200, response.content
+    listed = response.json()["webhook_events"]
+    changes = sorted((e["type"], e["data"]["ehr_appointment_id"]) for e in listed[:-1])
+    assert changes == [("appointment.cancelled", gone.ehr_appointment_id), ("appointment.updated", moved.ehr_appointment_id)]
+    assert listed[-1]["type"] == "appointment.live_fetch_completed" and listed[-1]["job_id"] == second.pk
+    stored = {e.id: e for e in Event.objects.filter(organization=tenant.organization)}
+    assert all(stored[e["id"]].job_id == second.pk for e in listed)
+    first_listed = client.get(f"/v1/webhook-events?job_id={first.pk}").json()["webhook_events"]
+    assert [e["type"] for e in first_listed] == ["appointment.live_fetch_completed"]
+
+
 def test_mrn_scope_cancels_only_that_patients_missing_appointments(world):
     tenant, connection, client, fake = world
     fetch_and_run(client, day_body(1))
@@ -228,6 +256,103 @@ def test_mrn_scope_cancels_only_that_patients_missing_appointments(world):
     target.refresh_from_db()
     other.refresh_from_db()
     assert target.status == Appointment.Status.CANCELLED and other.status != Appointment.Status.CANCELLED
+
+
+def v1_client(tenant, connection) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_CLIENT_ID=tenant.client_id, HTTP_CLIENT_SECRET=tenant.client_secret, HTTP_ACCESS_TOKEN=connection.issued_access_token)
+    return client
+
+
+def bucket_key(connection) -> str:
+    from django.core.cache import cache
+
+    return cache.make_key(f"emr-bucket:{connection.pk}")
+
+
+LOCAL_CACHE = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "bucket-tests"}}
+
+
+@override_settings(EMR_PAGE_SIZE=10, CACHES=LOCAL_CACHE)  # the bucket in process memory, where the test reads it
+def test_an_ecw_fetch_takes_a_token_from_its_connections_bucket_for_every_call(fake_fhir):
+    from emr import ratelimit
+
+    tenant = make_tenant("eCW Clinic", timezone_name=SANDBOX_ZONE)
+    connection = connect_fake(tenant, fake_fhir, vendor="ecw")
+    # A full bucket (eClinicalWorks: 250 calls a minute, bursts of 25) whose refill clock is ahead
+    # of now, so it does not refill during the fetch: every token taken shows.
+    ratelimit._local_state[bucket_key(connection)] = {"tokens": 25.0, "ts": time.time() + 3600, "pause": 0.0}
+    job = fetch_and_run(v1_client(tenant, connection), day_body(1))
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    calls = len(fake_fhir.log)
+    assert calls == job.counts["requests"] and len(fake_fhir.requests_for("Appointment")) > 5
+    assert ratelimit._local_state[bucket_key(connection)]["tokens"] == 25.0 - calls
+
+
+@override_settings(CACHES=LOCAL_CACHE)
+def test_an_ecw_fetch_waits_for_its_bucket_and_a_fhir_fetch_has_none(fake_fhir):
+    """A bucket paused for longer than the adapter may wait (another worker saw a long
+    Retry-After) fails an eClinicalWorks fetch before it calls the EMR; a generic FHIR server has
+    no published limit and no bucket."""
+    from emr import ratelimit
+
+    tenant = make_tenant("Two vendors", timezone_name=SANDBOX_ZONE)
+    ecw = connect_fake(tenant, fake_fhir, vendor="ecw", client_id="ecw-client")
+    fhir = connect_fake(tenant, fake_fhir, vendor="fhir", client_id="fhir-client")
+    for connection in (ecw, fhir):
+        ratelimit._local_state[bucket_key(connection)] = {"tokens": 0.0, "ts": time.time(), "pause": time.time() + 3600}
+
+    job = fetch_and_run(v1_client(tenant, ecw), day_body(1))
+    assert job.status == Job.Status.FAILED
+    assert job.error == "Calls to the EMR are limited to 250 per minute and the limit stayed exhausted for 300 seconds."
+    assert fake_fhir.log == []
+    job = fetch_and_run(v1_client(tenant, fhir), day_body(1))
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert fake_fhir.requests_for("Appointment")
+
+
+def test_appointments_outside_the_requested_range_are_not_stored(world):
+    """An EMR that answers a date search with an appointment of another week (it moved, or the
+    server ignores the date parameters): only what starts inside the requested days is cached."""
+    tenant, connection, client, fake = world
+    body = day_body(1)
+    inside = sorted(expected_ids(fake, body))
+    stray, early = inside[0], inside[1]
+    source = next(a for a in fake.dataset.appointments() if a["id"] == stray)
+    week_later = datetime.fromisoformat(source["start"]) + timedelta(days=7)
+    fake.overrides[stray] = {"start": week_later.isoformat(), "end": (week_later + timedelta(minutes=20)).isoformat()}
+    midnight = datetime.combine(date.fromisoformat(body["start_date"]), clock_time(0), tzinfo=ZoneInfo(SANDBOX_ZONE))
+    fake.overrides[early] = {"start": (midnight - timedelta(minutes=30)).isoformat(), "end": midnight.isoformat()}
+
+    job = fetch_and_run(client, body)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    stored = set(Appointment.objects.filter(emr_connection=connection).values_list("ehr_appointment_id", flat=True))
+    assert stored == set(inside) - {stray, early}
+    assert job.counts["fetched"] == len(inside) - 2
+
+
+def test_a_date_range_is_whole_days_in_the_connections_zone(world):
+    """The fetched days start and end at midnight in the EMR connection's zone, not UTC's: for a
+    Tokyo practice a day is 15:00 UTC the day before to 15:00 UTC, which the instants sent to
+    the EMR carry, and exactly the appointments in that window are cached."""
+    tenant, connection, client, fake = world
+    tokyo = ZoneInfo("Asia/Tokyo")
+    EmrConnection.objects.filter(pk=connection.pk).update(timezone="Asia/Tokyo")
+    day = next_weekday(2)
+    if day.weekday() == 0:
+        day += timedelta(days=1)  # the day before must be a clinic day too
+    job = fetch_and_run(client, {"start_date": day.isoformat(), "end_date": day.isoformat()})
+    assert job.status == Job.Status.SUCCEEDED, job.error
+
+    (first_page, *_) = fake.requests_for("Appointment")
+    assert [v for k, v in first_page.query if k == "date"] == [f"ge{day.isoformat()}T00:00:00+09:00", f"lt{(day + timedelta(days=1)).isoformat()}T00:00:00+09:00"]
+    start = datetime.combine(day, clock_time(0), tzinfo=tokyo)
+    window = [a["id"] for a in fake.dataset.appointments(first=day - timedelta(days=1), last=day)
+              if start <= datetime.fromisoformat(a["start"]) < start + timedelta(days=1)]
+    stored = Appointment.objects.filter(emr_connection=connection)
+    assert sorted(stored.values_list("ehr_appointment_id", flat=True)) == sorted(window)
+    # Tokyo's day holds the afternoon of the day before in New York and that morning.
+    assert {a.start.astimezone(ZoneInfo(SANDBOX_ZONE)).date() for a in stored} == {day - timedelta(days=1), day}
 
 
 def test_vendor_changed_to_one_without_adapter_fails_the_queued_job(world):

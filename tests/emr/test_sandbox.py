@@ -15,6 +15,7 @@ from django.test import Client, override_settings
 from emr.models import SandboxClient
 from emr.sandbox import data, server, tokens
 from emr.services.connections import rsa_keypair_new
+from tests.emr.conftest import day_with_secondary_only, performers, practitioners
 
 BASE = "http://testserver/sandbox/fhir/r4"
 TOKEN_URL = f"{BASE}/auth/token"
@@ -133,9 +134,8 @@ def test_appointment_search_pages_by_next_links(client, registered):
 def test_search_parameters_the_adapter_uses(client, registered):
     auth = {"HTTP_AUTHORIZATION": f"Bearer {access_token(client)}"}
     ds = data.SandboxDataset.for_now()
-    day = ds.today + timedelta(days=1)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
+    # A day where PRV-1001 is the secondary performer of another provider's appointment.
+    day, shared = day_with_secondary_only(ds, first=ds.today + timedelta(days=1), providers={"PRV-1001"})
     first = ds.appointments(first=day, last=day)[0]
     patient_id = first["participant"][0]["actor"]["reference"].split("/")[1]
     mrn = data.patients_by_id()[patient_id]["identifier"][0]["value"]
@@ -147,8 +147,10 @@ def test_search_parameters_the_adapter_uses(client, registered):
 
     by_patient = ids(f"patient=Patient/{patient_id}")
     assert first["id"] in by_patient and by_patient == ids(f"patient.identifier={data.MRN_SYSTEM}|{mrn}") == ids(f"patient.identifier={mrn}")
+    # FHIR's practitioner (and actor) parameters match any participant: primary or secondary.
     by_practitioner = ids(f"practitioner=Practitioner/PRV-1001&date=eq{day.isoformat()}")
-    assert by_practitioner == {a["id"] for a in ds.appointments(first=day, last=day, provider_ids={"PRV-1001"})}
+    assert by_practitioner == {a["id"] for a in ds.appointments(first=day, last=day) if "PRV-1001" in practitioners(a)}
+    assert shared["id"] in by_practitioner and "PRV-1001" not in performers(shared, "PPRF")
     assert by_practitioner == ids(f"actor=Practitioner/PRV-1001&date=ge{day.isoformat()}&date=le{day.isoformat()}")
 
     included = client.get(f"/sandbox/fhir/r4/Appointment?_id={first['id']}&_include=Appointment:patient&_revinclude=Provenance:target", **auth).json()

@@ -81,6 +81,20 @@ def test_cached_appointments_shape_and_date_bounds(clinic):
     assert [x["id"] for x in next_day["appointments"]] == [str(late.pk)]
 
 
+
+def test_cached_appointments_are_the_connections_emr_rows_only(clinic):
+    """Bookings made through /v3/ (no EMR connection) are not in the EMR's cache: the /v1/ list
+    leaves them out, so its object_metadata.source is always "emr"."""
+    tenant, main, annex, doc, nurse = clinic
+    appointment(tenant, ehr_id="A1", start=local(DAY, 9), provider=doc, location=main)
+    Appointment.objects.create(
+        organization=tenant.organization, source=Appointment.Source.API, start=local(DAY, 10), end=local(DAY, 10, 30),
+        primary_provider=doc, location=main, customer_name="Walk In", status=Appointment.Status.BOOKED,
+    )
+    body = tenant.v1().get(f"/v1/appointments?start_date={DAY}&end_date={DAY}").json()
+    assert [(x["ehr_appointment_id"], x["object_metadata"]) for x in body["appointments"]] == [("A1", {"source": "emr"})]
+    assert Appointment.objects.filter(organization=tenant.organization, start__date=DAY).count() == 2
+
 def test_cached_appointment_filters(clinic):
     tenant, main, annex, doc, nurse = clinic
     appointment(tenant, ehr_id="A1", start=local(DAY, 9), provider=doc, mrn="100", name="Jane Roe")
