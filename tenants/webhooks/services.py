@@ -65,6 +65,9 @@ MAX_ENDPOINTS_PER_ORGANIZATION = 20
 _CLAIM_CANDIDATES = 20
 
 ATTEMPT_TASK = "tenants.webhooks.tasks.delivery_attempt_task"
+DRAIN_TASK = "tenants.webhooks.tasks.deliveries_process_task"
+# Deliveries committed together up to this many get a task each; more get draining tasks.
+ENQUEUE_EACH_UP_TO = 20
 
 
 class EndpointConflict(Exception):
@@ -265,15 +268,24 @@ def deliveries_create_for_events(*, events: list[Event], batch_size: int = 500) 
 
 
 def deliveries_enqueue(*, delivery_ids: Iterable[int]) -> None:
-    """Ask the task queue for a prompt first attempt. Best effort: whatever is not enqueued (the
-    broker is down, the process dies) is still due in the database and the sweep sends it."""
+    """Ask the task queue for a prompt first attempt. A few deliveries get a task each; a large
+    batch (a live fetch that changed thousands of appointments) gets one draining task per worker
+    instead, which claim the due deliveries from the database as the sweep does, so enqueueing
+    costs a few broker writes rather than one per delivery. Best effort: whatever is not enqueued
+    (the broker is down, the process dies) is still due in the database and the sweep sends it."""
     from django_q.tasks import async_task
 
-    for delivery_id in delivery_ids:
+    delivery_ids = list(delivery_ids)
+    if len(delivery_ids) <= ENQUEUE_EACH_UP_TO:
+        tasks = [(ATTEMPT_TASK, (delivery_id,), f"webhook delivery {delivery_id}") for delivery_id in delivery_ids]
+    else:
+        workers = max(1, int(settings.Q_CLUSTER.get("workers", 1)))
+        tasks = [(DRAIN_TASK, (), f"webhook deliveries: {len(delivery_ids)} due")] * workers
+    for func, args, name in tasks:
         try:
-            async_task(ATTEMPT_TASK, delivery_id, group="webhooks", task_name=f"webhook delivery {delivery_id}")
+            async_task(func, *args, group="webhooks", task_name=name)
         except Exception:  # noqa: BLE001 - the schedule is the safety net
-            logger.warning("could not enqueue webhook delivery %s; the periodic sweep will send it", delivery_id, exc_info=True)
+            logger.warning("could not enqueue %s; the periodic sweep will send it", name, exc_info=True)
 
 
 def deliveries_enqueue_on_commit(*, delivery_ids: list[int]) -> None:

@@ -24,6 +24,7 @@ from tenants.events import event_emit
 from tenants.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from tenants.webhooks.client import retry_after_parse
 from tenants.webhooks.services import (
+    ENQUEUE_EACH_UP_TO,
     MAX_ATTEMPTS,
     RETRY_DELAYS,
     deliveries_process_due,
@@ -492,6 +493,35 @@ def test_first_attempt_is_enqueued_after_commit_only(tenant, receiver, hook, dja
     task = SignedPackage.loads(queued.payload)
     assert task["func"] == "tenants.webhooks.tasks.delivery_attempt_task"
     assert task["args"] == (only_delivery(event).pk,)
+
+
+@pytest.mark.parametrize("count", [ENQUEUE_EACH_UP_TO, ENQUEUE_EACH_UP_TO + 1])
+def test_a_large_batch_is_enqueued_as_one_draining_task_per_worker_and_each_is_sent_once(
+    tenant, receiver, hook, django_capture_on_commit_callbacks, settings, count
+):
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+
+    from tenants.events import NewEvent, events_emit
+    from tests.emr.conftest import run_queued_tasks
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 3}
+    with django_capture_on_commit_callbacks(execute=True):
+        events = events_emit(
+            organization=tenant.organization, events=[NewEvent("appointment.updated", {"n": n}) for n in range(count)]
+        )
+    tasks = [SignedPackage.loads(q.payload) for q in OrmQ.objects.all()]
+    if count <= ENQUEUE_EACH_UP_TO:  # a task per delivery
+        assert sorted(t["args"][0] for t in tasks) == sorted(Delivery.objects.values_list("pk", flat=True))
+        assert {t["func"] for t in tasks} == {"tenants.webhooks.tasks.delivery_attempt_task"}
+    else:  # one broker write per worker, not per delivery
+        assert [(t["func"], t["args"]) for t in tasks] == [("tenants.webhooks.tasks.deliveries_process_task", ())] * 3
+
+    finished = run_queued_tasks()
+    assert all(t["success"] for t in finished)
+    received = receiver.wait_for(count)
+    assert sorted(r.headers["webhook-id"] for r in received) == sorted(e.pk for e in events)  # each once
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SUCCEEDED}
 
 
 def test_a_rolled_back_event_leaves_nothing_to_send(tenant, receiver, hook):
