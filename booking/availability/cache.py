@@ -12,7 +12,8 @@ How it holds:
   version, which is already unreachable.
 - Time passing without writes changes two things: slots slip into the past, and holds lapse.
   Past slots are dropped from a cached answer when it is served (the grid never depends on "now",
-  so what remains is exactly what a fresh computation would list); a ``firstAvailable`` answer whose
+  not even for an open window that began days ago: rule 7 in the engine, and a property test, so
+  what remains is exactly what a fresh computation would list); a ``firstAvailable`` answer whose
   one slot has passed is recomputed. An answer lives at most until the earliest hold expiry it
   depends on.
 - The normalized query names the service's effective settings through the service id plus the

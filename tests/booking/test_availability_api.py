@@ -215,6 +215,24 @@ def test_shift_scoped_to_another_location_does_not_apply(clinic):
     ]
 
 
+def test_grid_of_a_window_open_for_days_starts_where_it_began(clinic):
+    # Open around the clock; a block five days earlier ends at 10:20, and the open window running
+    # from there through Monday is gridded from 10:20 (rule 7), whichever days are asked for.
+    clinic.location.weekly_availability = []
+    clinic.location.save()
+    room = clinic.add_resource("Room", hours=(range(7), "00:00", "24:00"))
+    wednesday = date.fromisoformat(MONDAY) - timedelta(days=5)
+    new_york = engine.zone_get("America/New_York")
+    b.Block.objects.create(organization=clinic.organization, resource=room,
+                           start=datetime.combine(wednesday, time(10), new_york),
+                           end=datetime.combine(wednesday, time(10, 20), new_york))
+    params = dict(ResourceIds=[str(room.pk)], roundRobin="NONE")
+    alone = times(ok(clinic, **params))
+    assert alone[:3] == [f"{MONDAY}T00:20:00-05:00", f"{MONDAY}T00:50:00-05:00", f"{MONDAY}T01:20:00-05:00"]
+    sunday = (date.fromisoformat(MONDAY) - timedelta(days=1)).isoformat()
+    assert [s for s in times(ok(clinic, startDate=sunday, **params)) if s.startswith(MONDAY)] == alone
+
+
 def test_recurring_blocks_are_read_in_their_scope_zone(clinic):
     # A Chicago resource working 08:00-16:00 Chicago = 09:00-17:00 New York.
     resource = clinic.add_resource("Dr. Chicago", hours=((1,), "08:00", "16:00"), timezone="America/Chicago")

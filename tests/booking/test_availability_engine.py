@@ -232,6 +232,51 @@ def test_rule_7_request_window_does_not_move_the_grid():
     assert starts(inp) == ["09:30", "10:00", "10:30", "11:00", "11:30"]
 
 
+def _around_the_clock(**kwargs):
+    """New York, open 00:00-24:00 every day: the windows touch across every midnight (rule 3)."""
+    return resource(zone="America/New_York", hours=("00:00", "24:00"), **kwargs)
+
+
+def _local_slots(res, first: str, last: str, on: str | None = None, **query) -> list[str]:
+    window = days(first, last, "America/New_York")
+    got = [s for s, _ in compute(inputs([res], **window, duration=45, location_zone="America/New_York", **query))]
+    return [s for s in got if on is None or s.startswith(on)]
+
+
+def test_rule_7_a_window_open_for_days_has_one_grid_whatever_the_request_or_now():
+    res = _around_the_clock()
+    alone = _local_slots(res, "2025-03-11", "2025-03-11")
+    assert _local_slots(res, "2025-03-10", "2025-03-11", on="2025-03-11") == alone
+    assert _local_slots(res, "2025-03-07", "2025-03-11", on="2025-03-11") == alone  # across spring-forward
+    assert _local_slots(res, "2025-03-11", "2025-03-11", now=at("2025-03-10 07:00")) == alone
+    assert _local_slots(res, "2025-03-10", "2025-03-11", on="2025-03-11", now=at("2025-03-10 15:10")) == alone
+    # No gap at all, ever: the grid follows the fixed origin, local midnight of 2000-01-01 in the
+    # resource's zone, every 45 minutes (a 23-hour DST day is not a multiple of 45 minutes).
+    assert [s[11:16] for s in alone[:3]] == ["00:15", "01:00", "01:45"]
+
+
+def test_rule_7_grid_looks_back_across_midnights_to_where_the_open_window_began():
+    # A block ending at 10:20 on the 8th opens the window the 11th still belongs to: its grid is
+    # 10:20 + k·45 minutes (across the DST change on the 9th), not the local midnight before the request.
+    blocked = (e.Span(at("2025-03-08 10:00", "America/New_York"), at("2025-03-08 10:20", "America/New_York"), "b"),)
+    res = _around_the_clock(blocks=blocked)
+    alone = _local_slots(res, "2025-03-11", "2025-03-11")
+    assert alone[:3] == ["2025-03-11T00:05:00-04:00", "2025-03-11T00:50:00-04:00", "2025-03-11T01:35:00-04:00"]
+    assert _local_slots(res, "2025-03-08", "2025-03-11", on="2025-03-11") == alone
+
+
+def test_rule_7_past_the_reach_the_grid_follows_the_fixed_origin():
+    # The window opens at 10:20 on 03-01; 7 days later (GRID_REACH) the grid switches from
+    # 10:20 + k·45 to the origin's (UTC midnight + k·45 here), whatever the request.
+    blocked = (e.Span(at("2025-03-01 10:00"), at("2025-03-01 10:20"), "b"),)
+    res = resource(hours=("00:00", "24:00"), blocks=blocked)
+    on_the_8th = starts(inputs([res], **day("2025-03-08"), duration=45))
+    assert on_the_8th[:3] == ["00:35", "01:20", "02:05"]
+    assert on_the_8th[11:15] == ["08:50", "09:35", "10:30", "11:15"]  # switch at 10:20
+    whole = compute(inputs([res], **days("2025-03-01", "2025-03-08"), duration=45))
+    assert [s[11:16] for s, _ in whole if s.startswith("2025-03-08")] == on_the_8th
+
+
 # --- rule 8: fit -----------------------------------------------------------------------------------
 
 
