@@ -9,7 +9,7 @@ from django.utils import timezone as dj_timezone
 
 from booking import models as b
 from tenants.models import Event, Organization
-from tests.booking.conftest import MONDAY
+from tests.booking.conftest import MONDAY, iso_day, utc
 
 UTC = timezone.utc
 NINE = f"{MONDAY}T09:00:00-05:00"
@@ -56,7 +56,7 @@ def test_book_answers_the_appointment_and_emits_created(clinic):
     assert data["customer"] == {"name": "Ada", "email": "ada@example.com", "phone": "+1 555"}
     assert data["patientMrn"] == "MRN-1" and data["notes"] == "first visit" and data["expiresAt"] is None
     stored = b.Appointment.objects.get(pk=data["id"])
-    assert stored.start == datetime(2031, 1, 6, 14, tzinfo=UTC) and stored.created_by_client == clinic.tenant.api_client
+    assert stored.start == utc(14) and stored.created_by_client == clinic.tenant.api_client
     [created] = events(clinic, "appointment.created")
     assert created["object"] == "event" and created["type"] == "appointment.created" and created["data"] == data
     assert Organization.objects.get(pk=clinic.organization.pk).availability_version > version
@@ -89,7 +89,7 @@ def test_off_grid_start_can_be_booked(clinic):
 
 @pytest.mark.parametrize(
     "start",
-    [f"{MONDAY}T08:00:00-05:00", f"{MONDAY}T16:45:00-05:00", "2031-01-05T10:00:00-05:00", "2020-01-06T10:00:00-05:00"],
+    [f"{MONDAY}T08:00:00-05:00", f"{MONDAY}T16:45:00-05:00", f"{iso_day(-1)}T10:00:00-05:00", "2020-01-06T10:00:00-05:00"],
     ids=["before-hours", "runs-past-closing", "sunday", "past"],
 )
 def test_not_bookable_is_409_and_writes_nothing(clinic, start):
@@ -159,7 +159,7 @@ def test_reserve(clinic):
         ({"ServiceId": None}, "ServiceId"),
         ({"LocationId": None}, "LocationId"),
         ({"startTime": None}, "startTime"),
-        ({"startTime": "2031-01-06T09:00:00"}, "startTime"),
+        ({"startTime": f"{MONDAY}T09:00:00"}, "startTime"),
         ({"startTime": 12}, "startTime"),
         ({"ServiceId": 42}, "ServiceId"),
         ({"ServiceId": "nope"}, "ServiceId"),
@@ -262,14 +262,14 @@ def test_reschedule_onto_a_taken_time_is_409_and_changes_nothing(clinic):
     post(clinic, ResourceIds=[str(adams.pk)], startTime=f"{MONDAY}T11:00:00-05:00")
     response = put(clinic, first["id"], "reschedule", {"startTime": f"{MONDAY}T11:15:00-05:00"})
     assert response.status_code == 409
-    assert b.Appointment.objects.get(pk=first["id"]).start == datetime(2031, 1, 6, 14, tzinfo=UTC)
+    assert b.Appointment.objects.get(pk=first["id"]).start == utc(14)
     bad = put(clinic, first["id"], "reschedule", {"startTime": "soon"})
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "startTime"
 
 
 def test_emr_appointments_are_not_changed_through_v3(clinic):
-    emr = b.Appointment.objects.create(organization=clinic.organization, start=datetime(2031, 1, 6, 14, tzinfo=UTC),
-                                       end=datetime(2031, 1, 6, 15, tzinfo=UTC), source="emr")
+    emr = b.Appointment.objects.create(organization=clinic.organization, start=utc(14),
+                                       end=utc(15), source="emr")
     for action in ("book", "cancel"):
         assert put(clinic, str(emr.pk), action).status_code == 409
     assert b.Appointment.objects.get(pk=emr.pk).status == "BK"
@@ -281,8 +281,8 @@ def test_emr_appointments_are_not_changed_through_v3(clinic):
 def test_list_filters_and_pages(clinic):
     adams, baker = clinic.resources
     a = post(clinic, ResourceIds=[str(adams.pk)]).json()
-    bb = post(clinic, ResourceIds=[str(baker.pk)], startTime="2031-01-07T10:00:00-05:00").json()
-    c = post(clinic, "/v3/appointments/hold", ResourceIds=[str(adams.pk)], startTime="2031-01-08T10:00:00-05:00").json()
+    bb = post(clinic, ResourceIds=[str(baker.pk)], startTime=f"{iso_day(1)}T10:00:00-05:00").json()
+    c = post(clinic, "/v3/appointments/hold", ResourceIds=[str(adams.pk)], startTime=f"{iso_day(2)}T10:00:00-05:00").json()
     api = clinic.tenant.v3()
 
     def ids(**params):
@@ -293,12 +293,12 @@ def test_list_filters_and_pages(clinic):
     assert ids() == [a["id"], bb["id"], c["id"]]
     assert ids(ResourceId=str(adams.pk)) == [a["id"], c["id"]]
     assert ids(status="IN") == [c["id"]] and ids(status="BK,IN") == [a["id"], bb["id"], c["id"]]
-    assert ids(startDate="2031-01-07", endDate="2031-01-07", timezone="America/New_York") == [bb["id"]]
-    assert ids(startDate="2031-01-07T15:00:00Z") == [bb["id"], c["id"]]
+    assert ids(startDate=iso_day(1), endDate=iso_day(1), timezone="America/New_York") == [bb["id"]]
+    assert ids(startDate=f"{iso_day(1)}T15:00:00Z") == [bb["id"], c["id"]]
     page = api.get("/v3/appointments", {"limit": 2, "page": 2}).json()
     assert page["count"] == 3 and page["page"] == 2 and [i["id"] for i in page["data"]] == [c["id"]]
     for params, field in (({"status": "XX"}, "status"), ({"startDate": "bad"}, "startDate"), ({"ResourceId": "1"}, "ResourceId"),
-                          ({"startDate": "2031-01-08", "endDate": "2031-01-07"}, "endDate"), ({"limit": "0"}, "limit")):
+                          ({"startDate": iso_day(2), "endDate": iso_day(1)}, "endDate"), ({"limit": "0"}, "limit")):
         response = api.get("/v3/appointments", params)
         assert response.status_code == 400 and response.json()["errors"][0]["field"] == field
 

@@ -16,7 +16,7 @@ from booking.availability import engine
 from booking.availability.loader import LOADER_QUERIES, availability_inputs_load
 from booking.services.appointments import appointment_book
 from tenants.models import Organization
-from tests.booking.conftest import MONDAY
+from tests.booking.conftest import MONDAY, MONDAY_DATE, YEAR, iso_day, utc
 
 UTC = timezone.utc
 
@@ -56,24 +56,24 @@ def test_answer_shape_and_values(clinic):
 
 
 def test_default_timezone_is_utc_and_days_are_local(clinic):
-    body = ok(clinic, timezone=None, endDate="2031-01-07", roundRobin="NONE")
-    assert times(body)[0] == "2031-01-06T14:00:00+00:00"
-    assert list(body["availableDays"]) == ["2031-01-06", "2031-01-07"]
+    body = ok(clinic, timezone=None, endDate=iso_day(1), roundRobin="NONE")
+    assert times(body)[0] == f"{MONDAY}T14:00:00+00:00"
+    assert list(body["availableDays"]) == [MONDAY, iso_day(1)]
 
 
 def test_instant_parameters_and_clipping(clinic):
-    body = ok(clinic, startDate="2031-01-06T10:10:00-05:00", endDate="2031-01-06T11:00:00-05:00", roundRobin="NONE")
+    body = ok(clinic, startDate=f"{MONDAY}T10:10:00-05:00", endDate=f"{MONDAY}T11:00:00-05:00", roundRobin="NONE")
     assert times(body) == [f"{MONDAY}T10:30:00-05:00", f"{MONDAY}T11:00:00-05:00"]
 
 
 def test_unencoded_plus_in_an_offset_is_understood(clinic):
-    body = ok(clinic, startDate="2031-01-06T15:00:00 00:00", endDate="2031-01-06T15:30:00 00:00", roundRobin="NONE")
+    body = ok(clinic, startDate=f"{MONDAY}T15:00:00 00:00", endDate=f"{MONDAY}T15:30:00 00:00", roundRobin="NONE")
     assert times(body) == [f"{MONDAY}T10:00:00-05:00", f"{MONDAY}T10:30:00-05:00"]
 
 
 def test_empty_days_are_present(clinic):
-    body = ok(clinic, startDate="2031-01-04", endDate="2031-01-06")
-    assert body["availableDays"]["2031-01-04"] == [] and body["availableDays"]["2031-01-05"] == []
+    body = ok(clinic, startDate=iso_day(-2), endDate=MONDAY)
+    assert body["availableDays"][iso_day(-2)] == [] and body["availableDays"][iso_day(-1)] == []
     assert body["availableDays"][MONDAY]
 
 
@@ -108,8 +108,8 @@ def test_balanced_prefers_the_resource_with_fewer_appointments(clinic):
     for hour in (9, 10):
         b.AppointmentResource.objects.create(
             appointment=b.Appointment.objects.create(
-                organization=clinic.organization, start=datetime(2031, 1, 6, hour + 5, tzinfo=UTC),
-                end=datetime(2031, 1, 6, hour + 5, 30, tzinfo=UTC), service=clinic.service, location=clinic.location,
+                organization=clinic.organization, start=utc(hour + 5),
+                end=utc(hour + 5, 30), service=clinic.service, location=clinic.location,
             ),
             resource=adams,
         )
@@ -128,7 +128,7 @@ def test_combined_lists_the_whole_set(clinic):
     adams, baker = clinic.resources
     b.Block.objects.create(
         organization=clinic.organization, resource=baker,
-        start=datetime(2031, 1, 6, 14, tzinfo=UTC), end=datetime(2031, 1, 6, 20, tzinfo=UTC),
+        start=utc(14), end=utc(20),
     )
     body = ok(clinic, roundRobin="COMBINED", ResourceIds=[str(adams.pk), str(baker.pk)])
     assert times(body) == [f"{MONDAY}T15:00:00-05:00", f"{MONDAY}T15:30:00-05:00", f"{MONDAY}T16:00:00-05:00", f"{MONDAY}T16:30:00-05:00"]
@@ -136,9 +136,9 @@ def test_combined_lists_the_whole_set(clinic):
 
 
 def test_first_available(clinic):
-    body = ok(clinic, startDate="2031-01-04", endDate="2031-01-08", firstAvailable="true")
+    body = ok(clinic, startDate=iso_day(-2), endDate=iso_day(2), firstAvailable="true")
     assert times(body) == [f"{MONDAY}T09:00:00-05:00"]
-    assert list(body["availableDays"]) == ["2031-01-04", "2031-01-05", "2031-01-06", "2031-01-07", "2031-01-08"]
+    assert list(body["availableDays"]) == [iso_day(-2), iso_day(-1), MONDAY, iso_day(1), iso_day(2)]
     assert sum(len(v) for v in body["availableDays"].values()) == 1
 
 
@@ -238,13 +238,13 @@ def test_recurring_blocks_are_read_in_their_scope_zone(clinic):
     resource = clinic.add_resource("Dr. Chicago", hours=((1,), "08:00", "16:00"), timezone="America/Chicago")
     # Resource-scoped, no zone: Chicago 08:00-09:00 = 09:00-10:00 New York.
     b.RecurringBlock.objects.create(organization=clinic.organization, resource=resource, frequency="DAILY",
-                                    start_date=date(2031, 1, 1), start_time=time(8), end_time=time(9))
+                                    start_date=MONDAY_DATE - timedelta(days=5), start_time=time(8), end_time=time(9))
     # Service-scoped: the requested location's zone (New York) 12:00-13:00.
     b.RecurringBlock.objects.create(organization=clinic.organization, service=clinic.service, frequency="DAILY",
-                                    start_date=date(2031, 1, 1), start_time=time(12), end_time=time(13))
+                                    start_date=MONDAY_DATE - timedelta(days=5), start_time=time(12), end_time=time(13))
     # Its own zone: UTC 21:00-22:00 = 16:00-17:00 New York.
     b.RecurringBlock.objects.create(organization=clinic.organization, location=clinic.location, frequency="WEEKLY",
-                                    weekdays=[1], timezone="UTC", start_date=date(2031, 1, 1), start_time=time(21), end_time=time(22))
+                                    weekdays=[1], timezone="UTC", start_date=MONDAY_DATE - timedelta(days=5), start_time=time(21), end_time=time(22))
     body = ok(clinic, ResourceIds=[str(resource.pk)], roundRobin="NONE")
     hours = {s[11:16] for s in times(body)}
     assert {"09:00", "09:30", "12:00", "12:30", "16:00", "16:30"}.isdisjoint(hours)
@@ -254,11 +254,11 @@ def test_recurring_blocks_are_read_in_their_scope_zone(clinic):
 def test_appointments_of_other_services_and_emr_block_the_resource(clinic):
     adams = clinic.resources[0]
     other = b.Service.objects.create(organization=clinic.organization, name="Long", duration=60, padding=30)
-    appt = b.Appointment.objects.create(organization=clinic.organization, start=datetime(2031, 1, 6, 14, tzinfo=UTC),
-                                        end=datetime(2031, 1, 6, 15, tzinfo=UTC), service=other)
+    appt = b.Appointment.objects.create(organization=clinic.organization, start=utc(14),
+                                        end=utc(15), service=other)
     b.AppointmentResource.objects.create(appointment=appt, resource=adams)
-    emr = b.Appointment.objects.create(organization=clinic.organization, start=datetime(2031, 1, 6, 17, tzinfo=UTC),
-                                       end=datetime(2031, 1, 6, 17, 30, tzinfo=UTC), source="emr")
+    emr = b.Appointment.objects.create(organization=clinic.organization, start=utc(17),
+                                       end=utc(17, 30), source="emr")
     b.AppointmentResource.objects.create(appointment=emr, resource=adams)
     body = ok(clinic, ResourceIds=[str(adams.pk)], roundRobin="NONE")
     hours = [s[11:16] for s in times(body)]
@@ -271,17 +271,17 @@ def test_loader_query_count_is_fixed(clinic, django_assert_num_queries):
     def load(resources: int, span_days: int):
         while len(clinic.resources) < resources:
             r = clinic.add_resource(f"Extra {len(clinic.resources)}")
-            b.Block.objects.create(organization=org, resource=r, start=datetime(2031, 1, 6, 15, tzinfo=UTC),
-                                   end=datetime(2031, 1, 6, 16, tzinfo=UTC))
-            b.RecurringBlock.objects.create(organization=org, resource=r, frequency="DAILY", start_date=date(2031, 1, 1),
+            b.Block.objects.create(organization=org, resource=r, start=utc(15),
+                                   end=utc(16))
+            b.RecurringBlock.objects.create(organization=org, resource=r, frequency="DAILY", start_date=MONDAY_DATE - timedelta(days=5),
                                             start_time=time(12), end_time=time(13))
-            b.Allocation.objects.create(organization=org, resource=r, start=datetime(2031, 1, 7, 2, tzinfo=UTC),
-                                        end=datetime(2031, 1, 7, 3, tzinfo=UTC))
-            appt = b.Appointment.objects.create(organization=org, start=datetime(2031, 1, 6, 18, tzinfo=UTC),
-                                                end=datetime(2031, 1, 6, 19, tzinfo=UTC), service=clinic.service)
+            b.Allocation.objects.create(organization=org, resource=r, start=utc(2, days=1),
+                                        end=utc(3, days=1))
+            appt = b.Appointment.objects.create(organization=org, start=utc(18),
+                                                end=utc(19), service=clinic.service)
             b.AppointmentResource.objects.create(appointment=appt, resource=r)
         query = engine.Query(
-            start=datetime(2031, 1, 6, tzinfo=UTC), end=datetime(2031, 1, 6, tzinfo=UTC) + timedelta(days=span_days),
+            start=utc(), end=utc() + timedelta(days=span_days),
             now=dj_timezone.now(),
         )
         with django_assert_num_queries(LOADER_QUERIES):
@@ -304,7 +304,7 @@ def test_request_query_count_does_not_grow(clinic):
     few = count(roundRobin="NONE")
     for i in range(8):
         clinic.add_resource(f"More {i}")
-    assert count(roundRobin="NONE", endDate="2031-01-31") == few
+    assert count(roundRobin="NONE", endDate=iso_day(25)) == few
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -314,13 +314,13 @@ VALIDATION = [
     ({"endDate": None}, "endDate"),
     ({"LocationId": None}, "LocationId"),
     ({"ServiceId": None}, "ServiceId"),
-    ({"startDate": "2031-13-01"}, "startDate"),
+    ({"startDate": f"{YEAR}-13-01"}, "startDate"),
     ({"startDate": "tomorrow"}, "startDate"),
-    ({"startDate": "2031-01-06T09:00:00"}, "startDate"),  # no offset
-    ({"endDate": "06/01/2031"}, "endDate"),
+    ({"startDate": f"{MONDAY}T09:00:00"}, "startDate"),  # no offset
+    ({"endDate": f"06/01/{YEAR}"}, "endDate"),
     ({"endDate": "9999-01-01"}, "endDate"),
-    ({"startDate": "2031-01-07", "endDate": "2031-01-06"}, "endDate"),
-    ({"startDate": "2031-01-01", "endDate": "2031-02-01"}, "endDate"),  # 32 calendar days
+    ({"startDate": iso_day(1), "endDate": MONDAY}, "endDate"),
+    ({"startDate": iso_day(-5), "endDate": iso_day(26)}, "endDate"),  # 32 calendar days
     ({"timezone": "Mars/Olympus"}, "timezone"),
     ({"interval": "0"}, "interval"),
     ({"interval": "-5"}, "interval"),
@@ -351,7 +351,7 @@ def test_validation(clinic, change, field):
 
 
 def test_exactly_31_days_is_allowed(clinic):
-    assert len(ok(clinic, startDate="2031-01-01", endDate="2031-01-31")["availableDays"]) == 31
+    assert len(ok(clinic, startDate=iso_day(-5), endDate=iso_day(25))["availableDays"]) == 31
 
 
 def test_override_duration_service_rules(clinic):
@@ -414,8 +414,8 @@ def test_normalized_query_shares_the_cache(clinic):
     again = get(clinic, roundRobin="none", ResourceIds=[str(baker.pk), str(adams.pk), str(adams.pk)])
     assert again["X-Cache"] == "HIT"
     # The same instants spelled differently are the same query.
-    get(clinic, roundRobin="NONE", startDate="2031-01-06T14:00:00Z", endDate="2031-01-06T15:00:00Z")
-    assert get(clinic, roundRobin="NONE", startDate="2031-01-06T09:00:00-05:00", endDate="2031-01-06T10:00:00-05:00")["X-Cache"] == "HIT"
+    get(clinic, roundRobin="NONE", startDate=f"{MONDAY}T14:00:00Z", endDate=f"{MONDAY}T15:00:00Z")
+    assert get(clinic, roundRobin="NONE", startDate=f"{MONDAY}T09:00:00-05:00", endDate=f"{MONDAY}T10:00:00-05:00")["X-Cache"] == "HIT"
 
 
 def test_a_booking_is_never_offered_again(clinic):
@@ -423,7 +423,7 @@ def test_a_booking_is_never_offered_again(clinic):
     before = ok(clinic, roundRobin="NONE", ResourceIds=[str(adams.pk)])
     assert f"{MONDAY}T09:00:00-05:00" in times(before)
     appointment_book(organization=clinic.organization, service=clinic.service, location=clinic.location,
-                     start=datetime(2031, 1, 6, 14, tzinfo=UTC), resource_ids=[str(adams.pk)])
+                     start=utc(14), resource_ids=[str(adams.pk)])
     after = get(clinic, roundRobin="NONE", ResourceIds=[str(adams.pk)])
     assert after["X-Cache"] == "MISS" and f"{MONDAY}T09:00:00-05:00" not in times(after.json())
 
@@ -431,8 +431,8 @@ def test_a_booking_is_never_offered_again(clinic):
 def test_an_api_write_invalidates(clinic):
     api = clinic.tenant.v3()
     get(clinic, roundRobin="NONE")
-    response = api.post("/v3/blocks", {"ResourceId": str(clinic.resources[0].pk), "startDate": "2031-01-06T09:00:00-05:00",
-                                       "endDate": "2031-01-06T10:00:00-05:00"}, format="json")
+    response = api.post("/v3/blocks", {"ResourceId": str(clinic.resources[0].pk), "startDate": f"{MONDAY}T09:00:00-05:00",
+                                       "endDate": f"{MONDAY}T10:00:00-05:00"}, format="json")
     assert response.status_code == 201
     after = get(clinic, roundRobin="NONE")
     assert after["X-Cache"] == "MISS"
@@ -468,8 +468,8 @@ def test_cached_answer_drops_slots_that_have_passed(clinic):
 def test_cache_lives_no_longer_than_the_next_hold(clinic):
     adams = clinic.resources[0]
     hold = b.Appointment.objects.create(
-        organization=clinic.organization, status="IN", start=datetime(2031, 1, 6, 14, tzinfo=UTC),
-        end=datetime(2031, 1, 6, 14, 30, tzinfo=UTC), expires_at=dj_timezone.now() + timedelta(seconds=1.2),
+        organization=clinic.organization, status="IN", start=utc(14),
+        end=utc(14, 30), expires_at=dj_timezone.now() + timedelta(seconds=1.2),
         service=clinic.service, location=clinic.location,
     )
     b.AppointmentResource.objects.create(appointment=hold, resource=adams)
@@ -502,24 +502,24 @@ def explain(clinic, resource, when: str, **extra):
 def test_explain_answers_with_the_objects_behind_each_reason(clinic):
     adams, baker = clinic.resources
     appointment_book(organization=clinic.organization, service=clinic.service, location=clinic.location,
-                     start=datetime(2031, 1, 6, 14, tzinfo=UTC), resource_ids=[str(adams.pk)])
+                     start=utc(14), resource_ids=[str(adams.pk)])
     booked = b.Appointment.objects.get()
     block = b.Block.objects.create(organization=clinic.organization, location=clinic.location,
-                                   start=datetime(2031, 1, 6, 16, tzinfo=UTC), end=datetime(2031, 1, 6, 17, tzinfo=UTC))
-    response = explain(clinic, adams, "2031-01-06T09:00:00-05:00", timezone="America/New_York")
+                                   start=utc(16), end=utc(17))
+    response = explain(clinic, adams, f"{MONDAY}T09:00:00-05:00", timezone="America/New_York")
     assert response.status_code == 200
     assert response.json() == {
         "ResourceId": str(adams.pk), "ServiceId": str(clinic.service.pk), "LocationId": str(clinic.location.pk),
-        "time": "2031-01-06T09:00:00-05:00", "available": False, "onGrid": False,
+        "time": f"{MONDAY}T09:00:00-05:00", "available": False, "onGrid": False,
         "reasons": [{"code": "appointment", "id": str(booked.pk), "message": "Another appointment."}],
     }
-    blocked = explain(clinic, baker, "2031-01-06T16:30:00Z").json()
+    blocked = explain(clinic, baker, f"{MONDAY}T16:30:00Z").json()
     assert [(r["code"], r["id"]) for r in blocked["reasons"]] == [("blocked", str(block.pk))]
-    closed = explain(clinic, baker, "2031-01-06T23:30:00Z").json()
+    closed = explain(clinic, baker, f"{MONDAY}T23:30:00Z").json()
     assert {r["code"] for r in closed["reasons"]} == {"outside_working_hours", "location_closed"}
-    free = explain(clinic, baker, "2031-01-06T15:00:00Z").json()
+    free = explain(clinic, baker, f"{MONDAY}T15:00:00Z").json()
     assert free["available"] is True and free["onGrid"] is True and free["reasons"] == []
-    off_grid = explain(clinic, baker, "2031-01-06T15:10:00Z").json()
+    off_grid = explain(clinic, baker, f"{MONDAY}T15:10:00Z").json()
     assert off_grid["available"] is True and off_grid["onGrid"] is False
     past = explain(clinic, baker, "2020-01-06T15:00:00Z").json()
     assert "in_past" in {r["code"] for r in past["reasons"]}
@@ -530,10 +530,10 @@ def test_explain_agrees_with_the_listing(clinic):
     clinic.service.padding = 10
     clinic.service.save()
     appointment_book(organization=clinic.organization, service=clinic.service, location=clinic.location,
-                     start=datetime(2031, 1, 6, 15, 5, tzinfo=UTC), resource_ids=[str(adams.pk)])
+                     start=utc(15, 5), resource_ids=[str(adams.pk)])
     listed = set(times(ok(clinic, roundRobin="NONE", ResourceIds=[str(adams.pk)], timezone="UTC")))
     for minutes in range(0, 8 * 60, 15):
-        when = datetime(2031, 1, 6, 14, tzinfo=UTC) + timedelta(minutes=minutes)
+        when = utc(14) + timedelta(minutes=minutes)
         answer = explain(clinic, adams, when.isoformat()).json()
         if when.isoformat() in listed:
             assert answer["available"] and answer["onGrid"], when
@@ -543,10 +543,10 @@ def test_explain_agrees_with_the_listing(clinic):
 
 def test_explain_unlinked_resource_and_errors(clinic, other_clinic):
     stranger = clinic.add_resource("Not linked", link=False)
-    answer = explain(clinic, stranger, "2031-01-06T15:00:00Z").json()
+    answer = explain(clinic, stranger, f"{MONDAY}T15:00:00Z").json()
     assert answer["available"] is False and answer["reasons"][0]["code"] == "not_linked"
-    assert explain(clinic, other_clinic.resources[0], "2031-01-06T15:00:00Z").status_code == 404
+    assert explain(clinic, other_clinic.resources[0], f"{MONDAY}T15:00:00Z").status_code == 404
     response = clinic.tenant.v3().get("/v3/availability/explain", {"LocationId": str(clinic.location.pk)})
     assert response.status_code == 400
     assert {e["field"] for e in response.json()["errors"]} == {"ServiceId", "ResourceId", "time"}
-    assert explain(clinic, stranger, "2031-01-06").json()["errors"][0]["field"] == "time"
+    assert explain(clinic, stranger, MONDAY).json()["errors"][0]["field"] == "time"
