@@ -26,6 +26,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
+import time
 from bisect import bisect_left
 
 from django.conf import settings
@@ -71,12 +73,14 @@ def _without_first(body: bytes, count: int) -> bytes:
 
 
 def availability_cache_set(
-    *, key: str, body: bytes, starts: list[int], first_available: bool, now: int, next_hold_expiry: int | None
+    *, key: str, body: bytes, starts: list[int], first_available: bool, next_hold_expiry: int | None
 ) -> None:
-    """Store for ``AVAILABILITY_CACHE_SECONDS``, but never past the next hold expiry."""
+    """Store for ``AVAILABILITY_CACHE_SECONDS``, but never past the next hold expiry: the lifetime
+    is counted in whole seconds down from the moment of storing, not from when the computation
+    began."""
     ttl = settings.AVAILABILITY_CACHE_SECONDS
     if next_hold_expiry is not None:
-        ttl = min(ttl, next_hold_expiry - now)
+        ttl = min(ttl, math.floor(next_hold_expiry - time.time()))
     if ttl <= 0:
         return
     try:

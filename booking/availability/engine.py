@@ -202,7 +202,7 @@ class Result:
     step: int  # minutes (rule 7)
     mode: str  # rule 9
     days: list[date]  # rule 10: every local date of the request window
-    next_hold_expiry: int | None = None  # the earliest future hold expiry seen (caching)
+    next_hold_expiry: int | None = None  # the earliest future hold expiry seen, rounded down (caching)
 
 
 @dataclass(frozen=True, slots=True)
@@ -727,9 +727,10 @@ def request_days(query: Query) -> list[date]:
 
 
 def next_hold_expiry(resources: Iterable[ResourceIn], now: float) -> int | None:
-    """The earliest moment an active hold lapses: an answer computed now is stale from then on."""
+    """The earliest moment an active hold lapses, in whole seconds rounded down: an answer computed
+    now is stale from then on (rounding up would keep it up to a second after the hold lapsed)."""
     upcoming = [
-        epoch_ceil(a.expires_at)
+        epoch(a.expires_at)
         for r in resources
         for a in r.appointments
         if a.status == HOLD and a.expires_at is not None and seconds(a.expires_at) > now

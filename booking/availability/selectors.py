@@ -169,7 +169,6 @@ def availability_answer(*, organization: Organization, params: AvailabilityParam
             body=body,
             starts=[slot.start for slot in sorted(result.slots, key=lambda s: s.start)],
             first_available=params.first_available,
-            now=now_epoch,
             next_hold_expiry=result.next_hold_expiry,
         )
     return AvailabilityAnswer(body, "MISS", sync_failed)

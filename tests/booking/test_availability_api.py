@@ -467,16 +467,18 @@ def test_cached_answer_drops_slots_that_have_passed(clinic):
 
 def test_cache_lives_no_longer_than_the_next_hold(clinic):
     adams = clinic.resources[0]
+    expires = dj_timezone.now() + timedelta(seconds=4.5)
     hold = b.Appointment.objects.create(
-        organization=clinic.organization, status="IN", start=utc(14),
-        end=utc(14, 30), expires_at=dj_timezone.now() + timedelta(seconds=1.2),
+        organization=clinic.organization, status="IN", start=utc(14), end=utc(14, 30), expires_at=expires,
         service=clinic.service, location=clinic.location,
     )
     b.AppointmentResource.objects.create(appointment=hold, resource=adams)
     params = dict(roundRobin="NONE", ResourceIds=[str(adams.pk)])
-    assert f"{MONDAY}T09:00:00-05:00" not in times(get(clinic, **params).json())
+    first = get(clinic, **params)
+    assert first["X-Cache"] == "MISS" and f"{MONDAY}T09:00:00-05:00" not in times(first.json())
     assert get(clinic, **params)["X-Cache"] == "HIT"
-    wall.sleep(2.1)
+    # Right after the hold lapses (not a second later) the answer is recomputed, with the time free.
+    wall.sleep(max(0.0, expires.timestamp() + 0.05 - wall.time()))
     after = get(clinic, **params)
     assert after["X-Cache"] == "MISS" and f"{MONDAY}T09:00:00-05:00" in times(after.json())
 

@@ -196,6 +196,17 @@ def test_rule_5_emr_appointment_without_service_has_no_padding():
     assert starts(inp) == ["09:30", "10:00"]
 
 
+def test_an_answer_is_stale_from_the_next_hold_expiry_rounded_down():
+    lapse = at(f"{MON} 08:00") + timedelta(milliseconds=600)
+    appts = (
+        booked("in", at(f"{MON} 09:00"), at(f"{MON} 09:30"), status="IN", expires_at=lapse),
+        booked("later", at(f"{MON} 10:00"), at(f"{MON} 10:30"), status="IN", expires_at=lapse + timedelta(hours=1)),
+        booked("lapsed", at(f"{MON} 11:00"), at(f"{MON} 11:30"), status="IN", expires_at=at(f"{MON} 07:00")),
+    )
+    result = e.availability_compute(inputs([resource(appointments=appts)], **day(MON), now=at(f"{MON} 07:30")))
+    assert result.next_hold_expiry == e.epoch(at(f"{MON} 08:00"))  # not 08:00:01: stale once the hold lapses
+
+
 # --- rule 6: open windows (capacity sweep) --------------------------------------------------------
 
 
