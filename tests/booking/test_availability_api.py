@@ -439,6 +439,13 @@ def test_an_api_write_invalidates(clinic):
     assert after.json()["availableTimes"][0]["ResourceIds"] == [str(clinic.resources[1].pk)]
 
 
+def _each_slot_under_its_local_day(body) -> None:
+    listed = [{k: v for k, v in slot.items() if k != "LocationId"} for slot in body["availableTimes"]]
+    assert [slot for slots in body["availableDays"].values() for slot in slots] == listed
+    for slot in listed:
+        assert slot in body["availableDays"][slot["start_time"][:10]]
+
+
 def test_cached_answer_drops_slots_that_have_passed(clinic):
     resource = clinic.resources[0]
     # Only the allocation below is open: the fixture's weekday hours would add slots whenever the
@@ -446,23 +453,36 @@ def test_cached_answer_drops_slots_that_have_passed(clinic):
     b.Shift.objects.filter(resource=resource).delete()
     clinic.location.weekly_availability = []
     clinic.location.save()
-    clinic.service.duration = 1
+    clinic.service.duration = 2
     clinic.service.save()
-    start = math.ceil(wall.time()) + 1
+    start = math.ceil(wall.time()) + 2
+    slots = [start + 120 * k for k in range(5)]  # five 2-minute slots, starting in about 2 seconds
     b.Allocation.objects.create(organization=clinic.organization, resource=resource,
-                                start=datetime.fromtimestamp(start, UTC), end=datetime.fromtimestamp(start + 180, UTC))
-    today = datetime.fromtimestamp(start, UTC).date()
-    params = dict(timezone="UTC", startDate=today.isoformat(), endDate=(today + timedelta(days=1)).isoformat(),
+                                start=datetime.fromtimestamp(start, UTC), end=datetime.fromtimestamp(slots[-1] + 120, UTC))
+    first_day = datetime.fromtimestamp(start, UTC).date()  # the slots may run into the next UTC day
+    params = dict(timezone="UTC", startDate=first_day.isoformat(), endDate=(first_day + timedelta(days=1)).isoformat(),
                   ResourceIds=[str(resource.pk)], roundRobin="NONE")
+
+    def rendered(after: float) -> list[str]:
+        return [datetime.fromtimestamp(s, UTC).isoformat() for s in slots if s >= math.ceil(after)]
+
+    asked = wall.time()
     first = get(clinic, **params)
-    assert first["X-Cache"] == "MISS" and len(first.json()["availableTimes"]) == 3
-    wall.sleep(max(0.0, start + 0.2 - wall.time()))
+    answered = wall.time()
+    assert first["X-Cache"] == "MISS"
+    listed = times(first.json())
+    # Computed at some moment between asking and the answer: the slots not begun by then (all
+    # five unless the request was slow).
+    assert listed in (rendered(asked), rendered(answered)) and len(listed) >= 2
+    _each_slot_under_its_local_day(first.json())
+
+    # Once the first listed slot has begun (the next one is two minutes later), the cached answer
+    # is served without it.
+    wall.sleep(max(0.0, datetime.fromisoformat(listed[0]).timestamp() + 0.5 - wall.time()))
     second = get(clinic, **params)
     assert second["X-Cache"] == "HIT"
-    body = second.json()
-    assert len(body["availableTimes"]) == 2
-    assert times(body)[0] == datetime.fromtimestamp(start + 60, UTC).isoformat()
-    assert [s["start_time"] for s in body["availableDays"][today.isoformat()]] == times(body)
+    assert times(second.json()) == listed[1:]
+    _each_slot_under_its_local_day(second.json())
 
 
 def test_cache_lives_no_longer_than_the_next_hold(clinic):
