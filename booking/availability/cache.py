@@ -16,8 +16,9 @@ How it holds:
   what remains is exactly what a fresh computation would list); a ``firstAvailable`` answer whose
   one slot has passed is recomputed. An answer lives at most until the earliest hold expiry it
   depends on.
-- The normalized query names the service's effective settings through the service id plus the
-  version (a service edit bumps the version), so a hit needs no query beyond authentication.
+- The normalized query names the effective duration, step and mode, which depend on the
+  service's settings; those are cached too, under the service id and the version (a service edit
+  bumps the version), so a hit needs no query beyond authentication.
 - Cache failures (e.g. Redis down) degrade to computing the answer.
 """
 
@@ -41,6 +42,26 @@ KEY_PREFIX = "availability:v1"
 def availability_cache_key(*, organization_id, version: int, normalized: str) -> str:
     digest = hashlib.sha256(normalized.encode()).hexdigest()[:40]
     return f"{KEY_PREFIX}:{organization_id}:{version}:{digest}"
+
+
+def service_settings_cache_key(*, organization_id, version: int, service_id) -> str:
+    return f"{KEY_PREFIX}:{organization_id}:{version}:service:{service_id}"
+
+
+def service_settings_cache_get(*, key: str) -> tuple | None:
+    """The service settings the normalized query depends on (``selectors``), or None."""
+    try:
+        return cache.get(key)
+    except Exception:  # noqa: BLE001 - a broken cache must not break availability
+        logger.warning("availability cache read failed", exc_info=True)
+        return None
+
+
+def service_settings_cache_set(*, key: str, value: tuple) -> None:
+    try:
+        cache.set(key, value, timeout=settings.AVAILABILITY_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001
+        logger.warning("availability cache write failed", exc_info=True)
 
 
 def availability_cache_get(*, key: str, now: int) -> bytes | None:

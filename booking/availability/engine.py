@@ -316,6 +316,22 @@ def rule_9_mode(service: ServiceIn, query: Query) -> str:
     return query.round_robin or service.round_robin or RANDOM
 
 
+@dataclass(frozen=True, slots=True)
+class Effective:
+    """What a query asks for in effect, once the service's defaults are applied (minutes, mode)."""
+
+    duration: int
+    step: int
+    mode: str
+
+
+def query_effective(service: ServiceIn, query: Query) -> Effective:
+    """Rules 4, 7 and 9: the effective duration, step and mode. Rule 12's normalized query, and so
+    rule 9's seed, name these rather than the parameters as given: leaving ``roundRobin`` out and
+    passing the service's own default are the same query."""
+    return Effective(rule_4_duration(service, query), rule_7_step(service, query), rule_9_mode(service, query))
+
+
 def seed_number(seed: str) -> int:
     """Rule 9: "Random choices are seeded from the normalized query alone"."""
     return int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")

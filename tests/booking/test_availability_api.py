@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone as dj_timezone
 
@@ -416,6 +417,50 @@ def test_normalized_query_shares_the_cache(clinic):
     # The same instants spelled differently are the same query.
     get(clinic, roundRobin="NONE", startDate=f"{MONDAY}T14:00:00Z", endDate=f"{MONDAY}T15:00:00Z")
     assert get(clinic, roundRobin="NONE", startDate=f"{MONDAY}T09:00:00-05:00", endDate=f"{MONDAY}T10:00:00-05:00")["X-Cache"] == "HIT"
+
+
+def _new_version(clinic) -> None:
+    """Make the cached answers unreachable, as a write would (without changing any data)."""
+    Organization.objects.filter(pk=clinic.organization.pk).update(availability_version=F("availability_version") + 1)
+
+
+@pytest.mark.parametrize("service_mode,spelled", [
+    (None, {"roundRobin": "RANDOM", "interval": "30"}),  # the service leaves both to the defaults: RANDOM, every D
+    ("BALANCED", {"roundRobin": "BALANCED", "interval": "60"}),  # the service's own mode and bookingInterval
+])
+def test_omitted_parameters_and_their_effective_values_are_one_query(clinic, service_mode, spelled):
+    clinic.service.round_robin = service_mode
+    clinic.service.booking_interval = 60 if service_mode else None
+    clinic.service.save()
+    fresh = []
+    for params in ({}, spelled):
+        _new_version(clinic)
+        response = get(clinic, **params)
+        assert response["X-Cache"] == "MISS"
+        fresh.append(response.content)
+    assert fresh[0] == fresh[1]  # the same random choices: the seed is the effective query's
+    _new_version(clinic)
+    assert get(clinic)["X-Cache"] == "MISS"
+    shared = get(clinic, **spelled)
+    assert shared["X-Cache"] == "HIT" and shared.content == fresh[0]  # and the same cache entry
+
+
+def test_an_invalid_override_is_refused_even_when_its_effective_query_is_cached(clinic):
+    # durationSelect is false: overrideDuration=30 is refused, though it names the duration the
+    # cached plain query has in effect.
+    assert get(clinic)["X-Cache"] == "MISS" and get(clinic)["X-Cache"] == "HIT"
+    response = get(clinic, overrideDuration="30")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "overrideDuration"
+
+
+def test_a_service_edit_changes_the_effective_mode_of_the_next_answer(clinic):
+    body = ok(clinic)  # RANDOM by default: one resource per slot
+    assert all(len(s["ResourceIds"]) == 1 for s in body["availableTimes"])
+    response = clinic.tenant.v3().patch(f"/v3/services/{clinic.service.pk}", {"roundRobin": "NONE"}, format="json")
+    assert response.status_code == 200, response.content
+    after = get(clinic)
+    assert after["X-Cache"] == "MISS"
+    assert all(len(s["ResourceIds"]) == 2 for s in after.json()["availableTimes"])
 
 
 def test_a_booking_is_never_offered_again(clinic):
