@@ -256,6 +256,40 @@ def test_reschedule_moves_and_frees_the_old_time(clinic):
     assert events(clinic, "appointment.updated")[-1]["data"]["startTime"] == f"{MONDAY}T09:15:00-05:00"
 
 
+def _cached_twice(clinic, resource) -> list[str]:
+    """The resource's listed starts, asked twice: computed (MISS), then from the cache (HIT)."""
+    params = clinic.params(roundRobin="NONE", ResourceIds=[str(resource.pk)])
+    first = clinic.tenant.v3().get("/v3/availability", params)
+    second = clinic.tenant.v3().get("/v3/availability", params)
+    assert (first["X-Cache"], second["X-Cache"]) == ("MISS", "HIT") and second.content == first.content
+    return [s["start_time"] for s in first.json()["availableTimes"]]
+
+
+def _after_write(clinic, resource) -> list[str]:
+    response = clinic.tenant.v3().get("/v3/availability", clinic.params(roundRobin="NONE", ResourceIds=[str(resource.pk)]))
+    assert response["X-Cache"] == "MISS"  # the write invalidated the cached answer (rule 12)
+    return [s["start_time"] for s in response.json()["availableTimes"]]
+
+
+def test_cancel_invalidates_cached_availability(clinic):
+    adams = clinic.resources[0]
+    appointment = post(clinic, ResourceIds=[str(adams.pk)]).json()
+    assert NINE not in _cached_twice(clinic, adams)
+    assert put(clinic, appointment["id"], "cancel").status_code == 200
+    assert NINE in _after_write(clinic, adams)  # the freed time is offered again
+
+
+def test_reschedule_invalidates_cached_availability(clinic):
+    adams = clinic.resources[0]
+    eleven = f"{MONDAY}T11:00:00-05:00"
+    appointment = post(clinic, ResourceIds=[str(adams.pk)]).json()
+    before = _cached_twice(clinic, adams)
+    assert NINE not in before and eleven in before
+    assert put(clinic, appointment["id"], "reschedule", {"startTime": eleven}).status_code == 200
+    after = _after_write(clinic, adams)
+    assert NINE in after and eleven not in after  # the old time is back, the new one gone
+
+
 def test_reschedule_onto_a_taken_time_is_409_and_changes_nothing(clinic):
     adams = clinic.resources[0]
     first = post(clinic, ResourceIds=[str(adams.pk)]).json()
