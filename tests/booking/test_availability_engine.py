@@ -364,6 +364,22 @@ def test_rule_9_balanced_picks_the_least_booked_resource():
     assert got["2025-03-10T12:00:00+00:00"] == ("b",)
 
 
+def test_rule_9_balanced_counts_only_active_appointments_starting_in_the_request_window():
+    # a: one appointment in the window. b: none that counts: one the day before, one the day
+    # after, a cancelled one and an expired hold in the window. b has the fewest: b everywhere.
+    now = at(f"{MON} 08:00")
+    a = resource("a", appointments=(booked("a1", at(f"{MON} 12:00"), at(f"{MON} 12:30")),))
+    b = resource("b", appointments=(
+        booked("before", at("2025-03-09 10:00"), at("2025-03-09 10:30")),
+        booked("after", at("2025-03-11 10:00"), at("2025-03-11 10:30")),
+        booked("cancelled", at(f"{MON} 10:00"), at(f"{MON} 10:30"), status="CN"),
+        booked("lapsed", at(f"{MON} 11:00"), at(f"{MON} 11:30"), status="IN", expires_at=at(f"{MON} 07:00")),
+    ))
+    got = compute(inputs([a, b], **day(MON), now=now, round_robin="BALANCED", seed="s"))
+    assert len(got) == 16 and {ids for _, ids in got} == {("b",)}
+    assert e.rule_9_balanced_counts([a, b], e.Query(**day(MON), now=now)) == {"a": 1, "b": 0}
+
+
 def test_rule_9_balanced_breaks_ties_at_random():
     got = compute(inputs([resource("a"), resource("b")], **days(MON, "2025-03-12"), round_robin="BALANCED", seed="t"))
     assert {ids[0] for _, ids in got} == {"a", "b"}
@@ -379,6 +395,14 @@ def test_rule_9_combined_needs_every_resource_on_the_intersection_grid():
         ("2025-03-10T11:00:00+00:00", ("doctor", "room")),
         ("2025-03-10T11:30:00+00:00", ("doctor", "room")),
     ]
+
+
+def test_rule_9_combined_grid_starts_where_all_of_them_are_open():
+    # The doctor opens at 09:00, the room at 09:10: the shared window, and its grid, start at 09:10.
+    doctor = resource("doctor", hours=("09:00", "12:00"))
+    room = resource("room", hours=("09:10", "12:00"))
+    got = starts(inputs([doctor, room], **day(MON), duration=30, round_robin="COMBINED", resource_ids=("doctor", "room")))
+    assert got == ["09:10", "09:40", "10:10", "10:40", "11:10"]  # never 09:30 (the doctor's own grid)
 
 
 def test_rule_9_mode_defaults_to_the_service_then_random():
@@ -406,6 +430,15 @@ def test_rule_10_shape_offsets_sorting_and_empty_days():
     }
     assert body["availableDays"]["2025-03-10"][0] == {k: v for k, v in first.items() if k != "LocationId"}
     assert [s["start_time"] for s in body["availableTimes"]] == sorted(s["start_time"] for s in body["availableTimes"])
+
+
+def test_rule_10_days_are_the_local_dates_of_the_answer_zone():
+    # 02:00 in Kolkata on the 10th is 20:30 UTC on the 9th: the slot belongs to the 10th.
+    inp = inputs([resource(zone="Asia/Kolkata", hours=("02:00", "03:00"))], **day(MON, "Asia/Kolkata"), duration=60)
+    body = output(inp)
+    assert [s["start_time"] for s in body["availableTimes"]] == ["2025-03-10T02:00:00+05:30"]
+    assert list(body["availableDays"]) == [MON]
+    assert [s["start_time"] for s in body["availableDays"][MON]] == ["2025-03-10T02:00:00+05:30"]
 
 
 def test_rule_10_utc_is_plus_zero_never_z():
