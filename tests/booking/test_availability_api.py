@@ -118,6 +118,25 @@ def test_balanced_prefers_the_resource_with_fewer_appointments(clinic):
     assert {s["ResourceIds"][0] for s in body["availableTimes"]} == {str(baker.pk)}
 
 
+def test_balanced_counts_only_active_appointments_starting_in_the_request_window(clinic):
+    adams, baker = clinic.resources
+
+    def appointment(resource, start, **fields):
+        made = b.Appointment.objects.create(organization=clinic.organization, start=start, end=start + timedelta(minutes=30),
+                                            service=clinic.service, location=clinic.location, **fields)
+        b.AppointmentResource.objects.create(appointment=made, resource=resource)
+
+    appointment(adams, utc(15))  # Adams: one that counts
+    # Baker: none that counts. The day before and the day after, a cancelled one, an expired hold.
+    appointment(baker, utc(15, days=-1))
+    appointment(baker, utc(15, days=1))
+    appointment(baker, utc(16), status="CN")
+    appointment(baker, utc(17), status="IN", expires_at=dj_timezone.now() - timedelta(minutes=1))
+    body = ok(clinic, roundRobin="BALANCED")
+    assert len(body["availableTimes"]) == 16
+    assert {s["ResourceIds"][0] for s in body["availableTimes"]} == {str(baker.pk)}
+
+
 def test_same_query_same_answer(clinic):
     first = get(clinic, roundRobin="RANDOM").content
     Organization.objects.filter(pk=clinic.organization.pk).update(availability_version=99)
@@ -134,6 +153,14 @@ def test_combined_lists_the_whole_set(clinic):
     body = ok(clinic, roundRobin="COMBINED", ResourceIds=[str(adams.pk), str(baker.pk)])
     assert times(body) == [f"{MONDAY}T15:00:00-05:00", f"{MONDAY}T15:30:00-05:00", f"{MONDAY}T16:00:00-05:00", f"{MONDAY}T16:30:00-05:00"]
     assert body["availableTimes"][0]["ResourceIds"] == [str(adams.pk), str(baker.pk)]
+
+
+def test_combined_grid_starts_where_all_of_them_are_open(clinic):
+    doctor = clinic.add_resource("Doctor", hours=((1,), "09:00", "12:00"))
+    room = clinic.add_resource("Room", hours=((1,), "09:10", "12:00"))
+    body = ok(clinic, roundRobin="COMBINED", ResourceIds=[str(room.pk), str(doctor.pk)])
+    assert times(body) == [f"{MONDAY}T{hm}:00-05:00" for hm in ("09:10", "09:40", "10:10", "10:40", "11:10")]
+    assert all(s["ResourceIds"] == [str(doctor.pk), str(room.pk)] for s in body["availableTimes"])
 
 
 def test_first_available(clinic):
@@ -234,6 +261,27 @@ def test_grid_of_a_window_open_for_days_starts_where_it_began(clinic):
     assert [s for s in times(ok(clinic, startDate=sunday, **params)) if s.startswith(MONDAY)] == alone
 
 
+def test_allocation_at_another_location_does_not_open_this_one(clinic):
+    elsewhere = b.Location.objects.create(organization=clinic.organization, name="Elsewhere", timezone="America/New_York")
+    cole = clinic.add_resource("Dr. Cole", hours=((), "09:00", "17:00"))
+    for location, hour in ((elsewhere, 15), (clinic.location, 17), (None, 19)):  # 10:00, 12:00, 14:00 in New York
+        b.Allocation.objects.create(organization=clinic.organization, resource=cole, location=location,
+                                    start=utc(hour), end=utc(hour + 1))
+    assert times(ok(clinic, ResourceIds=[str(cole.pk)], roundRobin="NONE")) == [
+        f"{MONDAY}T12:00:00-05:00", f"{MONDAY}T12:30:00-05:00", f"{MONDAY}T14:00:00-05:00", f"{MONDAY}T14:30:00-05:00",
+    ]
+
+
+def test_date_only_end_date_is_the_last_second_of_that_day(clinic):
+    clinic.location.weekly_availability = []
+    clinic.location.save()
+    night = clinic.add_resource("Night", hours=((), "09:00", "17:00"))
+    # 23:00 on Monday to 01:00 on Tuesday, New York.
+    b.Allocation.objects.create(organization=clinic.organization, resource=night, start=utc(4, days=1), end=utc(6, days=1))
+    body = ok(clinic, ResourceIds=[str(night.pk)], roundRobin="NONE")  # startDate = endDate = Monday
+    assert times(body) == [f"{MONDAY}T23:00:00-05:00", f"{MONDAY}T23:30:00-05:00"]  # not Tuesday 00:00
+
+
 def test_recurring_blocks_are_read_in_their_scope_zone(clinic):
     # A Chicago resource working 08:00-16:00 Chicago = 09:00-17:00 New York.
     resource = clinic.add_resource("Dr. Chicago", hours=((1,), "08:00", "16:00"), timezone="America/Chicago")
@@ -264,6 +312,16 @@ def test_appointments_of_other_services_and_emr_block_the_resource(clinic):
     body = ok(clinic, ResourceIds=[str(adams.pk)], roundRobin="NONE")
     hours = [s[11:16] for s in times(body)]
     assert hours[:6] == ["10:30", "11:00", "11:30", "12:30", "13:00", "13:30"]  # free from 10:30 (padding), 12:00 EMR
+
+
+def test_emr_appointment_without_service_has_no_padding_even_when_the_asked_service_has(clinic):
+    adams = clinic.resources[0]
+    clinic.service.padding = 15
+    clinic.service.save()
+    emr = b.Appointment.objects.create(organization=clinic.organization, start=utc(14), end=utc(14, 30), source="emr")
+    b.AppointmentResource.objects.create(appointment=emr, resource=adams)
+    body = ok(clinic, ResourceIds=[str(adams.pk)], roundRobin="NONE")
+    assert times(body)[0] == f"{MONDAY}T09:30:00-05:00"  # right at its end, not 15 minutes later
 
 
 def test_loader_query_count_is_fixed(clinic, django_assert_num_queries):
@@ -386,10 +444,14 @@ def test_unknown_or_other_tenant_location_and_service_are_404(clinic, other_clin
         {"LocationId": str(other_clinic.location.pk)},
         {"ServiceId": str(other_clinic.service.pk)},
         {"LocationId": "00000000-0000-0000-0000-000000000000"},
+        {"ServiceId": "00000000-0000-0000-0000-000000000000"},
     ):
         response = get(clinic, **change)
         assert response.status_code == 404, change
-        assert response.json()["name"] == "NotFoundError"
+        body = response.json()
+        assert set(body) == {"statusCode", "name", "message", "errors"}, body
+        assert body["statusCode"] == 404 and body["name"] == "NotFoundError" and body["message"]
+        assert isinstance(body["errors"], list)
 
 
 def test_other_tenant_resource_is_not_linked(clinic, other_clinic):
@@ -549,7 +611,21 @@ def test_cache_lives_no_longer_than_the_next_hold(clinic):
 
 
 def test_errors_are_not_cached_and_other_tenants_never_share(clinic, other_clinic):
-    assert get(clinic, interval="0").status_code == 400
+    for _ in range(2):
+        refused = get(clinic, interval="0")
+        assert refused.status_code == 400 and "X-Cache" not in refused
+    # Refused for what the data says, then asked again once the data allows it. The link is
+    # written without invalidating anything, so a cached refusal would still be served.
+    cole = clinic.add_resource("Dr. Cole", link=False)
+    params = dict(ResourceIds=[str(cole.pk)], roundRobin="NONE")
+    for _ in range(2):
+        refused = get(clinic, **params)
+        assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "ResourceIds"
+    b.ResourceService.objects.create(organization=clinic.organization, resource=cole, service=clinic.service,
+                                     location=clinic.location)
+    allowed = get(clinic, **params)
+    assert allowed.status_code == 200 and allowed["X-Cache"] == "MISS"
+    assert times(allowed.json())[0] == f"{MONDAY}T09:00:00-05:00"
     mine = get(clinic, roundRobin="NONE")
     theirs = other_clinic.tenant.v3().get(
         "/v3/availability", clinic.params(roundRobin="NONE")
