@@ -8,6 +8,8 @@ import pytest
 from django.utils import timezone as dj_timezone
 
 from booking import models as b
+from booking.availability import engine
+from booking.services.appointments import appointment_choice_seed
 from tenants.models import Event, Organization
 from tests.booking.conftest import MONDAY, iso_day, utc
 
@@ -69,6 +71,30 @@ def test_book_without_resources_picks_a_free_one(clinic):
     assert sorted(first + second) == sorted([str(adams.pk), str(baker.pk)])
     third = post(clinic)
     assert third.status_code == 409 and third.json()["name"] == "ConflictError"
+
+
+def test_book_without_resources_balanced_picks_the_least_booked(clinic):
+    adams, baker = clinic.resources
+    clinic.service.round_robin = "BALANCED"
+    clinic.service.save()
+    for hour in (10, 11):
+        assert post(clinic, ResourceIds=[str(adams.pk)], startTime=f"{MONDAY}T{hour}:00:00-05:00").status_code == 201
+    response = post(clinic)  # 09:00: both free, Adams has two appointments that day, Baker none
+    assert response.status_code == 201 and response.json()["ResourceIds"] == [str(baker.pk)]
+
+
+def test_book_without_resources_random_follows_the_seeded_choice(clinic):
+    # RANDOM (the service's default): at each start, the seeded draw among the free resources in
+    # answer order (Adams, Baker), not always the first of them. Each booking leaves the next
+    # start free for both.
+    adams, baker = clinic.resources
+    for k in range(16):
+        start = utc(14) + timedelta(minutes=30 * k)
+        seed = appointment_choice_seed(organization=clinic.organization, location=clinic.location,
+                                       service=clinic.service, start=start, duration=30, resource_ids=None)
+        expected = (adams, baker)[engine.seeded_choice(engine.seed_number(seed), engine.epoch(start), 2)]
+        response = post(clinic, startTime=start.isoformat())
+        assert response.status_code == 201 and response.json()["ResourceIds"] == [str(expected.pk)], start
 
 
 def test_booked_time_disappears_and_a_second_booking_conflicts(clinic):
