@@ -568,6 +568,12 @@ def rule_8_valid_starts(
 
     Returns every valid start as half-open ranges of epoch seconds. With overflow: ``[c, c + D)``
     inside one open window, and ``[c, c + D + P)`` where the load stays below capacity.
+
+    Decision, for capacity above 1: overflow relaxes only the end of the hard window. The load
+    rule is the same with and without it: the load stays below ``C`` over the whole
+    ``[c, c + D + P)``, so "never over another appointment" means never where the appointments
+    already fill every place. With ``C = 1`` the padding may not touch any appointment; with
+    ``C = 2`` it may overlap one appointment, but not a time two appointments fill.
     """
     open_windows = rule_6_open_windows(hard, saturated)
     if not overflow or padding == 0:

@@ -306,6 +306,38 @@ def test_rule_8_overflowing_padding_never_runs_over_another_appointment():
     assert starts(relaxed) == ["09:00"]  # 09:30's padding would cover 10:00-10:15, which is taken
 
 
+@pytest.mark.parametrize("overflow", [False, True])
+@pytest.mark.parametrize("capacity,taken,expected", [
+    (1, 1, ["09:00", "10:30", "11:00", "11:30"]),  # the padding may not run over the appointment
+    (2, 1, ["09:00", "09:30", "10:00", "10:30", "11:00", "11:30"]),  # one place left under it: allowed
+    (2, 2, ["09:00", "10:30", "11:00", "11:30"]),  # both places taken under it: refused
+])
+def test_rule_8_padding_against_appointments_follows_capacity_with_or_without_overflow(overflow, capacity, taken, expected):
+    # 09:30 + 30 minutes + 15 minutes of padding reaches into the appointment(s) at 10:00-10:30.
+    # (Closing at 12:15, every padding fits before it: overflow changes nothing here.)
+    appts = tuple(booked(f"a{i}", at(f"{MON} 10:00"), at(f"{MON} 10:30")) for i in range(taken))
+    res = [resource(hours=("09:00", "12:15"), capacity=capacity, appointments=appts)]
+    inp = inputs(res, **day(MON), duration=30, padding=15, allow_padding_overflow=overflow)
+    assert starts(inp) == expected
+
+
+@pytest.mark.parametrize("capacity,taken,expected", [
+    (1, 1, ["09:00"]),
+    (2, 1, ["09:00", "09:30"]),
+    (2, 2, ["09:00"]),
+])
+def test_rule_8_overflow_past_closing_still_keeps_the_load_below_capacity(capacity, taken, expected):
+    # Closing at 10:00; the 09:30 slot's padding (10:00-10:15) runs past it, onto the appointment(s)
+    # at 10:00-10:30: overflow lifts the closing time only, never the capacity.
+    appts = tuple(booked(f"a{i}", at(f"{MON} 10:00"), at(f"{MON} 10:30")) for i in range(taken))
+    res = [resource(hours=("09:00", "10:00"), capacity=capacity, appointments=appts)]
+    inp = inputs(res, **day(MON), duration=30, padding=15, allow_padding_overflow=True)
+    assert starts(inp) == expected
+    for when in ("09:00", "09:30"):
+        valid = e.candidate_is_valid(inp, ["r1"], at(f"{MON} {when}"))
+        assert valid == (when in expected) == e.candidate_explain(inp, "r1", at(f"{MON} {when}")).available
+
+
 def test_rule_8_valid_starts_off_the_grid_are_bookable():
     inp = inputs([resource(hours=("09:00", "10:00"))], **day(MON), duration=30)
     assert e.candidate_is_valid(inp, ["r1"], at(f"{MON} 09:13"))
