@@ -264,6 +264,14 @@ def load_horizon(query: Query) -> tuple[datetime, datetime]:
     return query.start - GRID_REACH - ONE_DAY, query.end + HORIZON_AFTER + ONE_DAY
 
 
+def load_horizon_near(query: Query) -> datetime:
+    """Where a loader may start instead, for the appointments of a resource whose working windows
+    cannot chain across midnight (no weekly window ending at midnight, no single allocation): each
+    of its windows lies within one local day (at most 25 hours), so none reaches back further than
+    that before the request, and rule 7 never needs its appointments from further back."""
+    return query.start - HORIZON_BEFORE - MAX_PADDING - ONE_DAY
+
+
 def rule_1_request_window(query: Query) -> tuple[int, int]:
     """Rule 1, request window: "A slot is returned iff its start lies in ``[startDate, endDate]``
     and is not in the past. Slots may end after ``endDate``."
@@ -503,11 +511,6 @@ def rule_7_origin(zone: str) -> int:
     return wall_to_epoch(zone, GRID_ORIGIN_DATE, MIDNIGHT, False)
 
 
-def _aligned(origin: int, step: int, lo: int, stop: int) -> range:
-    """The points ``origin + k·step`` in ``[lo, stop)``."""
-    return range(lo + (origin - lo) % step, stop, step)
-
-
 def rule_7_grid(
     open_windows: list[Interval], step: int, lo: int, hi: int, *, known_from: int, origin: int
 ) -> list[int]:
@@ -537,14 +540,18 @@ def rule_7_grid(
     for start, end in open_windows:
         if end <= lo or start > hi:
             continue
-        stop = min(end, hi + 1)
-        if start > known_from:
-            points.extend(_aligned(start, step, max(lo, start), min(stop, start + reach)))
-            fixed_from = start + reach
+        stop = end if end <= hi else hi + 1
+        if start > known_from:  # its true start: w + k·S for less than GRID_REACH
+            first = start if start >= lo else lo + (start - lo) % step
+            own_stop = start + reach
+            if own_stop >= stop:
+                points.extend(range(first, stop, step))
+                continue
+            points.extend(range(first, own_stop, step))
+            tail = own_stop if own_stop > lo else lo
         else:
-            fixed_from = start
-        if max(lo, fixed_from) < stop:
-            points.extend(_aligned(origin, step, max(lo, fixed_from), stop))
+            tail = start if start > lo else lo
+        points.extend(range(tail + (origin - tail) % step, stop, step))  # origin + k·S from then on
     return points
 
 

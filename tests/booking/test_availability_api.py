@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time as wall
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import pytest
 from django.db import connection
@@ -243,22 +243,33 @@ def test_shift_scoped_to_another_location_does_not_apply(clinic):
     ]
 
 
-def test_grid_of_a_window_open_for_days_starts_where_it_began(clinic):
-    # Open around the clock; a block five days earlier ends at 10:20, and the open window running
-    # from there through Monday is gridded from 10:20 (rule 7), whichever days are asked for.
+@pytest.mark.parametrize("opened_by", ["shifts", "allocation"])
+@pytest.mark.parametrize("ended_by", ["block", "appointment"])
+def test_grid_of_a_window_open_for_days_starts_where_it_began(clinic, opened_by, ended_by):
+    # Open for days on end (weekly hours touching across every midnight, or one long allocation);
+    # a block or an appointment five days earlier ends at 10:20, and the open window running from
+    # there through Monday is gridded from 10:20 (rule 7), whichever days are asked for.
     clinic.location.weekly_availability = []
     clinic.location.save()
-    room = clinic.add_resource("Room", hours=(range(7), "00:00", "24:00"))
-    wednesday = date.fromisoformat(MONDAY) - timedelta(days=5)
     new_york = engine.zone_get("America/New_York")
-    b.Block.objects.create(organization=clinic.organization, resource=room,
-                           start=datetime.combine(wednesday, time(10), new_york),
-                           end=datetime.combine(wednesday, time(10, 20), new_york))
+    wednesday = MONDAY_DATE - timedelta(days=5)
+    if opened_by == "shifts":
+        room = clinic.add_resource("Room", hours=(range(7), "00:00", "24:00"))
+    else:
+        room = clinic.add_resource("Room", hours=((), "00:00", "24:00"))
+        b.Allocation.objects.create(organization=clinic.organization, resource=room,
+                                    start=datetime.combine(wednesday, time(0), new_york), end=utc(days=2))
+    start, end = datetime.combine(wednesday, time(10), new_york), datetime.combine(wednesday, time(10, 20), new_york)
+    if ended_by == "block":
+        b.Block.objects.create(organization=clinic.organization, resource=room, start=start, end=end)
+    else:
+        appointment = b.Appointment.objects.create(organization=clinic.organization, start=start, end=end,
+                                                   service=clinic.service, location=clinic.location)
+        b.AppointmentResource.objects.create(appointment=appointment, resource=room)
     params = dict(ResourceIds=[str(room.pk)], roundRobin="NONE")
     alone = times(ok(clinic, **params))
     assert alone[:3] == [f"{MONDAY}T00:20:00-05:00", f"{MONDAY}T00:50:00-05:00", f"{MONDAY}T01:20:00-05:00"]
-    sunday = (date.fromisoformat(MONDAY) - timedelta(days=1)).isoformat()
-    assert [s for s in times(ok(clinic, startDate=sunday, **params)) if s.startswith(MONDAY)] == alone
+    assert [s for s in times(ok(clinic, startDate=iso_day(-1), **params)) if s.startswith(MONDAY)] == alone
 
 
 def test_allocation_at_another_location_does_not_open_this_one(clinic):
