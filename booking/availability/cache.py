@@ -12,11 +12,13 @@ How it holds:
   version, which is already unreachable.
 - Time passing without writes changes two things: slots slip into the past, and holds lapse.
   Past slots are dropped from a cached answer when it is served (the grid never depends on "now",
-  so what remains is exactly what a fresh computation would list); a ``firstAvailable`` answer whose
+  not even for an open window that began days ago: rule 7 in the engine, and a property test, so
+  what remains is exactly what a fresh computation would list); a ``firstAvailable`` answer whose
   one slot has passed is recomputed. An answer lives at most until the earliest hold expiry it
   depends on.
-- The normalized query names the service's effective settings through the service id plus the
-  version (a service edit bumps the version), so a hit needs no query beyond authentication.
+- The normalized query names the effective duration, step and mode, which depend on the
+  service's settings; those are cached too, under the service id and the version (a service edit
+  bumps the version), so a hit needs no query beyond authentication.
 - Cache failures (e.g. Redis down) degrade to computing the answer.
 """
 
@@ -25,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
+import time
 from bisect import bisect_left
 
 from django.conf import settings
@@ -38,6 +42,26 @@ KEY_PREFIX = "availability:v1"
 def availability_cache_key(*, organization_id, version: int, normalized: str) -> str:
     digest = hashlib.sha256(normalized.encode()).hexdigest()[:40]
     return f"{KEY_PREFIX}:{organization_id}:{version}:{digest}"
+
+
+def service_settings_cache_key(*, organization_id, version: int, service_id) -> str:
+    return f"{KEY_PREFIX}:{organization_id}:{version}:service:{service_id}"
+
+
+def service_settings_cache_get(*, key: str) -> tuple | None:
+    """The service settings the normalized query depends on (``selectors``), or None."""
+    try:
+        return cache.get(key)
+    except Exception:  # noqa: BLE001 - a broken cache must not break availability
+        logger.warning("availability cache read failed", exc_info=True)
+        return None
+
+
+def service_settings_cache_set(*, key: str, value: tuple) -> None:
+    try:
+        cache.set(key, value, timeout=settings.AVAILABILITY_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001
+        logger.warning("availability cache write failed", exc_info=True)
 
 
 def availability_cache_get(*, key: str, now: int) -> bytes | None:
@@ -70,12 +94,14 @@ def _without_first(body: bytes, count: int) -> bytes:
 
 
 def availability_cache_set(
-    *, key: str, body: bytes, starts: list[int], first_available: bool, now: int, next_hold_expiry: int | None
+    *, key: str, body: bytes, starts: list[int], first_available: bool, next_hold_expiry: int | None
 ) -> None:
-    """Store for ``AVAILABILITY_CACHE_SECONDS``, but never past the next hold expiry."""
+    """Store for ``AVAILABILITY_CACHE_SECONDS``, but never past the next hold expiry: the lifetime
+    is counted in whole seconds down from the moment of storing, not from when the computation
+    began."""
     ttl = settings.AVAILABILITY_CACHE_SECONDS
     if next_hold_expiry is not None:
-        ttl = min(ttl, next_hold_expiry - now)
+        ttl = min(ttl, math.floor(next_hold_expiry - time.time()))
     if ttl <= 0:
         return
     try:

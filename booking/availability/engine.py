@@ -71,13 +71,18 @@ BOOKED, RESERVED, HOLD, CANCELLED = "BK", "RS", "IN", "CN"
 NONE, RANDOM, BALANCED, COMBINED = "NONE", "RANDOM", "BALANCED", "COMBINED"
 ROUND_ROBIN_MODES = (NONE, RANDOM, BALANCED, COMBINED)
 
-# Wall-clock expansion reaches this far around the request window, so that an open window that
-# began before the request (rule 7: "the grid restarts at the start of every open window") is seen
-# from its true start, and a candidate near the end can still fit its duration and padding (each at
-# most one day).
+# Wall-clock expansion reaches this far around the candidate starts: one day before them (enough
+# for an open window that began the day before, the common case), and two days after, so that a
+# candidate near the end can still fit its duration and padding (each at most one day). An open
+# window that reaches back past that first day is worked out again reaching back ``GRID_REACH``.
 HORIZON_BEFORE = timedelta(days=1)
 HORIZON_AFTER = timedelta(days=2)
 MAX_PADDING = timedelta(days=1)
+
+# Rule 7, how far back the grid looks for the start of an open window, and the date whose local
+# midnight is the fixed origin it follows beyond that; see rule_7_grid.
+GRID_REACH = timedelta(days=7)
+GRID_ORIGIN_DATE = date(2000, 1, 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -197,7 +202,7 @@ class Result:
     step: int  # minutes (rule 7)
     mode: str  # rule 9
     days: list[date]  # rule 10: every local date of the request window
-    next_hold_expiry: int | None = None  # the earliest future hold expiry seen (caching)
+    next_hold_expiry: int | None = None  # the earliest future hold expiry seen, rounded down (caching)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +234,10 @@ def _plain(tagged: Iterable[tuple[int, int, str]]) -> list[Interval]:
 
 @dataclass(frozen=True, slots=True)
 class Horizon:
-    """How far wall-clock data is expanded around a window ``[lo, hi]`` of candidate starts."""
+    """How far wall-clock data is expanded around a window ``[lo, hi]`` of candidate starts.
+
+    Everything is complete from ``start`` on: an open window that begins after ``start`` truly
+    begins there; one that begins at or before ``start`` may have begun earlier still."""
 
     start: int
     end: int
@@ -238,14 +246,30 @@ class Horizon:
     def around(cls, lo: int, hi: int) -> Horizon:
         return cls(lo - int(HORIZON_BEFORE.total_seconds()), hi + int(HORIZON_AFTER.total_seconds()))
 
+    @classmethod
+    def reaching_back(cls, lo: int, hi: int) -> Horizon:
+        """Far enough back for rule 7 to tell, for every start from ``lo`` on, whether its open
+        window began less than ``GRID_REACH`` before it."""
+        return cls(lo - int(GRID_REACH.total_seconds()), hi + int(HORIZON_AFTER.total_seconds()))
+
     def dates(self, zone: str) -> tuple[date, date]:
         return local_date(self.start, zone), local_date(self.end, zone)
 
 
 def load_horizon(query: Query) -> tuple[datetime, datetime]:
-    """The instants a loader must cover for ``query``: rows overlapping this range can matter
-    (appointments reach back one more day for their padding)."""
-    return query.start - HORIZON_BEFORE - MAX_PADDING - ONE_DAY, query.end + HORIZON_AFTER + ONE_DAY
+    """The instants a loader must cover for ``query``: rows overlapping this range can matter. It
+    reaches ``GRID_REACH`` (rule 7) and a day's margin before the request, and a day beyond what
+    the last candidate's duration and padding can reach; the loader reaches ``MAX_PADDING`` further
+    back for appointments, whose padding runs after them."""
+    return query.start - GRID_REACH - ONE_DAY, query.end + HORIZON_AFTER + ONE_DAY
+
+
+def load_horizon_near(query: Query) -> datetime:
+    """Where a loader may start instead, for the appointments of a resource whose working windows
+    cannot chain across midnight (no weekly window ending at midnight, no single allocation): each
+    of its windows lies within one local day (at most 25 hours), so none reaches back further than
+    that before the request, and rule 7 never needs its appointments from further back."""
+    return query.start - HORIZON_BEFORE - MAX_PADDING - ONE_DAY
 
 
 def rule_1_request_window(query: Query) -> tuple[int, int]:
@@ -300,6 +324,22 @@ def rule_9_mode(service: ServiceIn, query: Query) -> str:
     return query.round_robin or service.round_robin or RANDOM
 
 
+@dataclass(frozen=True, slots=True)
+class Effective:
+    """What a query asks for in effect, once the service's defaults are applied (minutes, mode)."""
+
+    duration: int
+    step: int
+    mode: str
+
+
+def query_effective(service: ServiceIn, query: Query) -> Effective:
+    """Rules 4, 7 and 9: the effective duration, step and mode. Rule 12's normalized query, and so
+    rule 9's seed, name these rather than the parameters as given: leaving ``roundRobin`` out and
+    passing the service's own default are the same query."""
+    return Effective(rule_4_duration(service, query), rule_7_step(service, query), rule_9_mode(service, query))
+
+
 def seed_number(seed: str) -> int:
     """Rule 9: "Random choices are seeded from the normalized query alone"."""
     return int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
@@ -329,6 +369,7 @@ class _Settings:
     now: int  # whole seconds, rounded up: a start before it is in the past
     clock: float  # the exact moment, for hold expiry
     seed: int
+    origin: int  # rule 7: the fixed grid origin of COMBINED (the location's)
 
 
 def _settings(inputs: Inputs) -> _Settings:
@@ -342,6 +383,7 @@ def _settings(inputs: Inputs) -> _Settings:
         now=epoch_ceil(query.now),
         clock=query.now.timestamp(),
         seed=seed_number(query.seed),
+        origin=rule_7_origin(inputs.location.zone),
     )
 
 
@@ -464,20 +506,64 @@ def rule_6_open_windows(hard: list[Interval], saturated: list[Interval]) -> list
     return subtract(hard, saturated)
 
 
-def rule_7_grid(open_windows: list[Interval], step: int, lo: int, hi: int) -> list[int]:
+def rule_7_origin(zone: str) -> int:
+    """Rule 7: the fixed grid origin in ``zone``, the local midnight of ``GRID_ORIGIN_DATE``."""
+    return wall_to_epoch(zone, GRID_ORIGIN_DATE, MIDNIGHT, False)
+
+
+def rule_7_grid(
+    open_windows: list[Interval], step: int, lo: int, hi: int, *, known_from: int, origin: int
+) -> list[int]:
     """Rule 7, grid: "Candidate starts are ``w + k·S`` (absolute minutes) from the start ``w`` of
     each open window. The grid restarts at the start of every open window; "now" and the request
     window only filter candidates, they never move the grid."
 
     Returns the grid points inside each open window that fall in ``[lo, hi]``.
+
+    Decision, for open windows that never close: a window can run on for days (a resource open
+    around the clock, with working hours that touch across every midnight), and then its start
+    may lie far before anything the request is about. The grid looks back at most ``GRID_REACH``
+    (7 days): a candidate ``c`` in an open window that began at ``w`` is on the grid iff
+    ``c = w + k·S`` when ``c - w < GRID_REACH``, and iff ``c = origin + k·S`` otherwise, where
+    ``origin`` is the local midnight of ``GRID_ORIGIN_DATE`` (2000-01-01) in the resource's zone
+    (for ``COMBINED``, whose grid is on the windows several resources share, in the location's
+    zone). Either way a candidate's place on the grid depends on the data alone: never on the
+    request window, never on "now".
+
+    ``open_windows`` must be complete from ``known_from`` on (a window beginning at or before it
+    may have begun earlier), and ``known_from <= lo - GRID_REACH`` whenever such a window reaches
+    ``[lo, hi]`` (``Horizon.reaching_back``): it is then more than ``GRID_REACH`` old at every
+    candidate, and follows the origin.
     """
+    reach = int(GRID_REACH.total_seconds())
     points: list[int] = []
     for start, end in open_windows:
         if end <= lo or start > hi:
             continue
-        first = start if start >= lo else start + -(-(lo - start) // step) * step
-        points.extend(range(first, min(end, hi + 1), step))
+        stop = end if end <= hi else hi + 1
+        if start > known_from:  # its true start: w + k·S for less than GRID_REACH
+            first = start if start >= lo else lo + (start - lo) % step
+            own_stop = start + reach
+            if own_stop >= stop:
+                points.extend(range(first, stop, step))
+                continue
+            points.extend(range(first, own_stop, step))
+            tail = own_stop if own_stop > lo else lo
+        else:
+            tail = start if start > lo else lo
+        points.extend(range(tail + (origin - tail) % step, stop, step))  # origin + k·S from then on
     return points
+
+
+def reaches_back(open_windows: list[Interval], known_from: int, lo: int, hi: int) -> bool:
+    """Whether an open window that may have begun before ``known_from`` holds starts in ``[lo, hi]``
+    (rule 7 then needs the data from further back: ``Horizon.reaching_back``)."""
+    for start, end in open_windows:
+        if start > known_from or start > hi:
+            return False
+        if end > lo:
+            return True
+    return False
 
 
 def rule_8_valid_starts(
@@ -489,6 +575,12 @@ def rule_8_valid_starts(
 
     Returns every valid start as half-open ranges of epoch seconds. With overflow: ``[c, c + D)``
     inside one open window, and ``[c, c + D + P)`` where the load stays below capacity.
+
+    Decision, for capacity above 1: overflow relaxes only the end of the hard window. The load
+    rule is the same with and without it: the load stays below ``C`` over the whole
+    ``[c, c + D + P)``, so "never over another appointment" means never where the appointments
+    already fill every place. With ``C = 1`` the padding may not touch any appointment; with
+    ``C = 2`` it may overlap one appointment, but not a time two appointments fill.
     """
     open_windows = rule_6_open_windows(hard, saturated)
     if not overflow or padding == 0:
@@ -507,6 +599,8 @@ class ResourceState:
     saturated: list[Interval]
     open: list[Interval]
     valid: list[Interval]
+    known_from: int  # the horizon's start: windows are complete from there on (rule 7)
+    origin: int  # rule 7: the fixed grid origin in the resource's zone
 
 
 def resource_state(resource: ResourceIn, inputs: Inputs, shared: _Shared, settings: _Settings) -> ResourceState:
@@ -516,7 +610,35 @@ def resource_state(resource: ResourceIn, inputs: Inputs, shared: _Shared, settin
     saturated = load_at_least(load, capacity) if load else []
     open_windows = rule_6_open_windows(hard, saturated)
     valid = rule_8_valid_starts(hard, saturated, settings.duration, settings.padding, settings.overflow)
-    return ResourceState(resource, capacity, hard, load, saturated, open_windows, valid)
+    return ResourceState(
+        resource, capacity, hard, load, saturated, open_windows, valid, shared.horizon.start, rule_7_origin(resource.zone)
+    )
+
+
+class _Horizons:
+    """The shared data of the horizon around ``[lo, hi]``, and, only when a grid needs it, of the
+    horizon reaching back ``GRID_REACH`` (rule 7)."""
+
+    def __init__(self, inputs: Inputs, lo: int, hi: int):
+        self.inputs, self.lo, self.hi = inputs, lo, hi
+        self.near = _shared(inputs, Horizon.around(lo, hi))
+        self._far: _Shared | None = None
+
+    @property
+    def far(self) -> _Shared:
+        if self._far is None:
+            self._far = _shared(self.inputs, Horizon.reaching_back(self.lo, self.hi))
+        return self._far
+
+    def state(self, resource: ResourceIn, settings: _Settings) -> ResourceState:
+        """The resource's state, complete enough for its grid over ``[lo, hi]``."""
+        state = resource_state(resource, self.inputs, self.near, settings)
+        if reaches_back(state.open, state.known_from, self.lo, self.hi):
+            state = resource_state(resource, self.inputs, self.far, settings)
+        return state
+
+    def states_far(self, resources: Iterable[ResourceIn], settings: _Settings) -> list[ResourceState]:
+        return [resource_state(r, self.inputs, self.far, settings) for r in resources]
 
 
 # --------------------------------------------------------------------------------------------
@@ -562,8 +684,9 @@ def rule_9_round_robin(
         together = intersect_all([s.open for s in states])
         valid = intersect_all([s.valid for s in states])
         ids = tuple(s.resource.id for s in states)
+        known_from = max(s.known_from for s in states)
         slots = []
-        for c in rule_7_grid(together, settings.step, lo, hi):
+        for c in rule_7_grid(together, settings.step, lo, hi, known_from=known_from, origin=settings.origin):
             if contains_point(valid, c):
                 slots.append(Slot(c, c + duration, ids))
                 if first_only:
@@ -572,7 +695,7 @@ def rule_9_round_robin(
 
     starts = set()
     for state in states:
-        starts.update(rule_7_grid(state.open, settings.step, lo, hi))
+        starts.update(rule_7_grid(state.open, settings.step, lo, hi, known_from=state.known_from, origin=state.origin))
     if not starts:
         return []
     # Rank resources: answer order for NONE and RANDOM, (count, answer order) for BALANCED, so the
@@ -633,9 +756,10 @@ def request_days(query: Query) -> list[date]:
 
 
 def next_hold_expiry(resources: Iterable[ResourceIn], now: float) -> int | None:
-    """The earliest moment an active hold lapses: an answer computed now is stale from then on."""
+    """The earliest moment an active hold lapses, in whole seconds rounded down: an answer computed
+    now is stale from then on (rounding up would keep it up to a second after the hold lapsed)."""
     upcoming = [
-        epoch_ceil(a.expires_at)
+        epoch(a.expires_at)
         for r in resources
         for a in r.appointments
         if a.status == HOLD and a.expires_at is not None and seconds(a.expires_at) > now
@@ -647,9 +771,14 @@ def _slots_between(
     inputs: Inputs, candidates: list[ResourceIn], settings: _Settings, counts: dict[str, int], lo: int, hi: int,
     first_only: bool,
 ) -> list[Slot]:
-    horizon = Horizon.around(lo, hi)
-    shared = _shared(inputs, horizon)
-    states = [resource_state(r, inputs, shared, settings) for r in candidates]
+    horizons = _Horizons(inputs, lo, hi)
+    if settings.mode == COMBINED:  # the grid is on the windows they share
+        states = [resource_state(r, inputs, horizons.near, settings) for r in candidates]
+        together = intersect_all([s.open for s in states])
+        if reaches_back(together, horizons.near.horizon.start, lo, hi):
+            states = horizons.states_far(candidates, settings)
+    else:
+        states = [horizons.state(r, settings) for r in candidates]
     return rule_9_round_robin(states, settings, counts, lo, hi, first_only)
 
 
@@ -835,8 +964,8 @@ def candidate_explain(inputs: Inputs, resource_id: str, start: datetime) -> Expl
             elif c < a_padded:
                 reasons.append(Reason("padding", a.ref, "The padding after another appointment."))
 
-    state = resource_state(resource, inputs, shared, settings)
-    on_grid = c in set(rule_7_grid(state.open, settings.step, c, c))
+    state = _Horizons(inputs, c, c).state(resource, settings)
+    on_grid = c in set(rule_7_grid(state.open, settings.step, c, c, known_from=state.known_from, origin=state.origin))
     if available:
         reasons = []
     elif not reasons:  # every way to fail is named above; keep the answer honest if that ever breaks

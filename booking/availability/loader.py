@@ -232,12 +232,17 @@ def availability_inputs_load(
     live = Q(appointment__status__in=(Appointment.Status.BOOKED, Appointment.Status.RESERVED)) | Q(
         appointment__status=Appointment.Status.HOLD
     ) & (Q(appointment__expires_at__isnull=True) | Q(appointment__expires_at__gt=query.now))
+    # Only a resource whose working windows can chain across midnight needs its appointments from
+    # as far back as rule 7's grid can reach (``engine.load_horizon_near``).
+    chaining = [rid for rid in ids if rid in allocations or any(w.end == engine.MIDNIGHT for w in shifts[rid])]
+    reach = Q(appointment__end__gt=engine.load_horizon_near(query) - engine.MAX_PADDING)
+    if chaining:
+        reach |= Q(resource_id__in=chaining, appointment__end__gt=start - engine.MAX_PADDING)
     links = AppointmentResource.objects.filter(
         resource_id__in=ids,
         appointment__organization=organization,
         appointment__start__lt=end,
-        appointment__end__gt=start - engine.MAX_PADDING,
-    ).filter(live)
+    ).filter(reach).filter(live)
     if exclude_appointment_id is not None:
         links = links.exclude(appointment_id=exclude_appointment_id)
     for resource_id, pk, s, e, status, expires_at, padding in links.values_list(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from datetime import datetime
 
 from django.utils import timezone
@@ -16,6 +16,9 @@ from booking.availability.cache import (
     availability_cache_get,
     availability_cache_key,
     availability_cache_set,
+    service_settings_cache_get,
+    service_settings_cache_key,
+    service_settings_cache_set,
 )
 from booking.availability.loader import ResourceRow, availability_inputs_load, resource_rows, service_in
 from booking.models import Location, Resource, Service
@@ -41,13 +44,28 @@ class AvailabilityParams:
     first_available: bool = False
     allow_padding_overflow: bool = False
 
-    def normalized(self, organization_id) -> str:
-        """Rule 12's normalized query: tenant, sorted ids, resolved zone, sanitized instants, the
-        duration/step/mode asked for (with the service, at the data version in the cache key, they
-        fix the effective ones), flags."""
-        return self.seed(organization_id) + ("|first" if self.first_available else "")
+    def query(self, *, now: datetime, seed: str = "") -> engine.Query:
+        return engine.Query(
+            start=self.start,
+            end=self.end,
+            now=now,
+            zone=self.zone,
+            resource_ids=self.resource_ids,
+            round_robin=self.round_robin,
+            override_duration=self.override_duration,
+            interval=self.interval,
+            first_available=self.first_available,
+            allow_padding_overflow=self.allow_padding_overflow,
+            seed=seed,
+        )
 
-    def seed(self, organization_id) -> str:
+    def normalized(self, organization_id, effective: engine.Effective) -> str:
+        """Rule 12's normalized query: tenant, sorted ids, resolved zone, sanitized instants,
+        effective duration/step/mode (``engine.query_effective``: the service's defaults applied,
+        so an omitted parameter and the value it defaults to are the same query), flags."""
+        return self.seed(organization_id, effective) + ("|first" if self.first_available else "")
+
+    def seed(self, organization_id, effective: engine.Effective) -> str:
         """Rule 9's seed: the normalized query without ``firstAvailable``, so the one slot of a
         ``firstAvailable`` answer is the first slot of the full answer, resource choice included."""
         return "|".join(
@@ -59,9 +77,9 @@ class AvailabilityParams:
                 self.zone,
                 str(engine.epoch(self.start)),
                 str(engine.epoch(self.end)),
-                str(self.override_duration or ""),
-                str(self.interval or ""),
-                self.round_robin or "",
+                str(effective.duration),
+                str(effective.step),
+                effective.mode,
                 "overflow" if self.allow_padding_overflow else "",
             ]
         )
@@ -80,22 +98,49 @@ class _Resolved:
     service: Service
     rows: list[ResourceRow]
     query: engine.Query
+    effective: engine.Effective
+
+
+def _service_settings(*, organization: Organization, params: AvailabilityParams) -> tuple[engine.ServiceIn, Service | None]:
+    """The service's settings as the engine reads them, from the cache at the organization's data
+    version, else from the database (404 for an unknown or another tenant's service; the service
+    is then returned too, to save reading it again)."""
+    key = service_settings_cache_key(
+        organization_id=organization.pk, version=organization.availability_version, service_id=params.service_id
+    )
+    cached = service_settings_cache_get(key=key)
+    if cached is not None:
+        return engine.ServiceIn(*cached), None
+    service = tenant_get(model=Service, organization=organization, pk=params.service_id)
+    service_input = service_in(service)
+    service_settings_cache_set(key=key, value=astuple(service_input))
+    return service_input, service
+
+
+def _service_checks(*, params: AvailabilityParams, service: engine.ServiceIn, now: datetime) -> engine.Effective:
+    """The 400s that depend on the service, then the effective duration/step/mode. They run before
+    the cache is read: an invalid query may name the same effective values as a valid one (an
+    ``overrideDuration`` equal to the duration of a service that allows no choice)."""
+    if params.override_duration is not None:
+        error = engine.override_duration_error(service, params.override_duration)
+        if error:
+            raise ValidationError({"overrideDuration": [error]})
+    effective = engine.query_effective(service, params.query(now=now))
+    if effective.mode == engine.COMBINED and not params.resource_ids:
+        raise ValidationError({"ResourceIds": ["roundRobin COMBINED needs the resources to combine in ResourceIds."]})
+    return effective
 
 
 def _resolve(
-    *, organization: Organization, params: AvailabilityParams, now: datetime, extra_resource: bool = False
+    *, organization: Organization, params: AvailabilityParams, now: datetime, extra_resource: bool = False,
+    service: Service | None = None,
 ) -> _Resolved:
     """The checks that need the data: 404 for an unknown (or another tenant's) location or service,
-    then the service-dependent 400s."""
+    then the service-dependent 400s. ``service`` saves reading it again."""
     location = tenant_get(model=Location, organization=organization, pk=params.location_id)
-    service = tenant_get(model=Service, organization=organization, pk=params.service_id)
-    if params.override_duration is not None:
-        error = engine.override_duration_error(service_in(service), params.override_duration)
-        if error:
-            raise ValidationError({"overrideDuration": [error]})
-    mode = params.round_robin or service.round_robin or engine.RANDOM
-    if mode == engine.COMBINED and not params.resource_ids:
-        raise ValidationError({"ResourceIds": ["roundRobin COMBINED needs the resources to combine in ResourceIds."]})
+    if service is None:
+        service = tenant_get(model=Service, organization=organization, pk=params.service_id)
+    effective = _service_checks(params=params, service=service_in(service), now=now)
     rows = resource_rows(
         organization=organization, location=location, service=service,
         resource_ids=list(params.resource_ids) if params.resource_ids is not None else None,
@@ -107,20 +152,8 @@ def _resolve(
             raise ValidationError(
                 {"ResourceIds": [f"Resource {rid} does not offer this service at this location." for rid in missing]}
             )
-    query = engine.Query(
-        start=params.start,
-        end=params.end,
-        now=now,
-        zone=params.zone,
-        resource_ids=params.resource_ids,
-        round_robin=params.round_robin,
-        override_duration=params.override_duration,
-        interval=params.interval,
-        first_available=params.first_available,
-        allow_padding_overflow=params.allow_padding_overflow,
-        seed=params.seed(organization.pk),
-    )
-    return _Resolved(location, service, rows, query)
+    query = params.query(now=now, seed=params.seed(organization.pk, effective))
+    return _Resolved(location, service, rows, query, effective)
 
 
 def availability_answer(*, organization: Organization, params: AvailabilityParams) -> AvailabilityAnswer:
@@ -131,8 +164,7 @@ def availability_answer(*, organization: Organization, params: AvailabilityParam
     """
     now = timezone.now()
     now_epoch = math.ceil(now.timestamp())
-    normalized = params.normalized(organization.pk)
-    resolved = None
+    resolved = service = None
     sync_failed = False
     if params.sync_external:
         from booking.services.external_calendars import external_calendars_sync_for_resources
@@ -144,15 +176,20 @@ def availability_answer(*, organization: Organization, params: AvailabilityParam
         now = timezone.now()
         now_epoch = math.ceil(now.timestamp())
         resolved.query = replace(resolved.query, now=now)
+        effective = resolved.effective
+    else:
+        service_input, service = _service_settings(organization=organization, params=params)
+        effective = _service_checks(params=params, service=service_input, now=now)
     key = availability_cache_key(
-        organization_id=organization.pk, version=organization.availability_version, normalized=normalized
+        organization_id=organization.pk, version=organization.availability_version,
+        normalized=params.normalized(organization.pk, effective),
     )
     if not sync_failed:
         cached = availability_cache_get(key=key, now=now_epoch)
         if cached is not None:
             return AvailabilityAnswer(cached, "HIT")
     if resolved is None:
-        resolved = _resolve(organization=organization, params=params, now=now)
+        resolved = _resolve(organization=organization, params=params, now=now, service=service)
     inputs = availability_inputs_load(
         organization=organization, location=resolved.location, service=resolved.service,
         query=resolved.query, rows=resolved.rows,
@@ -169,7 +206,6 @@ def availability_answer(*, organization: Organization, params: AvailabilityParam
             body=body,
             starts=[slot.start for slot in sorted(result.slots, key=lambda s: s.start)],
             first_available=params.first_available,
-            now=now_epoch,
             next_hold_expiry=result.next_hold_expiry,
         )
     return AvailabilityAnswer(body, "MISS", sync_failed)

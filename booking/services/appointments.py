@@ -110,6 +110,18 @@ def duration_check(*, service: Service, minutes: int | None, field: str = "durat
     return minutes
 
 
+def appointment_choice_seed(
+    *, organization: Organization, location: Location, service: Service, start: datetime, duration: int,
+    resource_ids: tuple[str, ...] | None,
+) -> str:
+    """Rule 9's seed for a booking that leaves the choice of resource to ``roundRobin``: the
+    booking's own normalized terms, so the same booking on the same data picks the same one."""
+    return "|".join(
+        ["book", str(organization.pk), str(location.pk), str(service.pk), str(engine.epoch(start)), str(duration),
+         ",".join(sorted(resource_ids or ()))]
+    )
+
+
 def _day_query(
     *, organization: Organization, location: Location, service: Service, start: datetime, duration: int,
     resource_ids: tuple[str, ...] | None, allow_padding_overflow: bool,
@@ -117,9 +129,9 @@ def _day_query(
     """One candidate as a request: its local day at the location (BALANCED counts that day's
     appointments) and a seed from the booking's own normalized terms."""
     day = engine.local_date(engine.epoch(start), location.timezone)
-    seed = "|".join(
-        ["book", str(organization.pk), str(location.pk), str(service.pk), str(engine.epoch(start)), str(duration),
-         ",".join(sorted(resource_ids or ()))]
+    seed = appointment_choice_seed(
+        organization=organization, location=location, service=service, start=start, duration=duration,
+        resource_ids=resource_ids,
     )
     return engine.Query(
         start=engine.instant(engine.wall_to_epoch(location.timezone, day, time(0), False)),

@@ -1,14 +1,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
 from booking import models as b
 from tests.conftest import Tenant, make_tenant
 
-MONDAY = "2031-01-06"  # a Monday, far enough ahead never to be "past", no DST change that week
+UTC = timezone.utc
+
+
+def first_monday_of_january(year: int) -> date:
+    first = date(year, 1, 1)
+    return first + timedelta(days=-first.weekday() % 7)
+
+
+# The tests' Monday: the first Monday of January two years from now, so it is never "past", and
+# New York is on standard time (-05:00) all that week and the weeks around it.
+MONDAY_DATE = first_monday_of_january(datetime.now(UTC).year + 2)
+MONDAY = MONDAY_DATE.isoformat()
+YEAR = MONDAY_DATE.year
+
+
+def iso_day(offset: int) -> str:
+    """The date ``offset`` days after MONDAY (before, when negative), as YYYY-MM-DD."""
+    return (MONDAY_DATE + timedelta(days=offset)).isoformat()
+
+
+def utc(hour: int = 0, minute: int = 0, *, days: int = 0) -> datetime:
+    """``hour:minute`` UTC on MONDAY (``days`` later); 14:00 UTC is 09:00 in New York."""
+    return datetime.combine(MONDAY_DATE + timedelta(days=days), time(hour, minute), UTC)
 
 
 @dataclass

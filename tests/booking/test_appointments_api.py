@@ -8,8 +8,10 @@ import pytest
 from django.utils import timezone as dj_timezone
 
 from booking import models as b
+from booking.availability import engine
+from booking.services.appointments import appointment_choice_seed
 from tenants.models import Event, Organization
-from tests.booking.conftest import MONDAY
+from tests.booking.conftest import MONDAY, iso_day, utc
 
 UTC = timezone.utc
 NINE = f"{MONDAY}T09:00:00-05:00"
@@ -56,7 +58,7 @@ def test_book_answers_the_appointment_and_emits_created(clinic):
     assert data["customer"] == {"name": "Ada", "email": "ada@example.com", "phone": "+1 555"}
     assert data["patientMrn"] == "MRN-1" and data["notes"] == "first visit" and data["expiresAt"] is None
     stored = b.Appointment.objects.get(pk=data["id"])
-    assert stored.start == datetime(2031, 1, 6, 14, tzinfo=UTC) and stored.created_by_client == clinic.tenant.api_client
+    assert stored.start == utc(14) and stored.created_by_client == clinic.tenant.api_client
     [created] = events(clinic, "appointment.created")
     assert created["object"] == "event" and created["type"] == "appointment.created" and created["data"] == data
     assert Organization.objects.get(pk=clinic.organization.pk).availability_version > version
@@ -69,6 +71,30 @@ def test_book_without_resources_picks_a_free_one(clinic):
     assert sorted(first + second) == sorted([str(adams.pk), str(baker.pk)])
     third = post(clinic)
     assert third.status_code == 409 and third.json()["name"] == "ConflictError"
+
+
+def test_book_without_resources_balanced_picks_the_least_booked(clinic):
+    adams, baker = clinic.resources
+    clinic.service.round_robin = "BALANCED"
+    clinic.service.save()
+    for hour in (10, 11):
+        assert post(clinic, ResourceIds=[str(adams.pk)], startTime=f"{MONDAY}T{hour}:00:00-05:00").status_code == 201
+    response = post(clinic)  # 09:00: both free, Adams has two appointments that day, Baker none
+    assert response.status_code == 201 and response.json()["ResourceIds"] == [str(baker.pk)]
+
+
+def test_book_without_resources_random_follows_the_seeded_choice(clinic):
+    # RANDOM (the service's default): at each start, the seeded draw among the free resources in
+    # answer order (Adams, Baker), not always the first of them. Each booking leaves the next
+    # start free for both.
+    adams, baker = clinic.resources
+    for k in range(16):
+        start = utc(14) + timedelta(minutes=30 * k)
+        seed = appointment_choice_seed(organization=clinic.organization, location=clinic.location,
+                                       service=clinic.service, start=start, duration=30, resource_ids=None)
+        expected = (adams, baker)[engine.seeded_choice(engine.seed_number(seed), engine.epoch(start), 2)]
+        response = post(clinic, startTime=start.isoformat())
+        assert response.status_code == 201 and response.json()["ResourceIds"] == [str(expected.pk)], start
 
 
 def test_booked_time_disappears_and_a_second_booking_conflicts(clinic):
@@ -89,7 +115,7 @@ def test_off_grid_start_can_be_booked(clinic):
 
 @pytest.mark.parametrize(
     "start",
-    [f"{MONDAY}T08:00:00-05:00", f"{MONDAY}T16:45:00-05:00", "2031-01-05T10:00:00-05:00", "2020-01-06T10:00:00-05:00"],
+    [f"{MONDAY}T08:00:00-05:00", f"{MONDAY}T16:45:00-05:00", f"{iso_day(-1)}T10:00:00-05:00", "2020-01-06T10:00:00-05:00"],
     ids=["before-hours", "runs-past-closing", "sunday", "past"],
 )
 def test_not_bookable_is_409_and_writes_nothing(clinic, start):
@@ -159,7 +185,7 @@ def test_reserve(clinic):
         ({"ServiceId": None}, "ServiceId"),
         ({"LocationId": None}, "LocationId"),
         ({"startTime": None}, "startTime"),
-        ({"startTime": "2031-01-06T09:00:00"}, "startTime"),
+        ({"startTime": f"{MONDAY}T09:00:00"}, "startTime"),
         ({"startTime": 12}, "startTime"),
         ({"ServiceId": 42}, "ServiceId"),
         ({"ServiceId": "nope"}, "ServiceId"),
@@ -256,20 +282,54 @@ def test_reschedule_moves_and_frees_the_old_time(clinic):
     assert events(clinic, "appointment.updated")[-1]["data"]["startTime"] == f"{MONDAY}T09:15:00-05:00"
 
 
+def _cached_twice(clinic, resource) -> list[str]:
+    """The resource's listed starts, asked twice: computed (MISS), then from the cache (HIT)."""
+    params = clinic.params(roundRobin="NONE", ResourceIds=[str(resource.pk)])
+    first = clinic.tenant.v3().get("/v3/availability", params)
+    second = clinic.tenant.v3().get("/v3/availability", params)
+    assert (first["X-Cache"], second["X-Cache"]) == ("MISS", "HIT") and second.content == first.content
+    return [s["start_time"] for s in first.json()["availableTimes"]]
+
+
+def _after_write(clinic, resource) -> list[str]:
+    response = clinic.tenant.v3().get("/v3/availability", clinic.params(roundRobin="NONE", ResourceIds=[str(resource.pk)]))
+    assert response["X-Cache"] == "MISS"  # the write invalidated the cached answer (rule 12)
+    return [s["start_time"] for s in response.json()["availableTimes"]]
+
+
+def test_cancel_invalidates_cached_availability(clinic):
+    adams = clinic.resources[0]
+    appointment = post(clinic, ResourceIds=[str(adams.pk)]).json()
+    assert NINE not in _cached_twice(clinic, adams)
+    assert put(clinic, appointment["id"], "cancel").status_code == 200
+    assert NINE in _after_write(clinic, adams)  # the freed time is offered again
+
+
+def test_reschedule_invalidates_cached_availability(clinic):
+    adams = clinic.resources[0]
+    eleven = f"{MONDAY}T11:00:00-05:00"
+    appointment = post(clinic, ResourceIds=[str(adams.pk)]).json()
+    before = _cached_twice(clinic, adams)
+    assert NINE not in before and eleven in before
+    assert put(clinic, appointment["id"], "reschedule", {"startTime": eleven}).status_code == 200
+    after = _after_write(clinic, adams)
+    assert NINE in after and eleven not in after  # the old time is back, the new one gone
+
+
 def test_reschedule_onto_a_taken_time_is_409_and_changes_nothing(clinic):
     adams = clinic.resources[0]
     first = post(clinic, ResourceIds=[str(adams.pk)]).json()
     post(clinic, ResourceIds=[str(adams.pk)], startTime=f"{MONDAY}T11:00:00-05:00")
     response = put(clinic, first["id"], "reschedule", {"startTime": f"{MONDAY}T11:15:00-05:00"})
     assert response.status_code == 409
-    assert b.Appointment.objects.get(pk=first["id"]).start == datetime(2031, 1, 6, 14, tzinfo=UTC)
+    assert b.Appointment.objects.get(pk=first["id"]).start == utc(14)
     bad = put(clinic, first["id"], "reschedule", {"startTime": "soon"})
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "startTime"
 
 
 def test_emr_appointments_are_not_changed_through_v3(clinic):
-    emr = b.Appointment.objects.create(organization=clinic.organization, start=datetime(2031, 1, 6, 14, tzinfo=UTC),
-                                       end=datetime(2031, 1, 6, 15, tzinfo=UTC), source="emr")
+    emr = b.Appointment.objects.create(organization=clinic.organization, start=utc(14),
+                                       end=utc(15), source="emr")
     for action in ("book", "cancel"):
         assert put(clinic, str(emr.pk), action).status_code == 409
     assert b.Appointment.objects.get(pk=emr.pk).status == "BK"
@@ -281,8 +341,8 @@ def test_emr_appointments_are_not_changed_through_v3(clinic):
 def test_list_filters_and_pages(clinic):
     adams, baker = clinic.resources
     a = post(clinic, ResourceIds=[str(adams.pk)]).json()
-    bb = post(clinic, ResourceIds=[str(baker.pk)], startTime="2031-01-07T10:00:00-05:00").json()
-    c = post(clinic, "/v3/appointments/hold", ResourceIds=[str(adams.pk)], startTime="2031-01-08T10:00:00-05:00").json()
+    bb = post(clinic, ResourceIds=[str(baker.pk)], startTime=f"{iso_day(1)}T10:00:00-05:00").json()
+    c = post(clinic, "/v3/appointments/hold", ResourceIds=[str(adams.pk)], startTime=f"{iso_day(2)}T10:00:00-05:00").json()
     api = clinic.tenant.v3()
 
     def ids(**params):
@@ -293,12 +353,12 @@ def test_list_filters_and_pages(clinic):
     assert ids() == [a["id"], bb["id"], c["id"]]
     assert ids(ResourceId=str(adams.pk)) == [a["id"], c["id"]]
     assert ids(status="IN") == [c["id"]] and ids(status="BK,IN") == [a["id"], bb["id"], c["id"]]
-    assert ids(startDate="2031-01-07", endDate="2031-01-07", timezone="America/New_York") == [bb["id"]]
-    assert ids(startDate="2031-01-07T15:00:00Z") == [bb["id"], c["id"]]
+    assert ids(startDate=iso_day(1), endDate=iso_day(1), timezone="America/New_York") == [bb["id"]]
+    assert ids(startDate=f"{iso_day(1)}T15:00:00Z") == [bb["id"], c["id"]]
     page = api.get("/v3/appointments", {"limit": 2, "page": 2}).json()
     assert page["count"] == 3 and page["page"] == 2 and [i["id"] for i in page["data"]] == [c["id"]]
     for params, field in (({"status": "XX"}, "status"), ({"startDate": "bad"}, "startDate"), ({"ResourceId": "1"}, "ResourceId"),
-                          ({"startDate": "2031-01-08", "endDate": "2031-01-07"}, "endDate"), ({"limit": "0"}, "limit")):
+                          ({"startDate": iso_day(2), "endDate": iso_day(1)}, "endDate"), ({"limit": "0"}, "limit")):
         response = api.get("/v3/appointments", params)
         assert response.status_code == 400 and response.json()["errors"][0]["field"] == field
 

@@ -196,6 +196,17 @@ def test_rule_5_emr_appointment_without_service_has_no_padding():
     assert starts(inp) == ["09:30", "10:00"]
 
 
+def test_an_answer_is_stale_from_the_next_hold_expiry_rounded_down():
+    lapse = at(f"{MON} 08:00") + timedelta(milliseconds=600)
+    appts = (
+        booked("in", at(f"{MON} 09:00"), at(f"{MON} 09:30"), status="IN", expires_at=lapse),
+        booked("later", at(f"{MON} 10:00"), at(f"{MON} 10:30"), status="IN", expires_at=lapse + timedelta(hours=1)),
+        booked("lapsed", at(f"{MON} 11:00"), at(f"{MON} 11:30"), status="IN", expires_at=at(f"{MON} 07:00")),
+    )
+    result = e.availability_compute(inputs([resource(appointments=appts)], **day(MON), now=at(f"{MON} 07:30")))
+    assert result.next_hold_expiry == e.epoch(at(f"{MON} 08:00"))  # not 08:00:01: stale once the hold lapses
+
+
 # --- rule 6: open windows (capacity sweep) --------------------------------------------------------
 
 
@@ -232,6 +243,51 @@ def test_rule_7_request_window_does_not_move_the_grid():
     assert starts(inp) == ["09:30", "10:00", "10:30", "11:00", "11:30"]
 
 
+def _around_the_clock(**kwargs):
+    """New York, open 00:00-24:00 every day: the windows touch across every midnight (rule 3)."""
+    return resource(zone="America/New_York", hours=("00:00", "24:00"), **kwargs)
+
+
+def _local_slots(res, first: str, last: str, on: str | None = None, **query) -> list[str]:
+    window = days(first, last, "America/New_York")
+    got = [s for s, _ in compute(inputs([res], **window, duration=45, location_zone="America/New_York", **query))]
+    return [s for s in got if on is None or s.startswith(on)]
+
+
+def test_rule_7_a_window_open_for_days_has_one_grid_whatever_the_request_or_now():
+    res = _around_the_clock()
+    alone = _local_slots(res, "2025-03-11", "2025-03-11")
+    assert _local_slots(res, "2025-03-10", "2025-03-11", on="2025-03-11") == alone
+    assert _local_slots(res, "2025-03-07", "2025-03-11", on="2025-03-11") == alone  # across spring-forward
+    assert _local_slots(res, "2025-03-11", "2025-03-11", now=at("2025-03-10 07:00")) == alone
+    assert _local_slots(res, "2025-03-10", "2025-03-11", on="2025-03-11", now=at("2025-03-10 15:10")) == alone
+    # No gap at all, ever: the grid follows the fixed origin, local midnight of 2000-01-01 in the
+    # resource's zone, every 45 minutes (a 23-hour DST day is not a multiple of 45 minutes).
+    assert [s[11:16] for s in alone[:3]] == ["00:15", "01:00", "01:45"]
+
+
+def test_rule_7_grid_looks_back_across_midnights_to_where_the_open_window_began():
+    # A block ending at 10:20 on the 8th opens the window the 11th still belongs to: its grid is
+    # 10:20 + k·45 minutes (across the DST change on the 9th), not the local midnight before the request.
+    blocked = (e.Span(at("2025-03-08 10:00", "America/New_York"), at("2025-03-08 10:20", "America/New_York"), "b"),)
+    res = _around_the_clock(blocks=blocked)
+    alone = _local_slots(res, "2025-03-11", "2025-03-11")
+    assert alone[:3] == ["2025-03-11T00:05:00-04:00", "2025-03-11T00:50:00-04:00", "2025-03-11T01:35:00-04:00"]
+    assert _local_slots(res, "2025-03-08", "2025-03-11", on="2025-03-11") == alone
+
+
+def test_rule_7_past_the_reach_the_grid_follows_the_fixed_origin():
+    # The window opens at 10:20 on 03-01; 7 days later (GRID_REACH) the grid switches from
+    # 10:20 + k·45 to the origin's (UTC midnight + k·45 here), whatever the request.
+    blocked = (e.Span(at("2025-03-01 10:00"), at("2025-03-01 10:20"), "b"),)
+    res = resource(hours=("00:00", "24:00"), blocks=blocked)
+    on_the_8th = starts(inputs([res], **day("2025-03-08"), duration=45))
+    assert on_the_8th[:3] == ["00:35", "01:20", "02:05"]
+    assert on_the_8th[11:15] == ["08:50", "09:35", "10:30", "11:15"]  # switch at 10:20
+    whole = compute(inputs([res], **days("2025-03-01", "2025-03-08"), duration=45))
+    assert [s[11:16] for s, _ in whole if s.startswith("2025-03-08")] == on_the_8th
+
+
 # --- rule 8: fit -----------------------------------------------------------------------------------
 
 
@@ -248,6 +304,38 @@ def test_rule_8_overflowing_padding_never_runs_over_another_appointment():
     res = [resource(hours=("09:00", "10:00"), appointments=appts)]
     relaxed = inputs(res, **day(MON), duration=30, padding=15, allow_padding_overflow=True)
     assert starts(relaxed) == ["09:00"]  # 09:30's padding would cover 10:00-10:15, which is taken
+
+
+@pytest.mark.parametrize("overflow", [False, True])
+@pytest.mark.parametrize("capacity,taken,expected", [
+    (1, 1, ["09:00", "10:30", "11:00", "11:30"]),  # the padding may not run over the appointment
+    (2, 1, ["09:00", "09:30", "10:00", "10:30", "11:00", "11:30"]),  # one place left under it: allowed
+    (2, 2, ["09:00", "10:30", "11:00", "11:30"]),  # both places taken under it: refused
+])
+def test_rule_8_padding_against_appointments_follows_capacity_with_or_without_overflow(overflow, capacity, taken, expected):
+    # 09:30 + 30 minutes + 15 minutes of padding reaches into the appointment(s) at 10:00-10:30.
+    # (Closing at 12:15, every padding fits before it: overflow changes nothing here.)
+    appts = tuple(booked(f"a{i}", at(f"{MON} 10:00"), at(f"{MON} 10:30")) for i in range(taken))
+    res = [resource(hours=("09:00", "12:15"), capacity=capacity, appointments=appts)]
+    inp = inputs(res, **day(MON), duration=30, padding=15, allow_padding_overflow=overflow)
+    assert starts(inp) == expected
+
+
+@pytest.mark.parametrize("capacity,taken,expected", [
+    (1, 1, ["09:00"]),
+    (2, 1, ["09:00", "09:30"]),
+    (2, 2, ["09:00"]),
+])
+def test_rule_8_overflow_past_closing_still_keeps_the_load_below_capacity(capacity, taken, expected):
+    # Closing at 10:00; the 09:30 slot's padding (10:00-10:15) runs past it, onto the appointment(s)
+    # at 10:00-10:30: overflow lifts the closing time only, never the capacity.
+    appts = tuple(booked(f"a{i}", at(f"{MON} 10:00"), at(f"{MON} 10:30")) for i in range(taken))
+    res = [resource(hours=("09:00", "10:00"), capacity=capacity, appointments=appts)]
+    inp = inputs(res, **day(MON), duration=30, padding=15, allow_padding_overflow=True)
+    assert starts(inp) == expected
+    for when in ("09:00", "09:30"):
+        valid = e.candidate_is_valid(inp, ["r1"], at(f"{MON} {when}"))
+        assert valid == (when in expected) == e.candidate_explain(inp, "r1", at(f"{MON} {when}")).available
 
 
 def test_rule_8_valid_starts_off_the_grid_are_bookable():
@@ -308,6 +396,22 @@ def test_rule_9_balanced_picks_the_least_booked_resource():
     assert got["2025-03-10T12:00:00+00:00"] == ("b",)
 
 
+def test_rule_9_balanced_counts_only_active_appointments_starting_in_the_request_window():
+    # a: one appointment in the window. b: none that counts: one the day before, one the day
+    # after, a cancelled one and an expired hold in the window. b has the fewest: b everywhere.
+    now = at(f"{MON} 08:00")
+    a = resource("a", appointments=(booked("a1", at(f"{MON} 12:00"), at(f"{MON} 12:30")),))
+    b = resource("b", appointments=(
+        booked("before", at("2025-03-09 10:00"), at("2025-03-09 10:30")),
+        booked("after", at("2025-03-11 10:00"), at("2025-03-11 10:30")),
+        booked("cancelled", at(f"{MON} 10:00"), at(f"{MON} 10:30"), status="CN"),
+        booked("lapsed", at(f"{MON} 11:00"), at(f"{MON} 11:30"), status="IN", expires_at=at(f"{MON} 07:00")),
+    ))
+    got = compute(inputs([a, b], **day(MON), now=now, round_robin="BALANCED", seed="s"))
+    assert len(got) == 16 and {ids for _, ids in got} == {("b",)}
+    assert e.rule_9_balanced_counts([a, b], e.Query(**day(MON), now=now)) == {"a": 1, "b": 0}
+
+
 def test_rule_9_balanced_breaks_ties_at_random():
     got = compute(inputs([resource("a"), resource("b")], **days(MON, "2025-03-12"), round_robin="BALANCED", seed="t"))
     assert {ids[0] for _, ids in got} == {"a", "b"}
@@ -323,6 +427,14 @@ def test_rule_9_combined_needs_every_resource_on_the_intersection_grid():
         ("2025-03-10T11:00:00+00:00", ("doctor", "room")),
         ("2025-03-10T11:30:00+00:00", ("doctor", "room")),
     ]
+
+
+def test_rule_9_combined_grid_starts_where_all_of_them_are_open():
+    # The doctor opens at 09:00, the room at 09:10: the shared window, and its grid, start at 09:10.
+    doctor = resource("doctor", hours=("09:00", "12:00"))
+    room = resource("room", hours=("09:10", "12:00"))
+    got = starts(inputs([doctor, room], **day(MON), duration=30, round_robin="COMBINED", resource_ids=("doctor", "room")))
+    assert got == ["09:10", "09:40", "10:10", "10:40", "11:10"]  # never 09:30 (the doctor's own grid)
 
 
 def test_rule_9_mode_defaults_to_the_service_then_random():
@@ -350,6 +462,15 @@ def test_rule_10_shape_offsets_sorting_and_empty_days():
     }
     assert body["availableDays"]["2025-03-10"][0] == {k: v for k, v in first.items() if k != "LocationId"}
     assert [s["start_time"] for s in body["availableTimes"]] == sorted(s["start_time"] for s in body["availableTimes"])
+
+
+def test_rule_10_days_are_the_local_dates_of_the_answer_zone():
+    # 02:00 in Kolkata on the 10th is 20:30 UTC on the 9th: the slot belongs to the 10th.
+    inp = inputs([resource(zone="Asia/Kolkata", hours=("02:00", "03:00"))], **day(MON, "Asia/Kolkata"), duration=60)
+    body = output(inp)
+    assert [s["start_time"] for s in body["availableTimes"]] == ["2025-03-10T02:00:00+05:30"]
+    assert list(body["availableDays"]) == [MON]
+    assert [s["start_time"] for s in body["availableDays"][MON]] == ["2025-03-10T02:00:00+05:30"]
 
 
 def test_rule_10_utc_is_plus_zero_never_z():

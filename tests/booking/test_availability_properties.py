@@ -3,7 +3,9 @@
 - Every listed slot can be booked, and once booked up to capacity it is no longer listed.
 - No listed slot overlaps a block or lies outside working (and opening) hours, checked against
   the wall clock directly rather than through the engine's own expansion.
-- The answer for a range is the union of the answers for its single days.
+- The answer for a range is the union of the answers for its single days, also when windows
+  chain across several midnights (around the clock) and across DST changes.
+- A later "now" only drops the starts that have passed (what the cache's trimming relies on).
 - ``firstAvailable`` answers the first slot of the full answer.
 """
 
@@ -31,11 +33,17 @@ def _minutes_text(minutes: int) -> str:
 
 @st.composite
 def weekly_windows(draw, max_length_quarters: int = 80):
-    """At most one window per weekday, never a whole day (so no chain of windows spans more than
-    one midnight; see the note on the grid anchor in the engine's HORIZON_BEFORE)."""
+    """At most one window per weekday: part of the day, the whole day (00:00-24:00), or none; or
+    around the clock on every day. Whole days touch across midnight (rule 3), so windows chain
+    across several midnights and the grid must look back to where they began (rule 7)."""
+    if draw(st.sampled_from([False, False, False, True])):
+        return tuple(e.WeeklyWindow(weekday, t("00:00"), t("24:00")) for weekday in range(7))
     windows = []
     for weekday in range(7):
-        if draw(st.sampled_from([True, True, False])):
+        kind = draw(st.sampled_from(["part", "part", "none", "whole"]))
+        if kind == "whole":
+            windows.append(e.WeeklyWindow(weekday, t("00:00"), t("24:00")))
+        elif kind == "part":
             start = draw(st.integers(0, 92)) * 15
             end = min(1440, start + draw(st.integers(1, max_length_quarters)) * 15)
             windows.append(e.WeeklyWindow(weekday, t(_minutes_text(start)), t(_minutes_text(end))))
@@ -193,3 +201,17 @@ def test_first_available_is_the_first_slot(inputs):
     full = e.availability_compute(randomized).slots
     first = e.availability_compute(replace(randomized, query=replace(randomized.query, first_available=True))).slots
     assert first == full[:1]
+
+
+@PROPERTY_SETTINGS
+@given(scenarios(), st.integers(0, 4 * 24 * 12))
+def test_now_only_filters_the_answer(inputs, five_minutes):
+    """What the cache relies on when it drops past slots from a stored answer (rule 12): "now"
+    never moves the grid (rule 7), so the answer at a later "now" is the earlier answer without
+    the starts that have passed. (The generated holds never expire; a lapsing hold changes the
+    data, and a cached answer lives no longer than the next one.)"""
+    earlier = replace(inputs, query=replace(inputs.query, now=at("2020-01-01 00:00")))
+    later_now = inputs.query.start + timedelta(minutes=5 * five_minutes, seconds=17)
+    later = replace(inputs, query=replace(inputs.query, now=later_now))
+    cutoff = e.epoch_ceil(later_now)
+    assert e.availability_compute(later).slots == [s for s in e.availability_compute(earlier).slots if s.start >= cutoff]

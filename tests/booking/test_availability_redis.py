@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -16,9 +15,8 @@ import pytest
 from django.db import connection
 
 from booking.services.appointments import appointment_book
-from tests.booking.conftest import MONDAY, clinic_make
+from tests.booking.conftest import MONDAY, clinic_make, utc
 
-UTC = timezone.utc
 NINE = f"{MONDAY}T09:00:00-05:00"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,6 +129,6 @@ def test_several_gunicorn_workers_never_serve_a_booked_slot(gunicorn):
 
     # A booking written by another process (here: this one) is just as invisible afterwards.
     appointment_book(organization=clinic.organization, service=clinic.service, location=clinic.location,
-                     start=datetime(2031, 1, 6, 14, 30, tzinfo=UTC), resource_ids=[str(adams.pk)])
+                     start=utc(14, 30), resource_ids=[str(adams.pk)])
     answers = [ask() for _ in range(6)]
     assert all(str(adams.pk) not in _listed(a).get(f"{MONDAY}T09:30:00-05:00", []) for a in answers)

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -26,10 +25,9 @@ import pytest
 from django.db import connection
 
 from booking import models as b
-from tests.booking.conftest import MONDAY, clinic_make
+from tests.booking.conftest import MONDAY, clinic_make, utc
 
 CLIENTS = 10
-UTC = timezone.utc
 
 
 def _race(live_server, api_key: str, bodies: list[dict]) -> list[httpx.Response]:
@@ -65,8 +63,8 @@ def test_exactly_as_many_winners_as_places(requires_postgres, live_server, capac
     clinic.service.save()
     for _ in range(existing):
         appointment = b.Appointment.objects.create(
-            organization=clinic.organization, start=datetime(2031, 1, 6, 14, tzinfo=UTC),
-            end=datetime(2031, 1, 6, 14, 30, tzinfo=UTC), service=clinic.service, location=clinic.location,
+            organization=clinic.organization, start=utc(14),
+            end=utc(14, 30), service=clinic.service, location=clinic.location,
         )
         b.AppointmentResource.objects.create(appointment=appointment, resource=resource)
     body = {

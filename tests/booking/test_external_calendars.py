@@ -15,7 +15,7 @@ from booking import models as b
 from booking.services.external_calendars import external_calendar_password_set, external_calendar_sync
 from booking.tasks import external_calendar_sync_one, external_calendars_sync
 from tenants.models import Organization
-from tests.booking.conftest import MONDAY
+from tests.booking.conftest import MONDAY, utc
 
 UTC = timezone.utc
 
@@ -186,9 +186,11 @@ def test_sync_external_syncs_first_and_blocks_the_time(clinic, feed, calendar, s
     adams = clinic.resources[0]
     api = clinic.tenant.v3()
     params = clinic.params(roundRobin="NONE", ResourceIds=[str(adams.pk)])
-    nine = datetime(2031, 1, 6, 14, tzinfo=UTC)
-    # The test's Monday lies beyond the 90-day window from today: sync a window that reaches it.
-    settings.EXTERNAL_CALENDAR_SYNC_DAYS = (nine - dj_timezone.now()).days + 2
+    nine = utc(14)
+    # The test's Monday (about two years ahead) lies beyond the 90-day window from today: sync a
+    # window that reaches it, never a shorter one than the setting's.
+    assert nine > dj_timezone.now()
+    settings.EXTERNAL_CALENDAR_SYNC_DAYS = max(settings.EXTERNAL_CALENDAR_SYNC_DAYS, (nine - dj_timezone.now()).days + 2)
     assert api.get("/v3/availability", params).json()["availableTimes"][0]["start_time"] == f"{MONDAY}T09:00:00-05:00"
     feed.body = ics(vevent("meeting", _stamp(nine), _stamp(nine + timedelta(hours=1))))
     synced = api.get("/v3/availability", {**params, "syncExternal": "true"})
@@ -202,8 +204,8 @@ def test_sync_external_syncs_first_and_blocks_the_time(clinic, feed, calendar, s
 def test_sync_external_failure_answers_from_last_data_and_is_not_cached(clinic, feed, calendar):
     adams = clinic.resources[0]
     api = clinic.tenant.v3()
-    b.ExternalBusy.objects.create(calendar=calendar, resource=adams, start=datetime(2031, 1, 6, 14, tzinfo=UTC),
-                                  end=datetime(2031, 1, 6, 15, tzinfo=UTC))
+    b.ExternalBusy.objects.create(calendar=calendar, resource=adams, start=utc(14),
+                                  end=utc(15))
     feed.status = 503
     params = clinic.params(roundRobin="NONE", ResourceIds=[str(adams.pk)], syncExternal="true")
     for _ in range(2):
