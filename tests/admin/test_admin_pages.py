@@ -29,11 +29,6 @@ def staff(client, admin_world):
 
 
 def _own_object(model, organization):
-    from tenants.admin_scoping import scope_queryset
-
-    class _Request:
-        pass
-
     if model._meta.label == "tenants.Organization":
         return organization
     path = "organization" if any(f.name == "organization" for f in model._meta.get_fields()) else getattr(model, "tenant_path", None)
@@ -80,7 +75,7 @@ def test_links_to_objects_whose_ids_look_like_admin_escapes_open_them(admin_clie
     from tenants.webhooks.services import webhook_endpoint_create
 
     tenant = make_tenant("Escapes")
-    job = Job.objects.create(id="job_40aa3a2f5f23", organization=tenant.organization, kind=Job.Kind.APPOINTMENTS_FETCH,
+    Job.objects.create(id="job_40aa3a2f5f23", organization=tenant.organization, kind=Job.Kind.APPOINTMENTS_FETCH,
                              status=Job.Status.FAILED, error="upstream down")
     endpoint = webhook_endpoint_create(organization=tenant.organization, url="https://hooks.example.com/in").endpoint
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(id="wh_4022aa")

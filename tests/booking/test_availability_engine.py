@@ -5,7 +5,7 @@ Pure: no database. Each test names the rule it pins and fails when that rule bre
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 

@@ -4,7 +4,6 @@ several gunicorn workers."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from django.db import connection
 
 from booking.services.appointments import appointment_book
 from tests.booking.conftest import MONDAY, clinic_make, utc
+from tests.servers import free_port
 
 NINE = f"{MONDAY}T09:00:00-05:00"
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,16 +59,10 @@ def test_booking_then_availability_misses_and_omits_the_slot(db, redis_cache):
     assert after["X-Cache"] == "MISS" and str(adams.pk) not in _listed(after)[NINE]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def gunicorn(requires_postgres, transactional_db, redis_url):
     """Two gunicorn workers on the test database and the test Redis."""
-    port = _free_port()
+    port = free_port()
     db = connection.settings_dict
     env = {
         **os.environ,

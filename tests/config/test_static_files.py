@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import django.contrib.admin
 import pytest
 from django.conf import settings
 from whitenoise.middleware import WhiteNoiseFileResponse
+
+from tests.servers import servers_running
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_CSS = Path(django.contrib.admin.__file__).parent / "static" / "admin" / "css" / "base.css"
@@ -38,17 +36,7 @@ def test_an_unknown_static_file_is_404(client):
     assert client.get("/static/admin/css/no-such-file.css").status_code == 404
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-SERVERS = {
-    "runserver": lambda port: ["manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-    "gunicorn": lambda port: ["-m", "gunicorn", "-c", "config/gunicorn.conf.py", "--workers", "1", "--bind", f"127.0.0.1:{port}",
-                              "config.wsgi"],
-}
+SERVERS = ["runserver", "gunicorn"]
 
 
 @pytest.fixture(scope="module")
@@ -56,30 +44,11 @@ def servers(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("static")
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DJANGO_SETTINGS_MODULE")}
     env.update(DATABASE_URL=f"sqlite:///{tmp}/db.sqlite3", DJANGO_SETTINGS_MODULE="config.settings")
-    ports, processes = {}, []
-    try:
-        for name, command in SERVERS.items():
-            ports[name] = _free_port()
-            processes.append(subprocess.Popen([sys.executable, *command(ports[name])], cwd=ROOT, env=env,
-                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 30
-        for port in ports.values():
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail("a server did not start")
-                    time.sleep(0.1)
+    with servers_running(SERVERS, env=env) as ports:
         yield ports
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
 
 
-@pytest.mark.parametrize("server", list(SERVERS))
+@pytest.mark.parametrize("server", SERVERS)
 def test_the_servers_serve_the_admin_css_with_debug_off(servers, server):
     conn = http.client.HTTPConnection("127.0.0.1", servers[server], timeout=10)
     conn.request("GET", "/static/admin/css/base.css")

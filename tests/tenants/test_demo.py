@@ -61,7 +61,7 @@ def test_a_busy_port_stops_the_demo_before_it_starts_anything(db, credentials_fi
     assert not Organization.objects.filter(slug=demo.DEMO_SLUG).exists()
 
 
-def _child(code: str, **popen) -> "subprocess.Popen":
+def _child(code: str, **popen):
     import subprocess
     import sys
 

@@ -10,21 +10,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.servers import servers_running
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(port: int, headers: list[tuple[str, str]]) -> tuple[int, dict]:
@@ -47,33 +41,8 @@ def site(tmp_path_factory):
     made = subprocess.run([sys.executable, "manage.py", "create_organization", "--name", "Headers Clinic"],
                           cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     creds = json.loads(made.stdout.strip().splitlines()[-1])
-    servers = {}
-    processes = []
-    try:
-        for name, command in {
-            "runserver": ["manage.py", "runserver", "--noreload"],
-            "gunicorn": ["-m", "gunicorn", "-c", "config/gunicorn.conf.py", "--workers", "1", "config.wsgi"],
-        }.items():
-            port = _free_port()
-            args = [*command, f"127.0.0.1:{port}"] if name == "runserver" else [*command, "--bind", f"127.0.0.1:{port}"]
-            processes.append(subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env,
-                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            servers[name] = port
-        deadline = time.monotonic() + 30
-        for port in servers.values():
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail("a server did not start")
-                    time.sleep(0.1)
+    with servers_running(SERVERS, env=env) as servers:
         yield servers, creds
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 SERVERS = ["runserver", "gunicorn"]
