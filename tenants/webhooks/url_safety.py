@@ -84,7 +84,7 @@ def url_parse(url: str, *, allow_private: bool) -> SplitResult:
     if scheme not in ("http", "https"):
         raise UnsafeUrl("must start with https://.", permanent=True)
     if scheme == "http" and not allow_private:
-        raise UnsafeUrl("must use https:// (plain http is not allowed).", permanent=True)
+        raise UnsafeUrl("must use https:// (plain http is not allowed unless WEBHOOK_ALLOW_PRIVATE_URLS=true).", permanent=True)
     if not parts.hostname:
         raise UnsafeUrl("must name a host.", permanent=True)
     if parts.username is not None or parts.password is not None:

@@ -132,3 +132,10 @@ def test_killing_a_child_also_stops_the_processes_it_started():
     if alive(grandchild):
         os.kill(grandchild, signal.SIGKILL)
         pytest.fail("the killed child's own process outlived it")
+
+
+def test_the_demo_lets_webhooks_reach_a_local_receiver_unless_told_otherwise():
+    from tenants.management.commands.demo import demo_children_env
+
+    assert demo_children_env({"PATH": "/bin"}) == {"PATH": "/bin", "WEBHOOK_ALLOW_PRIVATE_URLS": "true"}
+    assert demo_children_env({"WEBHOOK_ALLOW_PRIVATE_URLS": "false"})["WEBHOOK_ALLOW_PRIVATE_URLS"] == "false"

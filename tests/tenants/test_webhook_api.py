@@ -89,7 +89,7 @@ def test_register_refuses_private_addresses_in_production_mode(tenant):
     assert response.status_code == 400
     assert response.json()["message"].startswith("url: must resolve to public addresses only")
     response = post(tenant.v1(), "/v1/webhook", {"url": "http://93.184.215.14/hook"})
-    assert response.json()["message"] == "url: must use https:// (plain http is not allowed)."
+    assert response.json()["message"] == "url: must use https:// (plain http is not allowed unless WEBHOOK_ALLOW_PRIVATE_URLS=true)."
     assert not WebhookEndpoint.objects.exists()
 
 

@@ -51,6 +51,14 @@ def stop_children(children: list[subprocess.Popen], *, grace: float) -> list[sub
     return killed
 
 
+def demo_children_env(environ) -> dict[str, str]:
+    """The environment of the demo's web server and worker: the caller's, with webhooks allowed to
+    reach plain http and local addresses (a receiver on the same laptop) unless set otherwise."""
+    env = dict(environ)
+    env.setdefault("WEBHOOK_ALLOW_PRIVATE_URLS", "true")
+    return env
+
+
 class Command(BaseCommand):
     help = "Migrate, create the demo organization, start the web server and a task worker."
 
@@ -73,7 +81,7 @@ class Command(BaseCommand):
             return
 
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-        env = os.environ.copy()
+        env = demo_children_env(os.environ)
         # Each child leads its own process group, so stopping one stops everything it started; the
         # terminal's Ctrl-C reaches only this command, which stops them (see stop_children).
         web = subprocess.Popen(
@@ -148,5 +156,6 @@ class Command(BaseCommand):
                    access_token: {creds.access_token}
     e.g.           curl -H 'client_id: {creds.client_id}' -H 'client_secret: {creds.client_secret}' \\
                         -H 'access_token: {creds.access_token}' {site}/v1/providers
+  Webhooks         may point at http:// and local addresses here (WEBHOOK_ALLOW_PRIVATE_URLS=true)
   (credentials are kept in {settings.VAR_DIR / 'demo_credentials.json'})
 """
