@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 
 from tenants.models import Organization
@@ -20,3 +21,20 @@ def tenant_get(*, model: type[models.Model], organization: Organization, pk) -> 
     if obj is None:
         raise Http404(f"{model._meta.verbose_name.capitalize()} {pk} not found.")
     return obj
+
+
+def resource_first_location_zone() -> Subquery:
+    """For annotating resources: the zone of the first location each was linked to, the zone its
+    working hours are read in when it has none of its own (``resource_zone``)."""
+    from booking.models import ResourceService
+
+    return Subquery(
+        ResourceService.objects.filter(resource=OuterRef("pk")).order_by("created_at", "id").values("location__timezone")[:1]
+    )
+
+
+def resource_zone(*, own: str | None, first_location: str | None, organization_zone: str) -> str:
+    """A resource's effective zone (v3-api.md, resources ``timezone``): its own, else its first
+    linked location's, else the organization's. Availability, ``/v3/`` and ``/v1/`` all read a
+    resource's wall-clock hours in this zone."""
+    return own or first_location or organization_zone

@@ -20,6 +20,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
 from booking.models import Appointment, Location, Resource, Shift, VisitTypeRule
+from booking.selectors import resource_first_location_zone
 from emr.models import EmrConnection, VisitType
 
 
@@ -43,6 +44,8 @@ def providers_visible(*, connection: EmrConnection) -> QuerySet[Resource]:
     return (
         Resource.objects.filter(organization_id=connection.organization_id)
         .filter(Q(emr_connection=connection) | Q(emr_connection__isnull=True, type=Resource.Type.PROVIDER))
+        .select_related("organization")
+        .annotate(first_location_zone=resource_first_location_zone())
         .prefetch_related(
             Prefetch(
                 "shifts",

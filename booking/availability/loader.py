@@ -15,6 +15,7 @@ from django.db.models import CharField, F, FloatField, Func, OuterRef, Q, Subque
 from django.db.models.functions import Cast
 
 from booking.availability import engine
+from booking.selectors import resource_first_location_zone, resource_zone
 from booking.validators import parse_wall_time
 from booking.models import (
     ActiveStatus,
@@ -118,12 +119,9 @@ def resource_rows(
     service at the location and its effective zone: its own, else the zone of the first location it
     was linked to, else the organization's. ``resource_ids`` None: every linked one. One query."""
     linked = ResourceService.objects.filter(resource=OuterRef("pk"), service=service, location=location)
-    first_zone = ResourceService.objects.filter(resource=OuterRef("pk")).order_by("created_at", "id").values(
-        "location__timezone"
-    )[:1]
     qs = Resource.objects.filter(organization=organization)
     qs = qs.filter(pk__in=resource_ids) if resource_ids is not None else qs.filter(Q(pk__in=linked.values("resource")))
-    rows = qs.annotate(first_zone=Subquery(first_zone), linked_id=Subquery(linked.values("id")[:1])).order_by(
+    rows = qs.annotate(first_zone=resource_first_location_zone(), linked_id=Subquery(linked.values("id")[:1])).order_by(
         "name", "id"
     )
     return [
@@ -131,7 +129,7 @@ def resource_rows(
             id=str(pk),
             name=name,
             linked=link is not None,
-            zone=own_zone or first or organization.timezone,
+            zone=resource_zone(own=own_zone, first_location=first, organization_zone=organization.timezone),
             capacity=capacity,
             active=status == ActiveStatus.ACTIVE,
             hidden=hidden,

@@ -25,6 +25,7 @@ from booking.api.fields import (
     StrictIntegerField,
 )
 from booking.models import ActiveStatus
+from booking.selectors import resource_zone
 from booking.validators import MAX_RECUR_EVERY_WEEKS, MAX_VISITS_PER_RULE, wall_window_contains, wall_window_is_valid
 from emr.services.live_fetch import FetchRequest
 
@@ -424,7 +425,11 @@ def provider_representation(resource, *, connection) -> dict:
         "ehr_id": resource.ehr_id,
         "name": resource.name,
         "npi": resource.npi or None,
-        "timezone": resource.timezone or connection.timezone,
+        "timezone": resource_zone(
+            own=resource.timezone,
+            first_location=resource.first_location_zone,
+            organization_zone=resource.organization.timezone,
+        ),
         "status": resource.status,
         "hide_in_availability": resource.hide_in_availability,
         "hours": [{"day": day, "shifts": by_day[day]} for day in DAYS if day in by_day],

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from booking.models import Appointment, Location, Resource, Shift, VisitTypeRule
-from emr.models import LocalHours, VisitType
+from emr.models import EmrConnection, LocalHours, VisitType
 from tenants.models import Organization
 from tests.conftest import make_tenant
 
@@ -155,7 +155,27 @@ def test_providers_list_with_hours_facilities_recurrence_and_rules(clinic):
             }]},
         ],
     }
-    assert body["providers"][1]["timezone"] == "America/New_York"  # no zone of its own: the EMR's
+    assert body["providers"][1]["timezone"] == "America/New_York"  # no zone, no location: the organization's
+
+
+def test_a_providers_zone_is_the_one_its_hours_are_read_in(clinic):
+    """Own zone, else the first linked location's, else the organization's: the zone availability
+    reads the shifts in, so a client placing ``hours`` on a calendar agrees with /v3/."""
+    from booking.models import ResourceService, Service
+
+    tenant, main, annex, doc, nurse = clinic
+    org = tenant.organization
+    denver = Location.objects.create(organization=org, name="LoDo", timezone="America/Denver")
+    visit = Service.objects.create(organization=org, name="Visit", duration=30)
+    ResourceService.objects.create(organization=org, resource=nurse, service=visit, location=denver)
+    ResourceService.objects.create(organization=org, resource=nurse, service=visit, location=main)  # linked later
+    ResourceService.objects.create(organization=org, resource=doc, service=visit, location=denver)
+    EmrConnection.objects.filter(pk=tenant.emr_connection.pk).update(timezone="Pacific/Honolulu")
+
+    zones = {p["ehr_id"]: p["timezone"] for p in tenant.v1().get("/v1/providers").json()["providers"]}
+    assert zones == {"P-1": "America/New_York", "P-2": "America/Denver"}
+    patched = tenant.v1().patch(f"/v1/providers/{nurse.pk}", {"status": "active"}, format="json").json()
+    assert patched["provider"]["timezone"] == "America/Denver"
 
 
 def test_patch_hours_replaces_all_shifts_and_keeps_them_from_the_sync(clinic):
