@@ -9,7 +9,6 @@ date by the availability engine. Intervals are half-open ``[start, end)``. An ``
 from __future__ import annotations
 
 import uuid
-from datetime import time
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -17,6 +16,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from booking.validators import (
+    MIDNIGHT,
     MAX_RECUR_EVERY_WEEKS,
     MAX_VISITS_PER_RULE,
     recurrence_problems,
@@ -28,7 +28,6 @@ from booking.validators import (
 )
 from tenants.models import TenantOwnedModel, validate_timezone
 
-MIDNIGHT = time(0, 0)
 
 
 class RoundRobin(models.TextChoices):

@@ -24,7 +24,6 @@ from django.utils import timezone
 from tenants.models import Event, Organization, event_id_new
 from tenants.webhooks.services import (
     EVENT_TYPES,
-    deliveries_create_for_event,
     deliveries_create_for_events,
     deliveries_enqueue_on_commit,
     event_body_serialize,
@@ -82,18 +81,12 @@ def event_emit(
     job_id: str | None = None,
     access_token_reference_id: str | None = None,
 ) -> Event:
-    event = _event_build(
-        organization_id=organization.pk if organization is not None else organization_id,
-        type=type,
-        data=data,
-        created=timezone.now(),
+    (event,) = events_emit(
+        organization=organization,
+        organization_id=organization_id,
+        events=[NewEvent(type=type, data=data, access_token_reference_id=access_token_reference_id)],
         job_id=job_id,
-        access_token_reference_id=access_token_reference_id,
     )
-    with transaction.atomic():
-        event.save(force_insert=True)
-        delivery_ids = deliveries_create_for_event(event=event)
-        deliveries_enqueue_on_commit(delivery_ids=delivery_ids)
     return event
 
 
@@ -104,8 +97,8 @@ def events_emit(
     events: Sequence[NewEvent],
     job_id: str | None = None,
 ) -> list[Event]:
-    """``event_emit`` for many events of one organization (all produced by ``job_id``, when
-    given): the events and their deliveries are bulk-inserted, so the number of queries does not
+    """Store events of one organization (all produced by ``job_id``, when given; ``event_emit``
+    is the one-event form) with their deliveries: the events and deliveries are bulk-inserted, so the number of queries does not
     grow with the number of events (only with their insert batches). They share one creation
     time: they report one change, made in one transaction."""
     if not events:

@@ -11,15 +11,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from booking.validators import MIDNIGHT, NPI, parse_wall_time, validate_npi, wall_window_is_valid
+from booking.validators import MIDNIGHT, NPI, parse_wall_time, validate_npi
 from tenants.models import available_timezones
 
 MIN_YEAR, MAX_YEAR = 1970, 2200
 # ASCII digits only (``\d`` also matches other scripts' digits), matched with ``fullmatch`` (``$``
 # also matches before a trailing newline).
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-__all__ = ["MIDNIGHT", "wall_window_is_valid"]  # re-exported for the /v1/ serializers
 
 
 def render_instant(value: datetime, zone: ZoneInfo | dt_timezone = dt_timezone.utc) -> str:

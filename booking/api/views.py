@@ -49,11 +49,11 @@ from tenants.api.throttling import CredentialRateThrottle
 from tenants.services import oauth_token_issue
 
 
-def _revalidate_after_lost_race(validate) -> None:
+def _revalidate_after_lost_race(incoming: serializers.Serializer) -> None:
     """A write failed on a unique constraint: a concurrent request took the value (an ehrId) after
-    this one's checks passed. Validating again sees it and answers the same 400 a later request
-    would get; if it still passes, the error is a real bug and propagates."""
-    validate().is_valid(raise_exception=True)
+    this one's checks passed. Validating a fresh serializer again sees it and answers the same 400
+    a later request would get; if it still passes, the error is a real bug and propagates."""
+    incoming.is_valid(raise_exception=True)
 
 
 def collection_views(*, model: type[Model], serializer: type[serializers.Serializer], plural: str, tag: str):
@@ -89,7 +89,7 @@ def collection_views(*, model: type[Model], serializer: type[serializers.Seriali
             try:
                 obj = tenant_object_create(model=model, organization=self.organization, data=incoming.validated_data)
             except IntegrityError:
-                _revalidate_after_lost_race(lambda: serializer(data=request.data, context=self.get_serializer_context()))
+                _revalidate_after_lost_race(serializer(data=request.data, context=self.get_serializer_context()))
                 raise
             return Response(serializer(obj, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
 
@@ -111,7 +111,7 @@ def collection_views(*, model: type[Model], serializer: type[serializers.Seriali
                 obj = tenant_object_update(instance=obj, data=incoming.validated_data)
             except IntegrityError:
                 _revalidate_after_lost_race(
-                    lambda: serializer(self.get_object(pk), data=request.data, partial=partial, context=self.get_serializer_context())
+                    serializer(self.get_object(pk), data=request.data, partial=partial, context=self.get_serializer_context())
                 )
                 raise
             return Response(serializer(obj, context=self.get_serializer_context()).data)

@@ -17,7 +17,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
 from booking.api.fields import (
-    MIDNIGHT,
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
@@ -26,7 +25,14 @@ from booking.api.fields import (
 )
 from booking.models import ActiveStatus
 from booking.selectors import resource_zone
-from booking.validators import MAX_RECUR_EVERY_WEEKS, MAX_VISITS_PER_RULE, wall_window_contains, wall_window_is_valid
+from booking.validators import (
+    MAX_RECUR_EVERY_WEEKS,
+    MAX_VISITS_PER_RULE,
+    MIDNIGHT,
+    parse_wall_time,
+    wall_window_contains,
+    wall_window_is_valid,
+)
 from emr.services.live_fetch import FetchRequest
 
 SEARCH_MODES = ("date_range", "mrn", "provider")
@@ -261,9 +267,6 @@ class _RejectUnknown:
         return super().to_internal_value(data)
 
 
-_WALL = re.compile(r"T?([0-9]{2}):([0-9]{2}):([0-9]{2})")  # fullmatch
-
-
 @extend_schema_field({"type": "string", "pattern": r"^T?[0-9]{2}:[0-9]{2}:[0-9]{2}$", "example": "T08:00:00"})
 class ShiftTimeField(serializers.Field):
     """Cobalt's wall-clock ``T08:00:00`` (``08:00:00`` accepted); with ``end=True``, ``T24:00:00``
@@ -276,16 +279,11 @@ class ShiftTimeField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        maximum = "T24:00:00" if self.end else "T23:59:59"
-        match = _WALL.fullmatch(data) if isinstance(data, str) else None
-        if not match:
-            self.fail("invalid", maximum=maximum)
-        hours, minutes, seconds = (int(p) for p in match.groups())
-        if self.end and (hours, minutes, seconds) == (24, 0, 0):
-            return MIDNIGHT
-        if hours > 23 or minutes > 59 or seconds > 59:
-            self.fail("invalid", maximum=maximum)
-        return time(hours, minutes, seconds)
+        text = data[1:] if isinstance(data, str) and data.startswith("T") else data
+        parsed = parse_wall_time(text, end=self.end)
+        if parsed is None:
+            self.fail("invalid", maximum="T24:00:00" if self.end else "T23:59:59")
+        return parsed
 
     def to_representation(self, value):
         if self.end and value == MIDNIGHT:

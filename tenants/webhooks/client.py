@@ -97,7 +97,7 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _elapsed_ms(started: float) -> int:
+def elapsed_ms(started: float) -> int:
     return int(round((time.monotonic() - started) * 1000))
 
 
@@ -132,7 +132,7 @@ async def _attempt(
     deadline = loop.time() + timeout - (time.monotonic() - started)
 
     def failed(error: str, kind: str) -> SendResult:
-        return SendResult(status_code=None, duration_ms=_elapsed_ms(started), error=error[:1000], error_kind=kind)
+        return SendResult(status_code=None, duration_ms=elapsed_ms(started), error=error[:1000], error_kind=kind)
 
     def timed_out(step: str) -> SendResult:
         return failed(f"Timed out after {timeout:g} s ({step}).", ErrorKind.TIMEOUT)
@@ -182,7 +182,7 @@ async def _attempt(
         return failed(f"{type(exc).__name__}: {exc}", ErrorKind.NETWORK)
     return SendResult(
         status_code=response.status_code,
-        duration_ms=_elapsed_ms(started),
+        duration_ms=elapsed_ms(started),
         response_excerpt=bytes(excerpt[:RESPONSE_EXCERPT_BYTES]).decode("utf-8", errors="replace"),
         retry_after_seconds=retry_after_parse(response.headers.get("retry-after")),
     )

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from tenants.crypto import decrypt_text, encrypt_text
 from tenants.models import Delivery, DeliveryAttempt, Event, Organization, WebhookEndpoint
-from tenants.webhooks.client import ErrorKind, SendResult, webhook_post
+from tenants.webhooks.client import ErrorKind, SendResult, elapsed_ms, webhook_post
 from tenants.webhooks.selectors import delivery_retry_at
 from tenants.webhooks.signing import headers_build, secret_generate
 from tenants.webhooks.url_safety import UnsafeUrl, url_check
@@ -209,35 +209,10 @@ def event_body_serialize(payload: dict) -> str:
     return json.dumps(payload, cls=DjangoJSONEncoder, ensure_ascii=True, separators=(",", ":"))
 
 
-def deliveries_create_for_event(*, event: Event) -> list[int]:
-    """One pending delivery per live endpoint of the event's organization that wants its type."""
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(
-            organization_id=event.organization_id, is_active=True, deleted_at__isnull=True
-        )
-        if endpoint.accepts(event.type)
-    ]
-    if not endpoints:
-        return []
-    rows = Delivery.objects.bulk_create(
-        [
-            Delivery(
-                organization_id=event.organization_id,
-                event=event,
-                endpoint=endpoint,
-                status=Delivery.Status.PENDING,
-                next_attempt_at=event.created_at,
-            )
-            for endpoint in endpoints
-        ]
-    )
-    return [row.pk for row in rows]
-
-
 def deliveries_create_for_events(*, events: list[Event], batch_size: int = 500) -> list[int]:
-    """``deliveries_create_for_event`` for many events of one organization at once: the endpoints
-    are read once and the deliveries inserted in bulk, whatever the number of events."""
+    """One pending delivery per live endpoint of the events' organization that wants each event's
+    type: the endpoints are read once and the deliveries inserted in bulk, whatever the number of
+    events."""
     if not events:
         return []
     organization_ids = {event.organization_id for event in events}
@@ -524,7 +499,7 @@ def delivery_attempt_send(*, claim: Claim, now: datetime | None = None) -> Attem
         logger.exception("webhook delivery %s: attempt %s failed unexpectedly", claim.delivery_id, claim.attempt)
         result = SendResult(
             status_code=None,
-            duration_ms=int(round((time.monotonic() - started) * 1000)),
+            duration_ms=elapsed_ms(started),
             error=f"Unexpected error while sending: {type(exc).__name__}: {exc}"[:1000],
             error_kind=ErrorKind.INTERNAL,
         )
