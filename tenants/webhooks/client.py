@@ -20,7 +20,8 @@ import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from email.utils import parsedate_to_datetime
 from functools import lru_cache, partial
 

@@ -18,7 +18,8 @@ import hashlib
 import hmac
 import secrets as _secrets
 from collections.abc import Sequence
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from standardwebhooks import Webhook
 

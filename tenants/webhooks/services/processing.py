@@ -1,0 +1,63 @@
+"""Workers' loops: attempt whatever is due, or one delivery and its prompt retries."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from tenants.webhooks.selectors import delivery_retry_at
+from tenants.webhooks.services.attempts import AttemptReport, delivery_attempt_run
+
+
+def deliveries_process_due(
+    *, now: datetime | None = None, limit: int | None = None, budget_seconds: float | None = None
+) -> int:
+    """Attempt due deliveries one by one until none is due, ``limit`` attempts were made or
+    ``budget_seconds`` passed. With ``now`` fixed, only what is due at ``now`` is attempted."""
+    started = time.monotonic()
+    done = 0
+    while limit is None or done < limit:
+        if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+            break
+        if delivery_attempt_run(now=now or timezone.now()) is None:
+            break
+        done += 1
+    return done
+
+
+def deliveries_process_until(*, until: datetime, poll_seconds: float) -> int:
+    """Until ``until``, attempt whatever is due, any organization's, the most overdue first;
+    while nothing is, look again every ``poll_seconds``. Returns the attempts made. Claims are
+    safe beside other workers doing the same, so nothing is sent twice."""
+    done = 0
+    while (left := (until - timezone.now()).total_seconds()) > 0:
+        if delivery_attempt_run() is not None:
+            done += 1
+            continue
+        time.sleep(min(poll_seconds, left))
+    return done
+
+
+def delivery_attempt_run_with_retries(
+    *, delivery_id: int, retry_window: timedelta, poll_seconds: float
+) -> AttemptReport | None:
+    """Attempt the delivery, then every retry of it that falls due within ``retry_window`` (the
+    schedule's first retry comes 5 s after the first attempt) rather than leaving it to the next
+    sweep a minute later; also when another worker made the attempt. While waiting, the worker
+    keeps sending whatever else is due (``deliveries_process_until``), so a failing endpoint does
+    not hold it idle while other organizations' deliveries queue up behind it. The delivery is
+    ``pending`` meanwhile: if this worker dies, the sweep sends it. Returns the last report of an
+    attempt of this delivery made here (None: none was)."""
+    last = None
+    while True:
+        report = delivery_attempt_run(delivery_id=delivery_id)
+        if report is not None:
+            last = report
+        retry_at = report.next_attempt_at if report is not None else delivery_retry_at(delivery_id=delivery_id)
+        if retry_at is None or retry_at - timezone.now() > retry_window:
+            return last
+        deliveries_process_until(until=retry_at, poll_seconds=poll_seconds)
+
+
