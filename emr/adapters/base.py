@@ -91,7 +91,7 @@ class EmrVisitTypeRule:
 
 @dataclass(frozen=True)
 class EmrShift:
-    """A weekly working window, in wall-clock time of the EMR's (or the location's) zone."""
+    """A weekly working window, in wall-clock time of its provider's zone (``EmrProvider.timezone``)."""
 
     weekday: int  # 0 = Monday … 6 = Sunday (``date.weekday()``)
     start_time: time
@@ -112,6 +112,8 @@ class EmrProvider:
     npi: str = ""
     active: bool = True
     has_schedule: bool = False  # the EMR publishes a schedule for them (``shifts`` is authoritative)
+    # The zone ``shifts`` are wall times in (their schedules' location zone); None without a schedule.
+    timezone: str | None = None
     shifts: tuple[EmrShift, ...] = ()
 
 

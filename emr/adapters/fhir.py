@@ -55,7 +55,9 @@ Appointment → appointment (``booking.Appointment``, source ``emr``)
 Schedule + Slot → shifts (``booking.Shift``) and visit-type rules (``booking.VisitTypeRule``)
   Each active Schedule names a Practitioner (and optionally a Location) in ``actor``. Its Slots
   (status free, busy or busy-tentative; busy-unavailable is time off) over the sync horizon are
-  read in the location's zone and merged per local date into windows of back-to-back slots. A
+  read in the practitioner's zone (its schedules' location zone; several zones: the one most of
+  its slots are in; no location: the connection's), which becomes the provider's ``timezone``,
+  and merged per local date into windows of back-to-back slots. A
   window (weekday, start, end) seen on several dates is one weekly shift; the gaps between its
   dates, in weeks, give ``every_weeks`` (their greatest common divisor, so a missed holiday keeps
   it weekly); an every-N-weeks shift is anchored on its first date (``valid_from``); a window
@@ -78,7 +80,7 @@ import email.utils
 import threading
 import time as time_module
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta, timezone as dt_timezone
 from urllib.parse import urljoin, urlsplit
@@ -583,29 +585,45 @@ class FhirAdapter(EmrAdapter):
                     if (schedule_id := reference_id(resource.get("schedule"), "Schedule")) is not None:
                         slots_by_schedule[schedule_id].append(resource)
 
-        shifts: dict[str, list[EmrShift]] = defaultdict(list)
-        scheduled: set[str] = set()
+        # Each practitioner's shifts are wall times in ONE zone, the zone its hours are then read
+        # in everywhere (``EmrProvider.timezone``): its schedules' location zone, or when they
+        # lie in several zones the one most of its slots are in (``provider_schedule_zone``).
+        plans: list[tuple[dict, list[str], str | None]] = []
+        slot_zones: dict[str, Counter] = defaultdict(Counter)
         for schedule in schedules:
             actors = schedule.get("actor") or []
             practitioner_ids = [pid for a in actors if (pid := reference_id(a, "Practitioner"))]
             location_id = next((lid for a in actors if (lid := reference_id(a, "Location"))), None)
             if not practitioner_ids:
                 continue
-            horizon = schedule.get("planningHorizon") or {}
-            zone = ZoneInfo(zones.get(location_id) or self.zone.key) if location_id else self.zone
-            h_from = parse_date_time(horizon.get("start"), zone)
-            h_until = parse_date_time(horizon.get("end"), zone)
-            derived = shifts_from_slots(
-                slots_by_schedule.get(str(schedule.get("id")), []),
-                zone=zone,
-                location_ehr_id=location_id,
-                horizon_from=h_from.astimezone(zone).date() if h_from else None,
-                # planningHorizon.end is an instant: the last working date is the one before it
-                horizon_until=(h_until.astimezone(zone) - timedelta(microseconds=1)).date() if h_until else None,
-            )
+            location_zone = (zones.get(location_id) if location_id else None) or self.zone.key
+            count = len(slots_by_schedule.get(str(schedule.get("id")), []))
             for pid in practitioner_ids:
+                slot_zones[pid][location_zone] += count
+            plans.append((schedule, practitioner_ids, location_id))
+        provider_zones = {pid: provider_schedule_zone(counts) for pid, counts in slot_zones.items()}
+
+        shifts: dict[str, list[EmrShift]] = defaultdict(list)
+        scheduled: set[str] = set()
+        for schedule, practitioner_ids, location_id in plans:
+            horizon = schedule.get("planningHorizon") or {}
+            derived_by_zone: dict[str, list[EmrShift]] = {}
+            for pid in practitioner_ids:
+                zone_name = provider_zones[pid]
+                if zone_name not in derived_by_zone:
+                    zone = ZoneInfo(zone_name)
+                    h_from = parse_date_time(horizon.get("start"), zone)
+                    h_until = parse_date_time(horizon.get("end"), zone)
+                    derived_by_zone[zone_name] = shifts_from_slots(
+                        slots_by_schedule.get(str(schedule.get("id")), []),
+                        zone=zone,
+                        location_ehr_id=location_id,
+                        horizon_from=h_from.astimezone(zone).date() if h_from else None,
+                        # planningHorizon.end is an instant: the last working date is the one before it
+                        horizon_until=(h_until.astimezone(zone) - timedelta(microseconds=1)).date() if h_until else None,
+                    )
                 scheduled.add(pid)
-                shifts[pid].extend(derived)
+                shifts[pid].extend(derived_by_zone[zone_name])
 
         out = []
         for ehr_id, provider in providers.items():
@@ -618,10 +636,18 @@ class FhirAdapter(EmrAdapter):
                     npi=provider.npi,
                     active=provider.active,
                     has_schedule=ehr_id in scheduled,
+                    timezone=provider_zones.get(ehr_id),
                     shifts=tuple(shifts.get(ehr_id, ())),
                 )
             )
         return out
+
+
+def provider_schedule_zone(slots_per_zone: Counter) -> str:
+    """The zone a practitioner's schedule is read in: the zone of its schedules' locations, and
+    when they lie in several, the one holding most of its slots (ties: the zone name first in
+    alphabetical order, so every sync picks the same)."""
+    return min(slots_per_zone.items(), key=lambda item: (-item[1], item[0]))[0]
 
 
 __all__ = ["FhirAdapter", "map_appointment", "map_practitioner", "map_location", "shifts_from_slots", "token_cache_clear"]

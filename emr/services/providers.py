@@ -10,7 +10,11 @@ resources, locations, shifts and visit-type rules of the connection:
 * Names, NPI, addresses and zones follow the EMR; status and ``hide_in_availability`` are set
   from the EMR only when the row is created, afterwards they are managed here.
 * A provider the EMR publishes a schedule for gets its shifts replaced by the schedule's, unless
-  its hours were set through ``PATCH /v1/providers`` (``LocalHours``).
+  its hours were set through ``PATCH /v1/providers`` (``LocalHours``), and with them its
+  ``timezone``: the zone the adapter read the schedule's Slots in (``EmrProvider.timezone``), so
+  the shifts' wall times mean the same hours wherever they are read (``resource_zone``: sync,
+  ``/v1/providers``, ``/v1/availability``, ``/v3/availability``). A provider created without a
+  schedule has no zone of its own (it follows its first location's, else the organization's).
 """
 
 from __future__ import annotations
@@ -106,7 +110,7 @@ def _providers_upsert(*, connection: EmrConnection, items: list[EmrProvider], co
                     type=Resource.Type.PROVIDER,
                     ehr_id=ehr_id,
                     npi=item.npi,
-                    timezone=connection.timezone,
+                    timezone=item.timezone if item.has_schedule else None,
                     status=ActiveStatus.ACTIVE if item.active else ActiveStatus.INACTIVE,
                     emr_connection=connection,
                 )
@@ -216,6 +220,8 @@ def providers_sync(*, connection: EmrConnection, today: date | None = None) -> d
             if resource.pk in local:
                 counts["providers_with_local_hours"] += 1
                 continue
+            if provider.timezone and resource.timezone != provider.timezone:
+                Resource.objects.filter(pk=resource.pk).update(timezone=provider.timezone, updated_at=timezone.now())
             counts["shifts"] += shifts_replace(
                 resource=resource,
                 shifts=[
