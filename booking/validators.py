@@ -12,7 +12,7 @@ from datetime import time
 
 from django.core.exceptions import ValidationError
 
-from booking.us_states import US_STATE_CODES
+from tenants.us_states import US_STATE_CODES
 
 MIDNIGHT = time(0, 0)
 DAY_MIN, DAY_MAX = 0, 6  # 0 = Sunday … 6 = Saturday

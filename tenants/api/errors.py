@@ -1,4 +1,9 @@
-"""Exceptions normalized once, then rendered in each API family's own error shape."""
+"""Exceptions normalized once, then rendered in each API family's own error shape.
+
+``normalize`` maps domain errors (``tenants.errors``), Django's 404/403 and DRF's exceptions to
+one ``ApiError``; each family's exception handler renders it (``/v3/``: ``booking.api.base``,
+``/v1/``: ``emr.api.base``, the provider directory: ``directory_exception_handler`` below).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,23 @@ from dataclasses import dataclass, field
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from tenants import errors as domain
 
 
-class Conflict(exceptions.APIException):
+class Conflict(exceptions.APIException):  # views only; services raise tenants.errors.Conflict
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state."
     default_code = "conflict"
+
+
+class BadRequest(exceptions.APIException):
+    """A 400 whose message is shown exactly as given (the ``/v1/`` family's spec messages)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "Bad request."
+    default_code = "bad_request"
 
 
 class BadGateway(exceptions.APIException):
@@ -55,7 +71,20 @@ def _flatten(detail, path: str = "") -> list[dict]:
     return [{"field": path or "body", "message": str(detail)}]
 
 
+DOMAIN_STATUS = {domain.InvalidInput: 400, domain.NotFound: 404, domain.Conflict: 409}
+
+
+def _domain(exc: domain.DomainError) -> ApiError:
+    code = next((code for kind, code in DOMAIN_STATUS.items() if isinstance(exc, kind)), 400)
+    items = exc.errors if isinstance(exc, domain.InvalidInput) else []
+    if code == 400 and not items:
+        items = [{"field": "body", "message": exc.message}]
+    return ApiError(code, exc.message, items)
+
+
 def normalize(exc: Exception) -> ApiError | None:
+    if isinstance(exc, domain.DomainError):
+        return _domain(exc)
     if isinstance(exc, Http404):
         message = str(exc) if str(exc) and "matches the given query" not in str(exc) else "Not found."
         return ApiError(404, message)
@@ -80,3 +109,37 @@ def normalize(exc: Exception) -> ApiError | None:
     # A 400 always names what is wrong; a malformed body is wrong as a whole.
     items = [{"field": "body", "message": message}] if exc.status_code == 400 else []
     return ApiError(exc.status_code, message, items, headers)
+
+
+# --- the provider directory family (provider-availability.md) -------------------------------
+
+DIRECTORY_MESSAGES = {
+    400: "Invalid request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    429: "Too many requests",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+}
+
+
+def directory_error_body(status_code: int, error: str) -> dict:
+    """``{"status", "success": false, "message": <fixed per status>, "error": <what is wrong>}``."""
+    return {
+        "status": status_code,
+        "success": False,
+        "message": DIRECTORY_MESSAGES.get(status_code, "Error"),
+        "error": error,
+    }
+
+
+def directory_exception_handler(exc, context):
+    error = normalize(exc)
+    if error is None:
+        return None
+    return Response(directory_error_body(error.status, error.message), status=error.status, headers=error.headers)
