@@ -140,8 +140,6 @@ def caldav_busy_fetch(
             username=username or None,
             password=password or None,
             timeout=max(1, int(timeout)),
-            enable_rfc6764=False,
-            require_tls=urlsplit(target).scheme == "https",
         ) as client:
             calendar = client.calendar(url=target)
             objects = calendar.search(start=start, end=end, event=True, expand=False)
