@@ -16,9 +16,9 @@ from django.db import models
 from django.db.models import F, Q
 
 from booking.validators import (
-    MIDNIGHT,
     MAX_RECUR_EVERY_WEEKS,
     MAX_VISITS_PER_RULE,
+    MIDNIGHT,
     recurrence_problems,
     validate_npi,
     validate_us_state_codes,
@@ -28,6 +28,26 @@ from booking.validators import (
 )
 from tenants.models import TenantOwnedModel, validate_timezone
 
+WEEKDAY_CHOICES = [
+    (0, "Sunday"), (1, "Monday"), (2, "Tuesday"), (3, "Wednesday"), (4, "Thursday"), (5, "Friday"), (6, "Saturday"),
+]
+WEEKDAY_NAMES = dict(WEEKDAY_CHOICES)
+
+
+def _hm(value) -> str:
+    return f"{value:%H:%M}" if value is not None else "?"
+
+
+def _wall_end(value) -> str:
+    return "24:00" if value == MIDNIGHT else _hm(value)
+
+
+def _zone_named(start, end, *, resource=None, location=None, organization_id=None) -> str:
+    from booking.selectors import scoped_zone_get
+    from tenants.localtime import local_range_text
+
+    zone = scoped_zone_get(resource=resource, location=location, organization_id=organization_id)
+    return local_range_text(start, end, zone)
 
 
 class RoundRobin(models.TextChoices):
@@ -207,7 +227,7 @@ class Shift(TenantOwnedModel):
 
     resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="shifts")
     location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.CASCADE, related_name="shifts")
-    day_of_week = models.PositiveSmallIntegerField(help_text="0 = Sunday … 6 = Saturday.")
+    day_of_week = models.PositiveSmallIntegerField(choices=WEEKDAY_CHOICES)
     start_time = models.TimeField()
     end_time = models.TimeField(help_text="00:00:00 = midnight at the end of the day.")
     valid_from = models.DateField(null=True, blank=True)
@@ -229,7 +249,8 @@ class Shift(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.resource} day {self.day_of_week} {self.start_time}–{self.end_time}"
+        where = f" at {self.location}" if self.location_id else ""
+        return f"{self.resource}: {WEEKDAY_NAMES.get(self.day_of_week, self.day_of_week)} {_hm(self.start_time)}–{_wall_end(self.end_time)}{where}"
 
 
 class VisitTypeRule(TenantOwnedModel):
@@ -247,6 +268,9 @@ class VisitTypeRule(TenantOwnedModel):
     class Meta:
         ordering = ["shift", "start_time"]
         constraints = [models.CheckConstraint(condition=_wall_window_valid(), name="visit_rule_end_after_start")]
+
+    def __str__(self) -> str:
+        return f"{self.visit_type_id} × {self.total_visits}, {_hm(self.start_time)}–{_wall_end(self.end_time)}"
 
     def clean(self):
         """Like the EMR API: a rule lies within its shift."""
@@ -276,6 +300,10 @@ class Allocation(TenantOwnedModel):
         constraints = [models.CheckConstraint(condition=Q(end__gt=F("start")), name="allocation_end_after_start")]
         indexes = [models.Index(fields=["resource", "start"])]
 
+    def __str__(self) -> str:
+        when = _zone_named(self.start, self.end, resource=self.resource, location=self.location, organization_id=self.organization_id)
+        return f"Allocation: {self.resource}, {when}"
+
 
 def _exactly_one_scope() -> Q:
     only = lambda name: Q(**{f"{n}__isnull": n != name for n in ("resource", "location", "service")})  # noqa: E731
@@ -298,6 +326,18 @@ class Block(TenantOwnedModel):
             models.CheckConstraint(condition=_exactly_one_scope(), name="block_exactly_one_scope"),
         ]
         indexes = [models.Index(fields=["organization", "start"])]
+
+    @property
+    def scope(self):
+        """The resource, location or service the block applies to."""
+        return self.resource or self.location or self.service
+
+    def __str__(self) -> str:
+        when = _zone_named(
+            self.start, self.end, resource=self.resource, location=self.location, organization_id=self.organization_id
+        )
+        reason = f" ({self.reason})" if self.reason else ""
+        return f"Block: {self.scope}, {when}{reason}"
 
 
 class RecurringBlock(TenantOwnedModel):
@@ -343,6 +383,16 @@ class RecurringBlock(TenantOwnedModel):
                 name="recurring_block_month_day_range",
             ),
         ]
+
+    def __str__(self) -> str:
+        scope = self.resource or self.location or self.service
+        days = ""
+        if isinstance(self.weekdays, list) and self.weekdays:
+            days = " " + ", ".join(WEEKDAY_NAMES.get(d, str(d))[:3] for d in self.weekdays if isinstance(d, int))
+        elif self.frequency == self.Frequency.MONTHLY and self.month_day:
+            days = f" day {self.month_day}"
+        reason = f" ({self.reason})" if self.reason else ""
+        return f"Recurring block: {scope}, {self.get_frequency_display().lower()}{days} {_hm(self.start_time)}–{_wall_end(self.end_time)}{reason}"
 
     def clean(self):
         super().clean()
@@ -424,7 +474,12 @@ class Appointment(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_status_display()} {self.start:%Y-%m-%d %H:%M}"
+        from tenants.localtime import local_range_text
+
+        who = self.patient_name or self.customer_name or "Appointment"
+        what = f" — {self.service}" if self.service_id else ""
+        zone = self.location.timezone if self.location_id else "UTC"
+        return f"{who}{what}, {local_range_text(self.start, self.end, zone)} ({self.get_status_display()})"
 
 
 class AppointmentResource(models.Model):
@@ -439,6 +494,9 @@ class AppointmentResource(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["appointment", "resource"], name="appointment_resource_unique")]
         indexes = [models.Index(fields=["resource", "appointment"])]
+
+    def __str__(self) -> str:
+        return str(self.resource)
 
 
 class ExternalCalendar(TenantOwnedModel):

@@ -38,3 +38,29 @@ def resource_zone(*, own: str | None, first_location: str | None, organization_z
     linked location's, else the organization's. Availability, ``/v3/`` and ``/v1/`` all read a
     resource's wall-clock hours in this zone."""
     return own or first_location or organization_zone
+
+
+def resource_zone_get(*, resource) -> str:
+    """``resource_zone`` for one resource object (two small queries at most)."""
+    if resource.timezone:
+        return resource.timezone
+    from booking.models import ResourceService
+
+    first = (
+        ResourceService.objects.filter(resource=resource).order_by("created_at", "id").values_list("location__timezone", flat=True).first()
+    )
+    return resource_zone(own=None, first_location=first, organization_zone=_organization_zone(resource.organization_id))
+
+
+def _organization_zone(organization_id) -> str:
+    return Organization.objects.filter(pk=organization_id).values_list("timezone", flat=True).first() or "UTC"
+
+
+def scoped_zone_get(*, resource=None, location=None, organization_id=None) -> str:
+    """The zone a block, allocation or appointment happens in (admin.md, "Time"): its location's;
+    a resource-scoped one's resource's; otherwise the organization's."""
+    if location is not None:
+        return location.timezone
+    if resource is not None:
+        return resource_zone_get(resource=resource)
+    return _organization_zone(organization_id)

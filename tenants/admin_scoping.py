@@ -5,10 +5,12 @@ Every tenant-owned model's admin derives from ``TenantScopedAdmin`` (inlines fro
 foreign-key and many-to-many choices, autocomplete (which reads the related admin's queryset) and
 list filters (``ScopedRelatedFilter``). Superusers see everything.
 
-A membership's role decides, per organization, whether staff may change things there (``admin``)
-or only look (``viewer``): change and delete permissions ask about the object's organization, add
-forms and autocomplete offer only organizations (and their objects) where the user is admin, and
-actions act only on the selected objects of those organizations.
+A membership's role decides, per organization, what staff may change there: ``admin`` everything,
+``frontdesk`` only what an admin class lists in its ``write_roles`` (appointments, blocks,
+allocations, recurring blocks), ``viewer`` nothing. Change and delete permissions ask about the
+object's organization, add forms and autocomplete offer only organizations (and their objects)
+where the user holds a writing role, and actions act only on the selected objects of those
+organizations.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import functools
 
 from django.contrib import admin, messages
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.urls import reverse
 
@@ -40,9 +43,19 @@ def user_organization_ids(request) -> list:
     return list(_memberships(request))
 
 
-def user_writable_organization_ids(request) -> list:
-    """The organizations where the requesting user's role is admin: where they may change things."""
-    return [org_id for org_id, role in _memberships(request).items() if role == Membership.Role.ADMIN]
+ADMIN_ONLY = frozenset({Membership.Role.ADMIN})
+FRONT_DESK = frozenset({Membership.Role.ADMIN, Membership.Role.FRONTDESK})
+
+
+def user_role(request, organization_id) -> str | None:
+    """The requesting user's role in that organization (None: not a member)."""
+    return _memberships(request).get(organization_id)
+
+
+def user_writable_organization_ids(request, roles=ADMIN_ONLY) -> list:
+    """The organizations where the requesting user holds one of ``roles``: where they may change
+    things of that kind."""
+    return [org_id for org_id, role in _memberships(request).items() if role in roles]
 
 
 def object_organization_id(obj):
@@ -62,12 +75,12 @@ def object_organization_id(obj):
     return getattr(obj, f"{last}_id", None)
 
 
-def user_can_write(request, obj=None) -> bool:
-    """Whether the user may change ``obj`` (admin in its organization); without ``obj``, whether
-    they may change anything at all (admin somewhere)."""
+def user_can_write(request, obj=None, roles=ADMIN_ONLY) -> bool:
+    """Whether the user may change ``obj`` (one of ``roles`` in its organization); without ``obj``,
+    whether they may change anything of that kind at all (one of ``roles`` somewhere)."""
     if request.user.is_superuser:
         return True
-    writable = user_writable_organization_ids(request)
+    writable = user_writable_organization_ids(request, roles)
     if obj is None:
         return bool(writable)
     org_id = object_organization_id(obj)
@@ -86,15 +99,15 @@ def _organization_path(model: type[models.Model]) -> str | None:
     return getattr(model, "tenant_path", None)
 
 
-def scope_queryset(request, queryset: models.QuerySet, *, writable: bool = False) -> models.QuerySet:
-    """The user's organizations' objects; ``writable``: only those of organizations where they are
-    admin."""
+def scope_queryset(request, queryset: models.QuerySet, *, writable: bool = False, roles=ADMIN_ONLY) -> models.QuerySet:
+    """The user's organizations' objects; ``writable``: only those of organizations where they
+    hold one of ``roles``."""
     if request.user.is_superuser:
         return queryset
     path = _organization_path(queryset.model)
     if path is None:
         return queryset.none()
-    org_ids = user_writable_organization_ids(request) if writable else user_organization_ids(request)
+    org_ids = user_writable_organization_ids(request, roles) if writable else user_organization_ids(request)
     return queryset.filter(**{f"{path}__in": org_ids})
 
 
@@ -111,20 +124,24 @@ class ScopedRelatedFilter(admin.RelatedFieldListFilter):
 
 class _ScopedFormFields:
     """Form fields exist only where the user may write: their choices are the objects of the
-    organizations where the user is admin."""
+    organizations where the user holds one of this admin's ``write_roles``."""
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        kwargs.setdefault("queryset", scope_queryset(request, db_field.related_model._default_manager.all(), writable=True))
+        qs = scope_queryset(request, db_field.related_model._default_manager.all(), writable=True, roles=self.write_roles)
+        kwargs.setdefault("queryset", qs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        kwargs.setdefault("queryset", scope_queryset(request, db_field.related_model._default_manager.all(), writable=True))
+        qs = scope_queryset(request, db_field.related_model._default_manager.all(), writable=True, roles=self.write_roles)
+        kwargs.setdefault("queryset", qs)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class _ScopedPermissions:
-    """Members see; admins of the object's organization change. (For inlines ``obj`` is the parent
-    object.)"""
+    """Members see; holders of one of ``write_roles`` in the object's organization change. (For
+    inlines ``obj`` is the parent object.)"""
+
+    write_roles = ADMIN_ONLY
 
     def _is_member(self, request) -> bool:
         return request.user.is_superuser or bool(user_organization_ids(request))
@@ -137,24 +154,25 @@ class _ScopedPermissions:
 
     def has_add_permission(self, request, *args):
         parent = args[0] if args else None  # inlines pass the parent object
-        return self._is_member(request) and user_can_write(request, parent)
+        return self._is_member(request) and user_can_write(request, parent, self.write_roles)
 
     def has_change_permission(self, request, obj=None):
-        return self._is_member(request) and user_can_write(request, obj)
+        return self._is_member(request) and user_can_write(request, obj, self.write_roles)
 
     def has_delete_permission(self, request, obj=None):
-        return self._is_member(request) and user_can_write(request, obj)
+        return self._is_member(request) and user_can_write(request, obj, self.write_roles)
 
 
 def _writable_objects_only(func):
     @functools.wraps(func)
     def scoped(modeladmin, request, queryset):
-        writable = scope_queryset(request, queryset, writable=True)
+        writable = scope_queryset(request, queryset, writable=True, roles=modeladmin.write_roles)
         skipped = queryset.count() - writable.count()
         if skipped:
             modeladmin.message_user(
                 request,
-                f"Left {skipped} selected object(s) alone: you are a viewer in their organization.",
+                f"Left {skipped} selected object(s) alone: your role in their organization "
+                "(viewer, or front desk for this kind of object) does not allow it.",
                 messages.WARNING,
             )
         if not writable.exists():
@@ -174,9 +192,21 @@ class TenantScopedAdmin(_ScopedPermissions, _ScopedFormFields, admin.ModelAdmin)
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if request.path == reverse("admin:autocomplete"):
-            # Autocomplete fills form fields: offer only what the user may pick (see _ScopedFormFields).
-            queryset = scope_queryset(request, queryset, writable=True)
+            # Autocomplete fills form fields: offer only what the user may pick (see
+            # _ScopedFormFields), by the roles of the admin whose form asks.
+            queryset = scope_queryset(request, queryset, writable=True, roles=self._asking_admin_roles(request))
         return queryset, may_have_duplicates
+
+    def _asking_admin_roles(self, request):
+        """The ``write_roles`` of the admin whose form field an autocomplete request fills."""
+        from django.apps import apps
+
+        try:
+            model = apps.get_model(request.GET.get("app_label", ""), request.GET.get("model_name", ""))
+        except (LookupError, ValueError):
+            return ADMIN_ONLY
+        source = self.admin_site._registry.get(model)
+        return getattr(source, "write_roles", ADMIN_ONLY)
 
     def get_actions(self, request):
         """Every action (``delete_selected`` included) acts only on the selected objects of the
@@ -217,13 +247,18 @@ class TenantScopedAdmin(_ScopedPermissions, _ScopedFormFields, admin.ModelAdmin)
             return fieldsets
         return [(name, {**opts, "fields": [f for f in opts["fields"] if f != "organization"]}) for name, opts in fieldsets]
 
+    def get_list_display(self, request):
+        """Staff of one organization need no organization column."""
+        columns = list(super().get_list_display(request))
+        return [c for c in columns if c != "organization"] if self._hides_organization(request) else columns
+
     def get_list_filter(self, request):
         filters = []
         for item in super().get_list_filter(request):
             if isinstance(item, str):
                 try:
                     field = self.model._meta.get_field(item)
-                except Exception:  # a lookup path such as "resource__type"
+                except FieldDoesNotExist:  # a lookup path such as "resource__type"
                     filters.append(item)
                     continue
                 if field.is_relation:

@@ -92,6 +92,7 @@ class TenantOwnedModel(TimeStampedModel):
 class Membership(TimeStampedModel):
     class Role(models.TextChoices):
         ADMIN = "admin", "Administrator (read and write)"
+        FRONTDESK = "frontdesk", "Front desk (appointments, blocks, allocations; read the rest)"
         VIEWER = "viewer", "Viewer (read only)"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")

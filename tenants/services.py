@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from tenants.credentials import public_id_new, secret_new
-from tenants.models import ApiClient, OAuthToken, Organization, default_hours
+from tenants.models import ApiClient, Membership, OAuthToken, Organization, default_hours
 
 
 @dataclass(frozen=True)
@@ -77,3 +78,42 @@ def oauth_token_issue(*, api_client: ApiClient) -> IssuedToken:
     from django.conf import settings
 
     return IssuedToken(access_token=token.value, expires_in=settings.API_TOKEN_TTL_SECONDS)
+
+
+@dataclass(frozen=True)
+class StaffMembership:
+    membership: Membership
+    user_created: bool
+    membership_created: bool
+    previous_role: str | None  # the role it had before, when it existed
+
+
+def staff_member_set(*, organization: Organization, username: str, password: str, role: str) -> StaffMembership:
+    """A staff user with ``role`` in ``organization``: creates the user (staff, active, with
+    ``password``), or adds the membership to an existing one (made staff; its password is left as
+    it is), or changes an existing membership's role. Raises ``ValueError`` (nothing written) for an
+    empty name or password or an unknown role."""
+    username = (username or "").strip()
+    if not username:
+        raise ValueError("The username must not be empty.")
+    if not password:
+        raise ValueError("The password must not be empty.")
+    if role not in Membership.Role.values:
+        raise ValueError(f"Unknown role {role!r}; known: {', '.join(Membership.Role.values)}.")
+    User = get_user_model()
+    with transaction.atomic():
+        user = User.objects.filter(username=username).first()
+        user_created = user is None
+        if user_created:
+            user = User.objects.create_user(username=username, password=password, is_staff=True, is_active=True)
+        elif not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        membership = Membership.objects.filter(user=user, organization=organization).first()
+        previous = membership.role if membership else None
+        if membership is None:
+            membership = Membership.objects.create(user=user, organization=organization, role=role)
+        elif membership.role != role:
+            membership.role = role
+            membership.save(update_fields=["role", "updated_at"])
+    return StaffMembership(membership, user_created, previous is None, previous)

@@ -146,7 +146,7 @@ def _day_query(
 
 
 def _not_bookable(detail: str = "") -> Conflict:
-    return Conflict(("That time is not bookable" + (f": {detail}" if detail else "") + "."))
+    return Conflict("That time is not bookable" + (f": {detail}" if detail else "") + ".")
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,6 +307,28 @@ def appointment_cancel(*, appointment: Appointment) -> Appointment:
         current = _reloaded(current.pk)
         appointment_event_emit(appointment=current, type="appointment.cancelled")
         availability_invalidate(organization_id=current.organization_id)
+    return current
+
+
+DETAIL_FIELDS = ("customer_name", "customer_email", "customer_phone", "patient_name", "patient_mrn", "notes", "reason")
+
+
+def appointment_details_update(*, appointment: Appointment, changes: dict) -> Appointment:
+    """Correct who an appointment is for and its notes (the admin): no time or resource changes,
+    so availability is untouched; emits ``appointment.updated`` when something changed."""
+    unknown = set(changes) - set(DETAIL_FIELDS)
+    if unknown:
+        raise ValueError(f"Not an appointment detail: {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        current = _locked(appointment)
+        changed = [name for name, value in changes.items() if getattr(current, name) != value]
+        if not changed:
+            return current
+        for name in changed:
+            setattr(current, name, changes[name])
+        current.save(update_fields=[*changed, "updated_at"])
+        current = _reloaded(current.pk)
+        appointment_event_emit(appointment=current, type="appointment.updated")
     return current
 
 

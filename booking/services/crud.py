@@ -14,21 +14,22 @@ from tenants.models import Organization
 ACTIVE_STATUSES = (Appointment.Status.BOOKED, Appointment.Status.RESERVED, Appointment.Status.HOLD)
 
 
-def tenant_object_create(*, model: type[models.Model], organization: Organization, data: dict) -> models.Model:
+def tenant_object_save(*, instance: models.Model) -> models.Model:
+    """Save an object its caller has filled and validated (the API's serializers, an admin form)."""
     with transaction.atomic():
-        obj = model(organization=organization, **data)
-        obj.save()
-        availability_invalidate(organization_id=organization.pk)
-    return obj
-
-
-def tenant_object_update(*, instance: models.Model, data: dict) -> models.Model:
-    with transaction.atomic():
-        for field, value in data.items():
-            setattr(instance, field, value)
         instance.save()
         availability_invalidate(organization_id=instance.organization_id)
     return instance
+
+
+def tenant_object_create(*, model: type[models.Model], organization: Organization, data: dict) -> models.Model:
+    return tenant_object_save(instance=model(organization=organization, **data))
+
+
+def tenant_object_update(*, instance: models.Model, data: dict) -> models.Model:
+    for field, value in data.items():
+        setattr(instance, field, value)
+    return tenant_object_save(instance=instance)
 
 
 def _upcoming_appointments(instance: models.Model) -> int:
@@ -43,6 +44,14 @@ def _upcoming_appointments(instance: models.Model) -> int:
     else:
         return 0
     return qs.count()
+
+
+def tenant_objects_delete(*, instances) -> int:
+    """Delete several (the admin's bulk delete): all of them, or, when one is refused, none."""
+    with transaction.atomic():
+        for instance in instances:
+            tenant_object_delete(instance=instance)
+    return len(instances)
 
 
 def tenant_object_delete(*, instance: models.Model) -> None:
