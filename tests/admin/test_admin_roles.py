@@ -2,7 +2,10 @@
 in the organization of the object, never by a role held somewhere else.
 
 The table: (role in A, role in B) × object of A or B × action → allowed only where the role in the
-object's organization is admin. Read access is unaffected (a viewer still sees the object).
+object's organization is one of the roles admin.md gives that action: ``admin`` everything,
+``frontdesk`` appointments, blocks, allocations and recurring blocks (never credentials, never
+deleting locations, services or resources), ``viewer`` nothing. Read access is unaffected (a
+viewer still sees the object).
 """
 
 from __future__ import annotations
@@ -13,25 +16,52 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from booking.models import Location
+from datetime import timedelta
+
+from django.utils import timezone
+
+from booking.models import Allocation, Appointment, Block, Location
+from emr.models import EmrConnection
 from tenants.models import ApiClient, Membership
 from tests import factories as f
 from tests.conftest import make_tenant
 
-ADMIN, VIEWER = Membership.Role.ADMIN, Membership.Role.VIEWER
-ROLE_PAIRS = [(ADMIN, VIEWER), (VIEWER, ADMIN), (ADMIN, ADMIN), (VIEWER, VIEWER)]
-ACTIONS = ["open_change_form", "change", "delete", "add", "bulk_delete", "revoke_action", "inline_add"]
+ADMIN, FRONTDESK, VIEWER = Membership.Role.ADMIN, Membership.Role.FRONTDESK, Membership.Role.VIEWER
+ROLE_PAIRS = [
+    (ADMIN, VIEWER), (VIEWER, ADMIN), (ADMIN, ADMIN), (VIEWER, VIEWER),
+    (FRONTDESK, VIEWER), (VIEWER, FRONTDESK),
+]
+ADMIN_ONLY, DESK = {ADMIN}, {ADMIN, FRONTDESK}
+# action -> the roles (in the object's organization) that may do it
+ALLOWED = {
+    "open_change_form": ADMIN_ONLY, "change": ADMIN_ONLY, "delete": ADMIN_ONLY, "add": ADMIN_ONLY,
+    "bulk_delete": ADMIN_ONLY, "revoke_action": ADMIN_ONLY, "inline_add": ADMIN_ONLY,
+    "block_add": DESK, "block_change": DESK, "block_delete": DESK, "allocation_add": DESK,
+    "appointment_cancel": DESK, "appointment_notes": DESK,
+    "emr_connection_delete": ADMIN_ONLY, "emr_access_token_rotate": ADMIN_ONLY, "api_client_add": ADMIN_ONLY,
+}
+ACTIONS = list(ALLOWED)
 
 
 @pytest.fixture
 def orgs(db):
     a, b = make_tenant("Alpha Clinic"), make_tenant("Beta Clinic")
-    return {
+    world = {
         "A": {"tenant": a, "location": f.LocationFactory(organization=a.organization, name="Alpha Main St"),
               "resource": f.ResourceFactory(organization=a.organization, name="Dr Alpha")},
         "B": {"tenant": b, "location": f.LocationFactory(organization=b.organization, name="Beta Harbour Rd"),
               "resource": f.ResourceFactory(organization=b.organization, name="Dr Beta")},
     }
+    start = timezone.now().replace(microsecond=0) + timedelta(days=3)
+    for org in world.values():
+        organization = org["tenant"].organization
+        org["block"] = Block.objects.create(organization=organization, resource=org["resource"], start=start,
+                                            end=start + timedelta(hours=2), reason="Before")
+        # At a second site, so it does not hold up deleting the first (admin.md: refused then).
+        second = f.LocationFactory(organization=organization, name="Second site")
+        org["appointment"] = Appointment.objects.create(organization=organization, start=start, location=second,
+                                                        end=start + timedelta(minutes=30), customer_name="Avery")
+    return world
 
 
 def _login(client, orgs, roles):
@@ -72,6 +102,53 @@ def _attempt(client, orgs, target: str, action: str) -> bool:
         api_client = org["tenant"].api_client
         client.post(reverse("admin:tenants_apiclient_changelist"), {"action": "revoke", "_selected_action": [api_client.pk]})
         return ApiClient.objects.get(pk=api_client.pk).revoked_at is not None
+    if action == "block_add":
+        client.post(reverse("admin:booking_block_add"),
+                    {"resource": org["resource"].pk, "start_0": "2031-01-06", "start_1": "13:00", "end_0": "2031-01-06",
+                     "end_1": "17:00", "reason": "Added", "organization": organization.pk})
+        return Block.objects.filter(reason="Added", organization=organization).exists()
+    if action == "block_change":
+        block = org["block"]
+        client.post(reverse("admin:booking_block_change", args=[block.pk]),
+                    {"resource": org["resource"].pk, "start_0": "2031-01-06", "start_1": "13:00", "end_0": "2031-01-06",
+                     "end_1": "17:00", "reason": "Changed", "organization": organization.pk})
+        return Block.objects.get(pk=block.pk).reason == "Changed"
+    if action == "block_delete":
+        client.post(reverse("admin:booking_block_delete", args=[org["block"].pk]), {"post": "yes"})
+        return not Block.objects.filter(pk=org["block"].pk).exists()
+    if action == "allocation_add":
+        client.post(reverse("admin:booking_allocation_add"),
+                    {"resource": org["resource"].pk, "start_0": "2031-01-06", "start_1": "08:00", "end_0": "2031-01-06",
+                     "end_1": "09:00", "organization": organization.pk})
+        return Allocation.objects.filter(organization=organization).exists()
+    if action == "appointment_cancel":
+        appointment = org["appointment"]
+        client.post(reverse("admin:booking_appointment_changelist"),
+                    {"action": "cancel_appointments", "_selected_action": [appointment.pk]})
+        return Appointment.objects.get(pk=appointment.pk).status == Appointment.Status.CANCELLED
+    if action == "appointment_notes":
+        from tests.admin.forms import form_values
+
+        url = reverse("admin:booking_appointment_change", args=[org["appointment"].pk])
+        data = form_values(client.get(url).content.decode())
+        client.post(url, {**data, "notes": "Call first", "_save": "Save"})
+        return Appointment.objects.get(pk=org["appointment"].pk).notes == "Call first"
+    if action == "emr_connection_delete":
+        connection = org["tenant"].emr_connection
+        client.post(reverse("admin:emr_emrconnection_delete", args=[connection.pk]), {"post": "yes"})
+        client.post(reverse("admin:emr_emrconnection_changelist"),
+                    {"action": "delete_selected", "_selected_action": [connection.pk], "post": "yes"})
+        return not EmrConnection.objects.filter(pk=connection.pk).exists()
+    if action == "emr_access_token_rotate":
+        connection = org["tenant"].emr_connection
+        before = EmrConnection.objects.get(pk=connection.pk).access_token_hash
+        client.post(reverse("admin:emr_emrconnection_changelist"),
+                    {"action": "rotate_access_token", "_selected_action": [connection.pk]})
+        return EmrConnection.objects.get(pk=connection.pk).access_token_hash != before
+    if action == "api_client_add":
+        before = ApiClient.objects.filter(organization=organization).count()
+        client.post(reverse("admin:tenants_apiclient_add"), {"name": "Minted", "organization": organization.pk})
+        return ApiClient.objects.filter(organization=organization).count() > before
     if action == "inline_add":
         resource = org["resource"]
         page = client.get(reverse("admin:booking_resource_change", args=[resource.pk]))
@@ -80,7 +157,7 @@ def _attempt(client, orgs, target: str, action: str) -> bool:
 
 
 TABLE = [
-    (roles, target, action, roles["AB".index(target)] == ADMIN)
+    (roles, target, action, roles["AB".index(target)] in ALLOWED[action])
     for roles, target, action in itertools.product(ROLE_PAIRS, "AB", ACTIONS)
 ]
 
