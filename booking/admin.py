@@ -29,16 +29,21 @@ from booking.services.appointments import DETAIL_FIELDS, appointment_cancel, app
 from booking.services.crud import tenant_object_delete, tenant_object_save, tenant_objects_delete
 from booking.services.external_calendars import external_calendar_sync
 from booking.services.invalidation import availability_invalidate
+from tenants.admin_errors import domain_error_text
 from tenants.admin_scoping import FRONT_DESK, TenantScopedAdmin, TenantScopedInline
-from tenants.api.errors import Conflict
+from tenants.api.errors import Conflict as ApiConflict
 from tenants.crypto import encrypt_text
+from tenants.errors import DomainError
 from tenants.localtime import local_range_text, local_text
 
-# What a service may refuse an admin write with; shown as a message, nothing written.
-REFUSALS = (Conflict, DjangoValidationError)
+# What a service may refuse an admin write with; shown as a message, nothing written. (The DRF
+# conflict is what services raised before domain errors; kept until none does.)
+REFUSALS = (DomainError, ApiConflict, DjangoValidationError)
 
 
 def refusal_text(exc) -> str:
+    if isinstance(exc, DomainError):
+        return domain_error_text(exc)
     if isinstance(exc, DjangoValidationError):
         return " ".join(exc.messages)
     return str(getattr(exc, "detail", exc))

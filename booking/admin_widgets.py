@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from booking.us_states import US_STATE_CODES
+from tenants.us_states import US_STATE_CODES
 from tenants.admin_widgets import CheckboxSetWidget, WeekdaysField, WeeklyWindowsField, weekly_windows_text
 
 __all__ = ["StatesField", "WeekdaysField", "WeeklyWindowsField", "weekly_windows_text"]
