@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django import forms
 
-from tenants.us_states import US_STATE_CODES
 from tenants.admin_widgets import CheckboxSetWidget, WeekdaysField, WeeklyWindowsField, weekly_windows_text
+from tenants.us_states import US_STATE_CODES
 
 __all__ = ["StatesField", "WeekdaysField", "WeeklyWindowsField", "weekly_windows_text"]
 

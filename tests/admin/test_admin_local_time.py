@@ -44,7 +44,7 @@ def _block_post(staff, resource, day: str, start: str, end: str, reason="Afterno
 
 
 def test_a_block_typed_for_a_boston_provider_is_stored_in_boston_time(staff, clinic):
-    world, boston, _ = clinic
+    world, *_ = clinic
     response = _block_post(staff, world.a_resource, "2031-01-07", "13:00", "17:00")
     assert response.status_code == 302, response.content.decode()[:3000]
     block = Block.objects.get(reason="Afternoon off")
@@ -66,7 +66,7 @@ def test_a_summer_block_is_in_daylight_time(staff, clinic):
 
 
 def test_a_location_block_is_in_the_locations_zone(staff, clinic):
-    world, _, denver = clinic
+    *_, denver = clinic
     response = staff.post(reverse("admin:booking_block_add"), {
         "location": denver.pk, "start_0": "2031-01-07", "start_1": "08:00", "end_0": "2031-01-07", "end_1": "12:00",
     })
@@ -89,7 +89,7 @@ def test_times_the_clocks_skip_or_repeat_are_refused_with_a_message(staff, clini
 
 
 def test_an_allocation_on_the_resource_page_is_typed_in_the_resources_zone(staff, clinic):
-    world, boston, _ = clinic
+    world, boston, _ = clinic  # Dr Alpha Adams is linked at Boston
     from tests.admin.forms import form_values
 
     url = reverse("admin:booking_resource_change", args=[world.a_resource.pk])
@@ -142,7 +142,7 @@ def test_the_day_filter_and_drill_down_use_each_locations_local_day(staff, clini
 
 
 def test_today_is_each_locations_today(staff, clinic):
-    world, boston, denver = clinic
+    world, _, denver = clinic
     now = timezone.now()
     today_denver = datetime.combine(now.astimezone(ZoneInfo(DENVER)).date(), datetime.min.time(), ZoneInfo(DENVER))
     _appointment(world, denver, today_denver + timedelta(hours=23, minutes=30), "Tonight in Denver")

@@ -11,13 +11,11 @@ viewer still sees the object).
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
-
-from datetime import timedelta
-
 from django.utils import timezone
 
 from booking.models import Allocation, Appointment, Block, Location
