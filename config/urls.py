@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from booking.api.base import v3_error_body
+from emr.api.provider_directory import ProviderAvailabilityView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -15,6 +16,7 @@ urlpatterns = [
     path("v1/", include("tenants.api.webhook_urls")),
     path("v1/", include("emr.api.urls")),
     path("sandbox/fhir/r4/", include("emr.sandbox.urls")),
+    path("api/v1/provider-availability", ProviderAvailabilityView.as_view(), name="provider-availability"),
 ]
 
 

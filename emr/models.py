@@ -66,6 +66,7 @@ class Job(TenantOwnedModel):
         APPOINTMENTS_FETCH = "appointments.fetch", "Live fetch of appointments"
         AVAILABILITY_FETCH = "availability.fetch", "Live fetch of availability"
         PROVIDERS_SYNC = "providers.sync", "Provider and location sync"
+        CALENDLY_SYNC = "calendly.sync", "Calendly users and event types sync"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -75,6 +76,9 @@ class Job(TenantOwnedModel):
 
     id = models.CharField(primary_key=True, max_length=40, default=job_id_new, editable=False)
     emr_connection = models.ForeignKey(EmrConnection, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
+    calendly_connection = models.ForeignKey(
+        "emr.CalendlyConnection", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
     kind = models.CharField(max_length=32, choices=Kind.choices)
     params = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
@@ -148,3 +152,81 @@ class SandboxClient(models.Model):
 
     def __str__(self) -> str:
         return self.client_id
+
+
+CALENDLY_API_URL = "https://api.calendly.com"
+
+
+class CalendlyConnection(TenantOwnedModel):
+    """An organization's link to Calendly (one per organization): the personal access token,
+    encrypted at rest, and the API base URL (Calendly's, or a local fake or the sandbox)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    base_url = models.URLField(max_length=500, default=CALENDLY_API_URL, help_text="Calendly API base URL.")
+    token_encrypted = models.TextField(blank=True, default="", editable=False)
+    is_active = models.BooleanField(default=True)
+    calendly_organization_uri = models.CharField(max_length=500, blank=True, default="", editable=False)
+    calendly_user_uri = models.CharField(max_length=500, blank=True, default="", editable=False)
+    # Bumped by every sync: part of the key of every cached answer of Calendly's available times.
+    cache_version = models.BigIntegerField(default=0, editable=False)
+    last_synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, default="", editable=False)
+
+    class Meta:
+        verbose_name = "Calendly connection"
+        constraints = [models.UniqueConstraint(fields=["organization"], name="calendly_connection_one_per_organization")]
+
+    def __str__(self) -> str:
+        return f"Calendly ({self.base_url})"
+
+
+class CalendlyUser(TenantOwnedModel):
+    """A user of the organization's Calendly account, linked to the provider (resource) whose
+    email matches; staff may change the link, and the sync then keeps their choice."""
+
+    connection = models.ForeignKey(CalendlyConnection, on_delete=models.CASCADE, related_name="users")
+    uri = models.CharField(max_length=500)
+    email = models.CharField(max_length=254, blank=True, default="")
+    name = models.CharField(max_length=200, blank=True, default="")
+    resource = models.ForeignKey(
+        "booking.Resource", null=True, blank=True, on_delete=models.SET_NULL, related_name="calendly_users",
+        help_text="The provider this Calendly user is. Set by email at each sync unless chosen here.",
+    )
+    linked_manually = models.BooleanField(
+        default=False, help_text="Staff chose the provider: the sync no longer matches this user by email."
+    )
+    is_member = models.BooleanField(default=True, help_text="False once the user left the Calendly organization.")
+
+    class Meta:
+        ordering = ["name", "email", "id"]
+        verbose_name = "Calendly user"
+        constraints = [models.UniqueConstraint(fields=["connection", "uri"], name="calendly_user_uri_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email or self.uri
+
+
+class CalendlyEventType(TenantOwnedModel):
+    """A Calendly event type as last synced; ``active`` is False when Calendly says so or when
+    it vanished from Calendly."""
+
+    connection = models.ForeignKey(CalendlyConnection, on_delete=models.CASCADE, related_name="event_types")
+    calendly_user = models.ForeignKey(
+        CalendlyUser, null=True, blank=True, on_delete=models.SET_NULL, related_name="event_types"
+    )
+    event_type_id = models.CharField(max_length=64, help_text="Calendly's UUID: the last segment of the uri.")
+    uri = models.CharField(max_length=500)
+    name = models.CharField(max_length=255, blank=True, default="")
+    scheduling_url = models.CharField(max_length=500, blank=True, default="")
+    duration = models.PositiveIntegerField(null=True, blank=True, help_text="Minutes.")
+    active = models.BooleanField(default=True)
+    owner_uri = models.CharField(max_length=500, blank=True, default="", help_text="profile.owner")
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "Calendly event type"
+        constraints = [models.UniqueConstraint(fields=["connection", "uri"], name="calendly_event_type_uri_unique")]
+        indexes = [models.Index(fields=["organization", "event_type_id"])]
+
+    def __str__(self) -> str:
+        return self.name or self.event_type_id

@@ -13,3 +13,11 @@ def job_run_task(job_id: str) -> str | None:
 def jobs_run_task(job_ids: list[str]) -> list[str | None]:
     """Run several jobs one after the other (the demo: sync providers, then fetch)."""
     return [job_run_task(job_id) for job_id in job_ids]
+
+
+def calendly_sync_all_task() -> list[str]:
+    """Every ``CALENDLY_SYNC_MINUTES`` (schedule made by migration ``0004_calendly``): queue a
+    Calendly sync job per active connection."""
+    from emr.services.calendly import calendly_sync_all
+
+    return calendly_sync_all()

@@ -124,7 +124,7 @@ def fuzz_headers(db):
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     tenant = make_tenant("Fuzzed")
-    yield {"x-api-key": tenant.api_key}
+    yield {"x-api-key": tenant.api_key, "cv-api-key": tenant.api_key}
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
 

@@ -14,6 +14,7 @@ from emr.models import EmrConnection
 from emr.sandbox import PREFIX
 from emr.services.connections import emr_connection_create, emr_connection_keypair_ensure, emr_connection_credentials
 from tests.conftest import Tenant, make_tenant
+from tests.emr.calendly_fixtures import calendly  # noqa: F401  (the fake Calendly fixture)
 from tests.emr.fake_fhir import FakeFhirServer
 
 SANDBOX_ZONE = "America/New_York"
