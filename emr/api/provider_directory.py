@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from booking.api.fields import parse_instant
-from booking.us_states import US_STATE_CODES
+from tenants.us_states import US_STATE_CODES
 from emr.calendly import CalendlyError, CalendlyRateLimited, CalendlyTimeout
 from emr.provider_directory import MESSAGE, DirectoryQuery, provider_directory
 from tenants.api import errors
