@@ -84,28 +84,33 @@ SERVICES = {
         visit_type="PT",
     ),
     "lab": dict(name="Lab draw", duration=10, bookings_per_slot=2, booking_interval=10, visit_type="LAB"),
-    "ultra": dict(name="Ultrasound", duration=30, padding=10, round_robin="BALANCED", visit_type="US"),
+    # Rooms and devices are never booked alone: they join a clinician through COMBINED (the client
+    # asks for both, e.g. ResourceIds=Dr. Okafor&ResourceIds=Ultrasound unit).
+    "ultra": dict(name="Ultrasound", duration=30, padding=10, round_robin="COMBINED", visit_type="US"),
+    "procedure": dict(name="Minor procedure", duration=30, padding=15, round_robin="COMBINED", visit_type="PROC"),
 }
 
 MORNING_AFTERNOON = ((WEEKDAYS, "08:00:00", "12:00:00"), (WEEKDAYS, "13:00:00", "17:00:00"))
 
 PEOPLE = (
-    _Person("Dr. Maya Patel", "provider", "boston", ("new", "follow", "tele"), "maya.patel@harbor.example",
+    _Person("Dr. Maya Patel", "provider", "boston", ("new", "follow", "tele", "procedure"), "maya.patel@harbor.example",
             "1467582930", ("MA", "NH", "RI"), hours=MORNING_AFTERNOON),
-    _Person("Dr. James Okafor", "provider", "boston", ("new", "follow", "ultra"), "james.okafor@harbor.example",
+    _Person("Dr. James Okafor", "provider", "boston", ("new", "follow", "ultra", "procedure"), "james.okafor@harbor.example",
             "1639204857", ("MA", "CT"),
             hours=(((1, 3, 5), "08:00:00", "12:00:00"), ((1, 3, 5), "13:00:00", "17:00:00"),
                    ((2, 4), "10:00:00", "13:00:00"), ((2, 4), "14:00:00", "19:00:00"))),
     _Person("Lena Ruiz, NP", "provider", "boston", ("follow", "tele"), "lena.ruiz@harbor.example", "1225938476",
             ("MA", "NY", "VT"),
             hours=MORNING_AFTERNOON + (((6,), "08:00:00", "12:00:00"),)),
-    _Person("Exam Room 3", "room", "boston", ("new", "follow"), hours=((WEEKDAYS, "07:30:00", "19:00:00"),)),
+    _Person("Exam Room 3", "room", "boston", ("procedure",), hours=((WEEKDAYS, "07:30:00", "19:00:00"),)),
     _Person("Ultrasound unit", "equipment", "boston", ("ultra",), hours=((WEEKDAYS, "08:00:00", "17:00:00"),)),
     _Person("Dr. Ethan Brooks", "provider", "denver", ("new", "follow", "tele"), "ethan.brooks@harbor.example",
             "1346758290", ("CO", "WY", "UT"), hours=((WEEKDAYS, "08:00:00", "12:30:00"), (WEEKDAYS, "13:30:00", "17:00:00"))),
     _Person("Sofia Marin, DPT", "staff", "denver", ("pt",), "sofia.marin@harbor.example",
             hours=((WEEKDAYS, "09:00:00", "12:00:00"), (WEEKDAYS, "12:45:00", "18:00:00"))),
-    _Person("Phlebotomy chair", "equipment", "denver", ("lab",), capacity=2, hours=((WEEKDAYS, "08:00:00", "11:30:00"),)),
+    # Two draw chairs: the phlebotomist takes two patients at a time.
+    _Person("Noah Reyes, phlebotomist", "staff", "denver", ("lab",), "noah.reyes@harbor.example", capacity=2,
+            hours=((WEEKDAYS, "08:00:00", "11:30:00"),)),
 )
 
 PATIENTS = (

@@ -7,12 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.apps import apps
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from booking.models import Appointment, ExternalCalendar, Location
-from emr.models import EmrConnection, Job
+from emr.models import CalendlyConnection, EmrConnection, Job
 from tenants.localtime import local_day_bounds, local_range_text, local_text, local_today
 from tenants.models import Delivery, Organization
 
@@ -42,7 +41,7 @@ class Dashboard:
     deliveries_stuck: int
     connections: list[dict]
     calendars_failing: list[ExternalCalendar]
-    calendly: dict | None
+    calendly: dict
 
     @property
     def needs_attention(self) -> int:
@@ -113,22 +112,16 @@ def _connections(organization: Organization) -> list[dict]:
     return out
 
 
-def _calendly(organization: Organization) -> dict | None:
-    """The Calendly connection's last sync, when the product has one (looked up by name, so the
-    dashboard works before and after that feature)."""
-    for model in apps.get_models():
-        name = model._meta.model_name
-        if "calendly" in name and "connection" in name:
-            connection = model._default_manager.filter(organization=organization).first()
-            if connection is None:
-                return {"configured": False}
-            synced = getattr(connection, "last_synced_at", None)
-            return {
-                "configured": True,
-                "last_sync": local_text(synced, organization.timezone) if synced else "never",
-                "error": str(getattr(connection, "last_error", "") or "")[:160],
-            }
-    return None
+def _calendly(organization: Organization) -> dict:
+    connection = CalendlyConnection.objects.filter(organization=organization).first()
+    if connection is None:
+        return {"configured": False}
+    synced = connection.last_synced_at
+    return {
+        "configured": True,
+        "last_sync": local_text(synced, organization.timezone) if synced else "never",
+        "error": connection.last_error[:160],
+    }
 
 
 def staff_dashboard(*, organization: Organization, now: datetime | None = None) -> Dashboard:

@@ -31,8 +31,12 @@ class DemoCredentials:
     organization_id: str
     admin_username: str
     admin_password: str
-    staff_username: str
+    staff_username: str  # the front desk
     staff_password: str
+    manager_username: str  # the clinic's administrator
+    manager_password: str
+    viewer_username: str
+    viewer_password: str
     api_key: str
     client_id: str
     client_secret: str
@@ -63,8 +67,8 @@ def _user(username: str, password: str, *, superuser: bool):
 
 @transaction.atomic
 def demo_ensure() -> DemoCredentials:
-    """The demo organization, its data, an API client, a sandbox EMR connection, a superuser and a
-    front-desk staff user; idempotent."""
+    """The demo organization, its data, an API client, a sandbox EMR connection, a superuser and one
+    staff user of each role (admin, front desk, viewer); idempotent."""
     saved = _load()
     org = Organization.objects.filter(slug=DEMO_SLUG).first()
     if org is None:
@@ -92,13 +96,22 @@ def demo_ensure() -> DemoCredentials:
         admin_password=saved.get("admin_password") or secrets.token_urlsafe(9),
         staff_username="frontdesk",
         staff_password=saved.get("staff_password") or secrets.token_urlsafe(9),
+        manager_username="manager",
+        manager_password=saved.get("manager_password") or secrets.token_urlsafe(9),
+        viewer_username="viewer",
+        viewer_password=saved.get("viewer_password") or secrets.token_urlsafe(9),
         api_key=saved["api_key"],
         client_id=saved["client_id"],
         client_secret=saved["client_secret"],
         access_token=saved["access_token"],
     )
     _user(creds.admin_username, creds.admin_password, superuser=True)
-    staff = _user(creds.staff_username, creds.staff_password, superuser=False)
-    Membership.objects.get_or_create(user=staff, organization=org, defaults={"role": Membership.Role.ADMIN})
+    for username, password, role in (
+        (creds.staff_username, creds.staff_password, Membership.Role.FRONTDESK),
+        (creds.manager_username, creds.manager_password, Membership.Role.ADMIN),
+        (creds.viewer_username, creds.viewer_password, Membership.Role.VIEWER),
+    ):
+        staff = _user(username, password, superuser=False)
+        Membership.objects.update_or_create(user=staff, organization=org, defaults={"role": role})
     _save(creds)
     return creds

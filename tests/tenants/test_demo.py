@@ -139,3 +139,34 @@ def test_the_demo_lets_webhooks_reach_a_local_receiver_unless_told_otherwise():
 
     assert demo_children_env({"PATH": "/bin"}) == {"PATH": "/bin", "WEBHOOK_ALLOW_PRIVATE_URLS": "true"}
     assert demo_children_env({"WEBHOOK_ALLOW_PRIVATE_URLS": "false"})["WEBHOOK_ALLOW_PRIVATE_URLS"] == "false"
+
+
+def test_every_demo_service_is_offered_by_a_clinician_and_rooms_only_join_one(db, credentials_file):
+    from booking.models import ResourceService, RoundRobin
+
+    out = StringIO()
+    call_command("demo", "--setup-only", stdout=out)
+    org = Organization.objects.get(slug=demo.DEMO_SLUG)
+    clinicians = (Resource.Type.PROVIDER, Resource.Type.STAFF)
+    for service in Service.objects.filter(organization=org):
+        links = ResourceService.objects.filter(service=service).select_related("resource")
+        assert any(link.resource.type in clinicians for link in links), service.name
+        if any(link.resource.type not in clinicians for link in links):
+            assert service.round_robin == RoundRobin.COMBINED, service.name  # a room or device never alone
+    # The measured problem: "Follow-up visit" offered with only Exam Room 3.
+    follow_up = Service.objects.get(organization=org, name="Follow-up visit")
+    assert not ResourceService.objects.filter(service=follow_up, resource__type__in=["room", "equipment"]).exists()
+
+
+def test_the_demo_has_one_login_of_each_role_and_prints_them(db, credentials_file):
+    out = StringIO()
+    call_command("demo", "--setup-only", stdout=out)
+    creds = json.loads(credentials_file.read_text())
+    org = Organization.objects.get(slug=demo.DEMO_SLUG)
+    roles = {}
+    for key in ("staff", "manager", "viewer"):
+        membership = Membership.objects.get(user__username=creds[f"{key}_username"], organization=org)
+        assert membership.user.check_password(creds[f"{key}_password"]) and not membership.user.is_superuser
+        assert f"{creds[f'{key}_username']} / {creds[f'{key}_password']}" in out.getvalue()
+        roles[key] = membership.role
+    assert roles == {"staff": "frontdesk", "manager": "admin", "viewer": "viewer"}

@@ -147,7 +147,9 @@ class Command(BaseCommand):
 
   Admin            {site}/admin/
     superuser      {creds.admin_username} / {creds.admin_password}
-    clinic staff   {creds.staff_username} / {creds.staff_password}   (sees only the demo clinic)
+    clinic admin   {creds.manager_username} / {creds.manager_password}   (everything in the demo clinic)
+    front desk     {creds.staff_username} / {creds.staff_password}   (appointments, blocks, allocations; reads the rest)
+    viewer         {creds.viewer_username} / {creds.viewer_password}   (reads the demo clinic)
   API docs         {site}/api/docs/
   Booking API      x-api-key: {creds.api_key}
     e.g.           curl -H 'x-api-key: {creds.api_key}' {site}/v3/locations
