@@ -2,8 +2,9 @@
 
 Two paths, each with 1 and 2 worker processes:
 
-- ``qcluster``: the production path. Events are emitted in one transaction; on commit one
-  django-q2 task per delivery is enqueued and ``manage.py qcluster`` (Q_WORKERS = 1 or 2) sends them.
+- ``qcluster``: the production path. The events are emitted together, as a live fetch emits the
+  changes it saw; on commit one draining task per worker is enqueued and ``manage.py qcluster``
+  (Q_WORKERS = 1 or 2) sends them, each worker a batch of attempts at a time, concurrently.
 - ``sweep``: ``manage.py webhooks_deliver`` processes claiming due deliveries straight from the
   database (what the every-minute schedule does), without the task queue.
 
@@ -49,7 +50,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django_q.models import OrmQ  # noqa: E402
 
-from tenants.events import event_emit  # noqa: E402
+from tenants.events import NewEvent, events_emit  # noqa: E402
 from tenants.models import Delivery  # noqa: E402
 from tenants.services import organization_create  # noqa: E402
 from tenants.webhooks.services import webhook_endpoint_create  # noqa: E402
@@ -97,9 +98,13 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"ok")
 
 
+class Receiver(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # a listen backlog like a real server's (Python's default is 5)
+
+
 def start_receiver() -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = Receiver(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -129,8 +134,10 @@ def stop(process: subprocess.Popen) -> None:
 
 def emit_batch(organization, count: int) -> None:
     with transaction.atomic():
-        for n in range(count):
-            event_emit(organization=organization, type="appointment.created", data={"appointment": {"id": f"a{n}"}})
+        events_emit(
+            organization=organization,
+            events=[NewEvent("appointment.updated", {"appointment": {"id": f"a{n}"}}) for n in range(count)],
+        )
 
 
 def run_qcluster(organization, workers: int) -> float:
@@ -144,7 +151,7 @@ def run_qcluster(organization, workers: int) -> float:
             time.sleep(0.05)
         before = len(counter.ids)
         started = time.monotonic()
-        emit_batch(organization, EVENTS)  # on commit: one task per delivery
+        emit_batch(organization, EVENTS)  # on commit: one draining task per worker
         if not counter.wait_for(before + EVENTS, timeout=600):
             raise SystemExit(f"only {len(counter.ids) - before} of {EVENTS} delivered; see {log}")
         return time.monotonic() - started
@@ -174,11 +181,14 @@ def main() -> None:
     engine = "PostgreSQL" if DATABASE_URL.startswith("postgres") else "SQLite"
     print(f"webhook delivery to a local receiver: {EVENTS} events per run, {engine}, django-q2 ORM broker")
     print(f"{'path':<10} {'workers':>7} {'seconds':>8} {'events/s':>9}")
+    summary = []
     try:
         for path, run in (("qcluster", run_qcluster), ("sweep", run_sweep)):
             for workers in (1, 2):
                 seconds = run(organization, workers)
                 print(f"{path:<10} {workers:>7} {seconds:>8.2f} {EVENTS / seconds:>9.1f}", flush=True)
+                summary.append(f"webhooks {workers} workers {engine} ({path}): {EVENTS / seconds:.0f} events/s")
+        print("\n".join(summary))
         failed = Delivery.objects.filter(organization=organization).exclude(status=Delivery.Status.SUCCEEDED).count()
         print(f"deliveries not succeeded: {failed}; duplicate requests: {counter.requests - len(counter.ids)}")
     finally:

@@ -117,6 +117,53 @@ def _pinned_request(
     )
 
 
+@dataclass(frozen=True)
+class Post:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def webhook_post_many(
+    posts: list[Post], *, timeout: float, allow_private: bool, concurrency: int, per_url: int
+) -> list[SendResult]:
+    """Several attempts on one event loop, at most ``concurrency`` in flight and at most
+    ``per_url`` to any one URL (a receiver is not flooded); each is over in ``timeout`` seconds
+    from when it starts, as a single ``webhook_post`` is. The results are in the order of
+    ``posts``; an attempt that raised gets an ``internal`` result of its own."""
+    if not posts:
+        return []
+
+    async def run() -> list:
+        gate = asyncio.Semaphore(concurrency)
+        url_gates = {post.url: asyncio.Semaphore(per_url) for post in posts}
+
+        async def one(post: Post) -> SendResult:
+            async with url_gates[post.url], gate:
+                return await _attempt(
+                    url=post.url,
+                    body=post.body,
+                    headers=post.headers,
+                    timeout=timeout,
+                    allow_private=allow_private,
+                    started=time.monotonic(),
+                )
+
+        return await asyncio.gather(*(one(post) for post in posts), return_exceptions=True)
+
+    results = []
+    for outcome in asyncio.run(run()):
+        if isinstance(outcome, BaseException):
+            outcome = SendResult(
+                status_code=None,
+                duration_ms=0,
+                error=f"Unexpected error while sending: {type(outcome).__name__}: {outcome}"[:1000],
+                error_kind=ErrorKind.INTERNAL,
+            )
+        results.append(outcome)
+    return results
+
+
 def webhook_post(*, url: str, body: bytes, headers: dict[str, str], timeout: float, allow_private: bool) -> SendResult:
     """One attempt, over in ``timeout`` seconds whatever the network or the receiver does. For
     synchronous callers (it runs its own event loop)."""

@@ -9,6 +9,7 @@ from django.conf import settings
 from tenants.webhooks.services import (
     deliveries_due_count,
     deliveries_process_due,
+    deliveries_resume_stalled,
     delivery_attempt_run_with_retries,
 )
 
@@ -22,6 +23,7 @@ SWEEP_BATCH = 25
 
 
 def delivery_attempt_task(delivery_id: int) -> str:
+    deliveries_resume_stalled()
     report = delivery_attempt_run_with_retries(
         delivery_id=delivery_id, retry_window=INLINE_RETRY_WINDOW, poll_seconds=RETRY_WAIT_POLL_SECONDS
     )
@@ -29,6 +31,7 @@ def delivery_attempt_task(delivery_id: int) -> str:
 
 
 def deliveries_process_task() -> int:
+    deliveries_resume_stalled()
     return deliveries_process_due(budget_seconds=SWEEP_BUDGET_SECONDS)
 
 

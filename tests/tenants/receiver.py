@@ -70,6 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # a listen backlog like a real server's (Python's default is 5)
     block_on_close = False
     receiver: Receiver
 

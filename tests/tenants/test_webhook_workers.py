@@ -145,3 +145,55 @@ def test_several_worker_processes_share_a_backlog_and_send_each_delivery_once(sh
     assert sent == sorted(event.pk for event in events)  # every one, none twice
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SUCCEEDED}
     assert DeliveryAttempt.objects.count() == 40
+
+
+def test_a_crashed_workers_delivery_resumes_before_the_backlog_queued_in_front_of_the_sweep(
+    shared_database_url, receiver, tmp_path
+):
+    stranded_tenant, busy_tenant = make_tenant("Crashed Clinic"), make_tenant("Busy Clinic")
+    webhook_endpoint_create(organization=stranded_tenant.organization, url=receiver.url("/crashed"))
+    webhook_endpoint_create(organization=busy_tenant.organization, url=receiver.url("/busy"))
+    receiver.routes["/busy"] = Reply(200, delay=0.4)
+    # A lease shorter than the system checks allow, so the takeover is due soon after the crash.
+    env = subprocess_env(shared_database_url, WEBHOOK_LEASE_SECONDS="2", WEBHOOK_TIMEOUT_SECONDS="30", Q_WORKERS="1")
+    log = tmp_path / "qcluster.log"
+
+    receiver.script(Reply(200, hold=True))
+    cluster = manage("qcluster", "--skip-checks", env=env, log=log)
+    try:
+        stranded = event_emit(organization=stranded_tenant.organization, type="appointment.created", data={"n": 0})
+        receiver.wait_for(1, timeout=30)
+        stop_group(cluster, kill=True)  # the whole cluster dies with the request in flight
+    finally:
+        stop_group(cluster)
+    assert Delivery.objects.get(event=stranded).status == Delivery.Status.SENDING, _log_tail(log)
+
+    # A backlog of delivery tasks (about 12 s of work for the one worker), then the every-minute
+    # sweep, which the scheduler queues behind them.
+    backlog = [event_emit(organization=busy_tenant.organization, type="appointment.created", data={"n": n}) for n in range(30)]
+    Schedule.objects.filter(name=SWEEP_SCHEDULE_NAME).update(next_run=timezone.now() - timedelta(seconds=1))
+    scheduler(broker=get_broker())
+    wait_until(lambda: Delivery.objects.get(event=stranded).lease_expires_at <= timezone.now(), timeout=10, message="lease")
+
+    cluster = manage("qcluster", "--skip-checks", env=env, log=log)
+    try:
+        receiver.wait_for(1 + len(backlog) + 1, timeout=90)
+        wait_until(
+            lambda: Delivery.objects.filter(event__in=backlog, status=Delivery.Status.SUCCEEDED).count() == len(backlog),
+            timeout=30,
+            message="backlog\n" + _log_tail(log),
+        )
+    finally:
+        stop_group(cluster)
+
+    sent = [(r.path, r.headers["webhook-id"], r.headers["webhook-attempt"]) for r in receiver.requests]
+    resumed = sent.index(("/crashed", stranded.pk, "2"))
+    last_of_backlog = max(n for n, (path, _, _) in enumerate(sent) if path == "/busy")
+    # Taken over by the first delivery task that ran after the lease, not by the sweep behind them.
+    assert resumed < last_of_backlog, sent
+    assert sum(1 for path, _, _ in sent[:resumed] if path == "/busy") < len(backlog) // 2, sent
+    assert list(DeliveryAttempt.objects.filter(delivery__event=stranded).values_list("number", "outcome")) == [
+        (1, "lost"),
+        (2, "succeeded"),
+    ]
+    assert sorted(event_id for path, event_id, _ in sent if path == "/busy") == sorted(event.pk for event in backlog)

@@ -24,10 +24,11 @@ from tenants.webhooks.services.attempts import (
     AttemptReport,
     Decision,
     attempt_decide,
+    deliveries_attempt_send,
     delivery_attempt_run,
     delivery_attempt_send,
 )
-from tenants.webhooks.services.claims import Claim, deliveries_due_count, delivery_claim
+from tenants.webhooks.services.claims import Claim, deliveries_claim, deliveries_due_count, delivery_claim
 from tenants.webhooks.services.endpoints import (
     EVENT_TYPES,
     MAX_ENDPOINTS_PER_ORGANIZATION,
@@ -57,6 +58,7 @@ from tenants.webhooks.services.fanout import (
 from tenants.webhooks.services.processing import (
     deliveries_process_due,
     deliveries_process_until,
+    deliveries_resume_stalled,
     delivery_attempt_run_with_retries,
 )
 from tenants.webhooks.services.schedule import SWEEP_FUNC, SWEEP_SCHEDULE_NAME, webhook_schedule_ensure
@@ -79,12 +81,15 @@ __all__ = [
     "EndpointConflict",
     "IssuedEndpoint",
     "attempt_decide",
+    "deliveries_attempt_send",
+    "deliveries_claim",
     "deliveries_create_for_events",
     "deliveries_due_count",
     "deliveries_enqueue",
     "deliveries_enqueue_on_commit",
     "deliveries_process_due",
     "deliveries_process_until",
+    "deliveries_resume_stalled",
     "delivery_attempt_run",
     "delivery_attempt_run_with_retries",
     "delivery_attempt_send",

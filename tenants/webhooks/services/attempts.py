@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tenants.models import Delivery, DeliveryAttempt, WebhookEndpoint
-from tenants.webhooks.client import ErrorKind, SendResult, elapsed_ms, webhook_post
+from tenants.webhooks.client import ErrorKind, Post, SendResult, elapsed_ms, webhook_post_many
 from tenants.webhooks.services.claims import Claim, delivery_claim
 from tenants.webhooks.services.endpoints import webhook_endpoint_disable, webhook_endpoint_secrets
 from tenants.webhooks.services.fanout import event_body_serialize
@@ -32,6 +32,10 @@ RETRY_DELAYS = (
 )
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 MAX_RETRY_AFTER = timedelta(hours=24)  # a receiver's Retry-After is honoured up to this
+# Attempts one worker has in flight at once. A batch is claimed no larger than this, so the whole
+# batch is over within one timeout, well inside its lease.
+SEND_CONCURRENCY = 32
+SEND_CONCURRENCY_PER_URL = 8
 
 
 @dataclass(frozen=True)
@@ -92,46 +96,99 @@ def attempt_decide(*, result: SendResult, cycle_attempt: int, now: datetime) -> 
     return _retry_or_fail(error=result.error, cycle_attempt=cycle_attempt, retry_after=None, now=now)
 
 
-def _finish(*, claim: Claim, decision: Decision, url: str, now: datetime, result: SendResult | None) -> AttemptReport:
-    final = decision.status in (Delivery.Status.SUCCEEDED, Delivery.Status.FAILED)
-    with transaction.atomic():
-        held = Delivery.objects.filter(pk=claim.delivery_id, claim_token=claim.token, status=Delivery.Status.SENDING).update(
-            status=decision.status,
-            next_attempt_at=decision.next_attempt_at,
-            lease_expires_at=None,
-            claim_token="",
-            last_status_code=result.status_code if result else None,
-            last_error=decision.error,
-            completed_at=now if final else None,
-            updated_at=timezone.now(),
-        )
-        if result is not None and Delivery.objects.filter(pk=claim.delivery_id).exists():
-            error = decision.error
-            if not held:
-                error = (error + " " if error else "") + "(Finished after the lease expired; another worker took over.)"
-            DeliveryAttempt.objects.create(
-                delivery_id=claim.delivery_id,
-                number=claim.attempt,
-                url=url,
-                started_at=now,
-                duration_ms=result.duration_ms,
-                status_code=result.status_code,
-                response_excerpt=result.response_excerpt,
-                error=error,
-                outcome=decision.outcome,
-            )
-        if decision.disable_reason:
-            endpoint = WebhookEndpoint.objects.filter(deliveries__pk=claim.delivery_id).first()
-            if endpoint is not None:
-                webhook_endpoint_disable(endpoint=endpoint, reason=decision.disable_reason, now=now)
-    return AttemptReport(
-        delivery_id=claim.delivery_id,
-        attempt=claim.attempt,
-        status=decision.status,
-        status_code=result.status_code if result else None,
-        next_attempt_at=decision.next_attempt_at,
-        error=decision.error,
+@dataclass(frozen=True)
+class _Outcome:
+    claim: Claim
+    url: str
+    decision: Decision
+    result: SendResult | None
+
+
+def _unexpected(exc: Exception, *, started: float) -> SendResult:
+    """Whatever went wrong is this attempt's error, retried on the schedule; raised, it would stop
+    the batch and leave its deliveries "sending" until their leases ran out."""
+    return SendResult(
+        status_code=None,
+        duration_ms=elapsed_ms(started),
+        error=f"Unexpected error while sending: {type(exc).__name__}: {exc}"[:1000],
+        error_kind=ErrorKind.INTERNAL,
     )
+
+
+def _finish(*, outcomes: list[_Outcome], now: datetime) -> list[AttemptReport]:
+    """Record the attempts and move each delivery on — only where its claim still holds (a worker
+    that outlived its lease records its attempt, nothing more). One transaction for the batch:
+    the held rows are locked in primary-key order, deliveries with the same outcome are updated
+    together and the attempts inserted in bulk."""
+    if not outcomes:
+        return []
+    with transaction.atomic():
+        current = {
+            pk: (token, status)
+            for pk, token, status in Delivery.objects.select_for_update()
+            .filter(pk__in=[o.claim.delivery_id for o in outcomes])
+            .order_by("pk")
+            .values_list("pk", "claim_token", "status")
+        }
+        held = {
+            o.claim.delivery_id
+            for o in outcomes
+            if current.get(o.claim.delivery_id) == (o.claim.token, Delivery.Status.SENDING)
+        }
+        groups: dict[tuple, list[int]] = {}
+        for o in outcomes:
+            if o.claim.delivery_id in held:
+                key = (o.decision.status, o.decision.next_attempt_at, o.result.status_code if o.result else None, o.decision.error)
+                groups.setdefault(key, []).append(o.claim.delivery_id)
+        for (status, next_attempt_at, status_code, error), ids in groups.items():
+            Delivery.objects.filter(pk__in=ids).update(
+                status=status,
+                next_attempt_at=next_attempt_at,
+                lease_expires_at=None,
+                claim_token="",
+                last_status_code=status_code,
+                last_error=error,
+                completed_at=now if status in (Delivery.Status.SUCCEEDED, Delivery.Status.FAILED) else None,
+                updated_at=timezone.now(),
+            )
+        attempts = []
+        for o in outcomes:
+            # Not when nothing was sent, nor for a delivery whose organization was deleted meanwhile.
+            if o.result is None or o.claim.delivery_id not in current:
+                continue
+            error = o.decision.error
+            if o.claim.delivery_id not in held:
+                error = (error + " " if error else "") + "(Finished after the lease expired; another worker took over.)"
+            attempts.append(
+                DeliveryAttempt(
+                    delivery_id=o.claim.delivery_id,
+                    number=o.claim.attempt,
+                    url=o.url,
+                    started_at=now,
+                    duration_ms=o.result.duration_ms,
+                    status_code=o.result.status_code,
+                    response_excerpt=o.result.response_excerpt,
+                    error=error,
+                    outcome=o.decision.outcome,
+                )
+            )
+        DeliveryAttempt.objects.bulk_create(attempts)
+        for o in outcomes:
+            if o.decision.disable_reason:
+                endpoint = WebhookEndpoint.objects.filter(deliveries__pk=o.claim.delivery_id).first()
+                if endpoint is not None:
+                    webhook_endpoint_disable(endpoint=endpoint, reason=o.decision.disable_reason, now=now)
+    return [
+        AttemptReport(
+            delivery_id=o.claim.delivery_id,
+            attempt=o.claim.attempt,
+            status=o.decision.status,
+            status_code=o.result.status_code if o.result else None,
+            next_attempt_at=o.decision.next_attempt_at,
+            error=o.decision.error,
+        )
+        for o in outcomes
+    ]
 
 
 def delivery_attempt_run(*, delivery_id: int | None = None, now: datetime | None = None) -> AttemptReport | None:
@@ -145,51 +202,57 @@ def delivery_attempt_run(*, delivery_id: int | None = None, now: datetime | None
 
 
 def delivery_attempt_send(*, claim: Claim, now: datetime | None = None) -> AttemptReport | None:
-    """Make the attempt a claim is for and record it. The outcome changes the delivery only if
-    the claim still holds (a worker that outlived its lease records its attempt, nothing more)."""
+    """Make the attempt a claim is for and record it (None: the delivery is gone)."""
+    reports = deliveries_attempt_send(claims=[claim], now=now)
+    return reports[0] if reports else None
+
+
+def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None) -> list[AttemptReport]:
+    """Make the attempts the claims are for, concurrently, each within its own timeout, and
+    record them (a delivery deleted meanwhile, with its organization, gets no report)."""
     now = now or timezone.now()
-    delivery = Delivery.objects.select_related("event", "endpoint").filter(pk=claim.delivery_id).first()
-    if delivery is None:  # its organization was deleted meanwhile
-        return None
-    endpoint = delivery.endpoint
-    if not endpoint.is_deliverable:
-        decision = Decision(DeliveryAttempt.Outcome.FAILED, Delivery.Status.FAILED, f"Endpoint {endpoint.status}.")
-        return _finish(claim=claim, decision=decision, url=endpoint.url, now=now, result=None)
-    if claim.cycle_attempt > MAX_ATTEMPTS:  # the last allowed attempt was lost with its worker
-        decision = Decision(
-            DeliveryAttempt.Outcome.FAILED, Delivery.Status.FAILED, f"Gave up after {MAX_ATTEMPTS} attempts."
-        )
-        return _finish(claim=claim, decision=decision, url=endpoint.url, now=now, result=None)
-
-    event = delivery.event
-    started = time.monotonic()
-    try:
-        body = (event.body or event_body_serialize(event.payload)).encode("utf-8")
-        headers = headers_build(
-            event_id=event.pk,
-            body=body,
-            secrets=webhook_endpoint_secrets(endpoint=endpoint, now=now),
-            attempt=claim.attempt,
-            timestamp=timezone.now(),
-        )
-        result = webhook_post(
-            url=endpoint.url,
-            body=body,
-            headers=headers,
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            allow_private=settings.WEBHOOK_ALLOW_PRIVATE_URLS,
-        )
-    except Exception as exc:  # noqa: BLE001 - one attempt's failure, not the batch's
-        # Whatever went wrong is this attempt's error, retried on the schedule; raised, it would
-        # stop the sweep's batch and leave the delivery "sending" until its lease ran out.
-        logger.exception("webhook delivery %s: attempt %s failed unexpectedly", claim.delivery_id, claim.attempt)
-        result = SendResult(
-            status_code=None,
-            duration_ms=elapsed_ms(started),
-            error=f"Unexpected error while sending: {type(exc).__name__}: {exc}"[:1000],
-            error_kind=ErrorKind.INTERNAL,
-        )
-    decision = attempt_decide(result=result, cycle_attempt=claim.cycle_attempt, now=now)
-    return _finish(claim=claim, decision=decision, url=endpoint.url, now=now, result=result)
-
-
+    deliveries = Delivery.objects.select_related("event", "endpoint").in_bulk([claim.delivery_id for claim in claims])
+    outcomes: list[_Outcome] = []
+    posts: list[tuple[Claim, str, Post]] = []
+    secrets: dict = {}  # endpoint id -> its signing secrets, decrypted once per batch
+    for claim in claims:
+        delivery = deliveries.get(claim.delivery_id)
+        if delivery is None:  # its organization was deleted meanwhile
+            continue
+        endpoint, event = delivery.endpoint, delivery.event
+        if not endpoint.is_deliverable:
+            decision = Decision(DeliveryAttempt.Outcome.FAILED, Delivery.Status.FAILED, f"Endpoint {endpoint.status}.")
+            outcomes.append(_Outcome(claim, endpoint.url, decision, None))
+            continue
+        if claim.cycle_attempt > MAX_ATTEMPTS:  # the last allowed attempt was lost with its worker
+            decision = Decision(
+                DeliveryAttempt.Outcome.FAILED, Delivery.Status.FAILED, f"Gave up after {MAX_ATTEMPTS} attempts."
+            )
+            outcomes.append(_Outcome(claim, endpoint.url, decision, None))
+            continue
+        started = time.monotonic()
+        try:
+            if endpoint.pk not in secrets:
+                secrets[endpoint.pk] = webhook_endpoint_secrets(endpoint=endpoint, now=now)
+            body = (event.body or event_body_serialize(event.payload)).encode("utf-8")
+            headers = headers_build(
+                event_id=event.pk, body=body, secrets=secrets[endpoint.pk], attempt=claim.attempt, timestamp=timezone.now()
+            )
+        except Exception as exc:  # noqa: BLE001 - one attempt's failure, not the batch's
+            logger.exception("webhook delivery %s: attempt %s failed unexpectedly", claim.delivery_id, claim.attempt)
+            result = _unexpected(exc, started=started)
+            outcomes.append(_Outcome(claim, endpoint.url, attempt_decide(result=result, cycle_attempt=claim.cycle_attempt, now=now), result))
+            continue
+        posts.append((claim, endpoint.url, Post(url=endpoint.url, body=body, headers=headers)))
+    results = webhook_post_many(
+        [post for _claim, _url, post in posts],
+        timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+        allow_private=settings.WEBHOOK_ALLOW_PRIVATE_URLS,
+        concurrency=SEND_CONCURRENCY,
+        per_url=SEND_CONCURRENCY_PER_URL,
+    )
+    for (claim, url, _post), result in zip(posts, results, strict=True):
+        if result.error_kind == ErrorKind.INTERNAL:
+            logger.error("webhook delivery %s: attempt %s failed unexpectedly: %s", claim.delivery_id, claim.attempt, result.error)
+        outcomes.append(_Outcome(claim, url, attempt_decide(result=result, cycle_attempt=claim.cycle_attempt, now=now), result))
+    return _finish(outcomes=outcomes, now=now)

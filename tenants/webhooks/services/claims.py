@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from tenants.models import Delivery, DeliveryAttempt
@@ -30,11 +30,27 @@ def _due(now: datetime) -> Q:
     )
 
 
+def _stalled(now: datetime) -> Q:
+    return Q(status=Delivery.Status.SENDING, lease_expires_at__lte=now)
+
+
 def deliveries_due_count(*, now: datetime | None = None) -> int:
     return Delivery.objects.filter(_due(now or timezone.now())).count()
 
 
 _CLAIM_FIELDS = ("pk", "status", "attempts", "cycle_attempts", "last_attempt_at", "endpoint__url")
+
+
+def _lost_attempt(*, delivery_id: int, number: int, url: str, started_at: datetime) -> DeliveryAttempt:
+    """The record of an attempt whose worker died: its claim was taken over after the lease."""
+    return DeliveryAttempt(
+        delivery_id=delivery_id,
+        number=number,
+        url=url,
+        started_at=started_at,
+        outcome=DeliveryAttempt.Outcome.LOST,
+        error="The worker stopped before this attempt finished; taken over after its lease expired.",
+    )
 
 
 def _take(row: tuple, *, now: datetime) -> Claim | None:
@@ -57,14 +73,7 @@ def _take(row: tuple, *, now: datetime) -> Claim | None:
         if not taken:
             return None
         if status == Delivery.Status.SENDING:
-            DeliveryAttempt.objects.create(
-                delivery_id=pk,
-                number=attempts,
-                url=url,
-                started_at=last_attempt_at or now,
-                outcome=DeliveryAttempt.Outcome.LOST,
-                error="The worker stopped before this attempt finished; taken over after its lease expired.",
-            )
+            _lost_attempt(delivery_id=pk, number=attempts, url=url, started_at=last_attempt_at or now).save()
     return Claim(delivery_id=pk, token=token, attempt=attempts + 1, cycle_attempt=cycle_attempts + 1)
 
 
@@ -89,3 +98,46 @@ def delivery_claim(*, now: datetime, delivery_id: int | None = None) -> Claim | 
             return claim
     return None
 
+
+
+def deliveries_claim(*, now: datetime, limit: int, stalled_only: bool = False) -> list[Claim]:
+    """Claim up to ``limit`` due deliveries at once, the most overdue first (only those whose
+    worker's lease ran out, with ``stalled_only``). One conditional UPDATE takes every candidate
+    still in the state that was read, so a batch is as safe beside other workers as a single
+    claim; on PostgreSQL rows another claimer holds are skipped rather than waited for."""
+    due = _stalled(now) if stalled_only else _due(now)
+    candidates = Delivery.objects.filter(due).order_by("next_attempt_at", "id")
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        rows = list(candidates.values_list(*_CLAIM_FIELDS)[:limit])
+        if not rows:
+            return []
+        as_read = Q()
+        for pk, status, attempts, *_ in rows:
+            as_read |= Q(pk=pk, status=status, attempts=attempts)
+        Delivery.objects.filter(due).filter(as_read).update(
+            status=Delivery.Status.SENDING,
+            claim_token=token,
+            lease_expires_at=now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
+            cycle_attempts=F("cycle_attempts") + 1,
+            last_attempt_at=now,
+            updated_at=timezone.now(),
+        )
+        taken = set(
+            Delivery.objects.filter(pk__in=[row[0] for row in rows], claim_token=token).values_list("pk", flat=True)
+        )
+        rows = [row for row in rows if row[0] in taken]
+        DeliveryAttempt.objects.bulk_create(
+            [
+                _lost_attempt(delivery_id=pk, number=attempts, url=url, started_at=last_attempt_at or now)
+                for pk, status, attempts, _cycle, last_attempt_at, url in rows
+                if status == Delivery.Status.SENDING
+            ]
+        )
+    return [
+        Claim(delivery_id=pk, token=token, attempt=attempts + 1, cycle_attempt=cycle_attempts + 1)
+        for pk, _status, attempts, cycle_attempts, _last, _url in rows
+    ]

@@ -8,22 +8,41 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from tenants.webhooks.selectors import delivery_retry_at
-from tenants.webhooks.services.attempts import AttemptReport, delivery_attempt_run
+from tenants.webhooks.services.attempts import (
+    SEND_CONCURRENCY,
+    AttemptReport,
+    deliveries_attempt_send,
+    delivery_attempt_run,
+)
+from tenants.webhooks.services.claims import deliveries_claim
 
 
 def deliveries_process_due(
     *, now: datetime | None = None, limit: int | None = None, budget_seconds: float | None = None
 ) -> int:
-    """Attempt due deliveries one by one until none is due, ``limit`` attempts were made or
-    ``budget_seconds`` passed. With ``now`` fixed, only what is due at ``now`` is attempted."""
+    """Attempt due deliveries, a batch at a time sent concurrently, until none is due, ``limit``
+    attempts were made or ``budget_seconds`` passed. With ``now`` fixed, only what is due at
+    ``now`` is attempted. Returns the attempts made."""
     started = time.monotonic()
     done = 0
     while limit is None or done < limit:
         if budget_seconds is not None and time.monotonic() - started > budget_seconds:
             break
-        if delivery_attempt_run(now=now or timezone.now()) is None:
+        batch = SEND_CONCURRENCY if limit is None else min(SEND_CONCURRENCY, limit - done)
+        claims = deliveries_claim(now=now or timezone.now(), limit=batch)
+        if not claims:
             break
-        done += 1
+        done += len(deliveries_attempt_send(claims=claims, now=now))
+    return done
+
+
+def deliveries_resume_stalled(*, now: datetime | None = None) -> int:
+    """Take over the deliveries whose worker died (their lease ran out) and attempt them now.
+    Every delivery task calls this first, so a crashed worker's deliveries resume as soon as any
+    worker runs, however long the queue in front of the periodic sweep. Returns the attempts."""
+    done = 0
+    while claims := deliveries_claim(now=now or timezone.now(), limit=SEND_CONCURRENCY, stalled_only=True):
+        done += len(deliveries_attempt_send(claims=claims, now=now))
     return done
 
 
@@ -33,8 +52,8 @@ def deliveries_process_until(*, until: datetime, poll_seconds: float) -> int:
     safe beside other workers doing the same, so nothing is sent twice."""
     done = 0
     while (left := (until - timezone.now()).total_seconds()) > 0:
-        if delivery_attempt_run() is not None:
-            done += 1
+        if claims := deliveries_claim(now=timezone.now(), limit=SEND_CONCURRENCY):
+            done += len(deliveries_attempt_send(claims=claims))
             continue
         time.sleep(min(poll_seconds, left))
     return done
