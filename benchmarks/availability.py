@@ -23,7 +23,8 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime, time as wall_time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as wall_time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,10 @@ from django.test import Client  # noqa: E402
 from django.utils import timezone as dj_timezone  # noqa: E402
 
 from booking import models as b  # noqa: E402
-from booking.availability import engine  # noqa: E402
+from booking.availability import (
+    engine,  # noqa: E402
+    wallclock,  # noqa: E402
+)
 from booking.availability.loader import availability_inputs_load  # noqa: E402
 from tenants.models import Organization  # noqa: E402
 from tenants.services import api_client_create, organization_create  # noqa: E402
@@ -72,7 +76,7 @@ def build(first_day: date, days_of_data: int):
     rng = random.Random(SEED)
     org = organization_create(name="Availability benchmark", timezone_name=ZONE)
     issued = api_client_create(organization=org)
-    tz = engine.zone_get(ZONE)
+    tz = wallclock.zone_get(ZONE)
     with transaction.atomic():
         location = b.Location.objects.create(
             organization=org, name="Main", timezone=ZONE,
@@ -207,7 +211,7 @@ def run(client, org, location, service, resources, first: date) -> None:
     results = {}
     for days in (7, 14, 28):
         for count in (10, 25, 50):
-            start = datetime.combine(first, wall_time(0), engine.zone_get(ZONE))
+            start = datetime.combine(first, wall_time(0), wallclock.zone_get(ZONE))
             end = start + timedelta(days=days) - timedelta(seconds=1)
             query = engine.Query(start=start, end=end, now=now, zone=ZONE, interval=15, round_robin="NONE", seed="bench",
                                  resource_ids=tuple(str(r.pk) for r in resources[:count]))

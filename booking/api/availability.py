@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, time, timezone as dt_timezone
+from datetime import date, datetime, time
+from datetime import timezone as dt_timezone
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -20,7 +21,7 @@ from rest_framework.response import Response
 from booking.api.base import V3APIView
 from booking.api.fields import MAX_YEAR, MIN_YEAR, parse_instant
 from booking.api.schema import TOO_MANY_REQUESTS, V3ErrorSerializer
-from booking.availability import engine
+from booking.availability import engine, wallclock
 from booking.availability.selectors import AvailabilityParams, availability_answer, availability_explain
 from tenants.models import available_timezones
 
@@ -121,7 +122,7 @@ def query_date_or_instant(errors: QueryErrors, params, name: str, zone: str | No
         # Rule 1: "A date-only startDate is 00:00:00 and a date-only endDate 23:59:59 of that date
         # in timezone (default UTC)."
         wall = time(23, 59, 59) if is_end else time(0, 0)
-        return engine.instant(engine.wall_to_epoch(zone, day, wall, is_end))
+        return wallclock.instant(wallclock.wall_to_epoch(zone, day, wall, is_end))
     parsed = parse_instant_param(value)
     if parsed is None:
         errors.add(name, MESSAGES["date"])
@@ -143,8 +144,8 @@ def availability_params_parse(params, *, window_required: bool = True) -> tuple[
         if end < start:
             errors.add("endDate", "Must be on or after startDate.")
         else:
-            first = engine.local_date(engine.epoch(start), zone_ok or "UTC")
-            last = engine.local_date(engine.epoch(end), zone_ok or "UTC")
+            first = wallclock.local_date(wallclock.epoch(start), zone_ok or "UTC")
+            last = wallclock.local_date(wallclock.epoch(end), zone_ok or "UTC")
             if (last - first).days + 1 > MAX_DAYS:
                 errors.add("endDate", f"The range may cover at most {MAX_DAYS} calendar days.")
     location_id = query_uuid(errors, params, "LocationId")
@@ -229,7 +230,7 @@ class ReasonSerializer(serializers.Serializer):
     code = serializers.ChoiceField(
         choices=[
             "outside_working_hours", "location_closed", "blocked", "appointment", "padding", "capacity_full",
-            "external_busy", "in_past", "not_linked", "inactive", "unavailable",
+            "external_busy", "in_past", "not_linked", "inactive",
         ]
     )
     id = serializers.CharField(allow_null=True, help_text="The object behind the reason.")

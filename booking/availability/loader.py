@@ -14,9 +14,7 @@ from datetime import timedelta
 from django.db.models import CharField, F, FloatField, Func, OuterRef, Q, Subquery
 from django.db.models.functions import Cast
 
-from booking.availability import engine
-from booking.selectors import resource_first_location_zone, resource_zone
-from booking.validators import parse_wall_time
+from booking.availability import engine, wallclock
 from booking.models import (
     ActiveStatus,
     Allocation,
@@ -31,6 +29,8 @@ from booking.models import (
     Service,
     Shift,
 )
+from booking.selectors import resource_first_location_zone, resource_zone
+from booking.validators import parse_wall_time
 from tenants.models import Organization
 
 LOADER_QUERIES = 7  # resources, shifts, allocations, blocks, recurring blocks, appointments, external busy
@@ -99,11 +99,11 @@ def service_in(service: Service) -> engine.ServiceIn:
     )
 
 
-def weekly_json_windows(items: list[dict]) -> list[engine.WeeklyWindow]:
+def weekly_json_windows(items: list[dict]) -> list[wallclock.WeeklyWindow]:
     """A location's ``weeklyAvailability`` JSON, as ``booking.validators.validate_weekly_windows``
     accepts it (``HH:MM:SS``; end ``24:00:00`` or ``00:00:00`` = midnight at the end of the day)."""
     return [
-        engine.WeeklyWindow(
+        wallclock.WeeklyWindow(
             day_of_week=item["dayOfWeek"],
             start=parse_wall_time(item["startTime"]),
             end=parse_wall_time(item["endTime"], end=True),
@@ -179,7 +179,7 @@ def availability_inputs_load(
         .exclude(valid_from__gt=last_date)
         .values_list("resource_id", "day_of_week", "start_time", "end_time", "valid_from", "valid_until", "recur_every_weeks", "pk")
     ):
-        shifts[str(resource_id)].append(engine.WeeklyWindow(dow, s, e, valid_from, valid_until, every, str(pk)))
+        shifts[str(resource_id)].append(wallclock.WeeklyWindow(dow, s, e, valid_from, valid_until, every, str(pk)))
 
     allocations = defaultdict(list)
     for resource_id, s, e, pk in (
@@ -217,7 +217,7 @@ def availability_inputs_load(
         # Its own zone, else its scope entity's: the resource's, or the location's (a service has
         # none, so a service-scoped block is read in the zone of the location asked about).
         zone = zone or (zone_of[str(resource_id)] if resource_id is not None else location.timezone)
-        rule = engine.RecurringRule(
+        rule = wallclock.RecurringRule(
             frequency=frequency, start_date=start_date, start=s, end=e, zone=zone, interval=interval,
             end_date=end_date, weekdays=tuple(weekdays or ()), month_day=month_day, ref=str(pk),
         )
@@ -232,7 +232,7 @@ def availability_inputs_load(
     ) & (Q(appointment__expires_at__isnull=True) | Q(appointment__expires_at__gt=query.now))
     # Only a resource whose working windows can chain across midnight needs its appointments from
     # as far back as rule 7's grid can reach (``engine.load_horizon_near``).
-    chaining = [rid for rid in ids if rid in allocations or any(w.end == engine.MIDNIGHT for w in shifts[rid])]
+    chaining = [rid for rid in ids if rid in allocations or any(w.end == wallclock.MIDNIGHT for w in shifts[rid])]
     reach = Q(appointment__end__gt=engine.load_horizon_near(query) - engine.MAX_PADDING)
     if chaining:
         reach |= Q(resource_id__in=chaining, appointment__end__gt=start - engine.MAX_PADDING)

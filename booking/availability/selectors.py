@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import astuple, dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from booking.availability import engine
+from booking.availability import engine, wallclock
 from booking.availability.cache import (
     answer_bytes,
     availability_cache_get,
@@ -75,8 +75,8 @@ class AvailabilityParams:
                 str(self.service_id),
                 ",".join(sorted(self.resource_ids)) if self.resource_ids is not None else "*",
                 self.zone,
-                str(engine.epoch(self.start)),
-                str(engine.epoch(self.end)),
+                str(wallclock.epoch(self.start)),
+                str(wallclock.epoch(self.end)),
                 str(effective.duration),
                 str(effective.step),
                 effective.mode,
@@ -230,8 +230,57 @@ def availability_explain(
         "ResourceId": str(resource.pk),
         "ServiceId": str(resolved.service.pk),
         "LocationId": str(resolved.location.pk),
-        "time": engine.instant(engine.epoch(at), params.zone).isoformat(),
+        "time": wallclock.instant(wallclock.epoch(at), params.zone).isoformat(),
         "available": explanation.available,
         "onGrid": explanation.on_grid,
         "reasons": [{"code": r.code, "id": r.ref or None, "message": r.message} for r in explanation.reasons],
+    }
+
+
+def _reason_body(reason: engine.Reason, zone: str) -> dict:
+    def render(moment: int | None) -> str | None:
+        return None if moment is None else wallclock.instant(moment, zone).isoformat()
+
+    return {
+        "code": reason.code, "kind": reason.kind, "id": reason.ref or None, "message": reason.message,
+        "start": render(reason.start), "end": render(reason.end),
+    }
+
+
+def availability_explain_day(
+    *, organization: Organization, location_id: uuid.UUID, service_id: uuid.UUID, resource_id: uuid.UUID, day: date,
+    zone: str | None = None,
+) -> dict:
+    """The explainer's day view: every start of local ``day`` (in ``zone``, default the
+    location's) for the resource and the service, bookable or not and why, each reason naming its
+    object (``kind``, ``id``) and the interval of it in the way (``engine.day_explain``, the rule
+    functions the listing and the validator use). 404 for another tenant's objects."""
+    resource = tenant_get(model=Resource, organization=organization, pk=resource_id)
+    location = tenant_get(model=Location, organization=organization, pk=location_id)
+    zone = zone or location.timezone
+    params = AvailabilityParams(
+        location_id=location.pk, service_id=service_id, zone=zone, resource_ids=(str(resource.pk),),
+        start=wallclock.instant(wallclock.wall_to_epoch(zone, day, wallclock.MIDNIGHT, False), zone),
+        end=wallclock.instant(wallclock.wall_to_epoch(zone, day, wallclock.MIDNIGHT, True) - 1, zone),
+    )
+    resolved = _resolve(organization=organization, params=params, now=timezone.now(), extra_resource=True)
+    inputs = availability_inputs_load(
+        organization=organization, location=resolved.location, service=resolved.service,
+        query=resolved.query, rows=resolved.rows,
+    )
+    return {
+        "ResourceId": str(resource.pk),
+        "ServiceId": str(resolved.service.pk),
+        "LocationId": str(resolved.location.pk),
+        "date": day.isoformat(),
+        "timezone": zone,
+        "starts": [
+            {
+                "time": wallclock.instant(item.start, zone).isoformat(),
+                "available": item.explanation.available,
+                "onGrid": item.explanation.on_grid,
+                "reasons": [_reason_body(r, zone) for r in item.explanation.reasons],
+            }
+            for item in engine.day_explain(inputs, str(resource.pk), day, zone)
+        ],
     }

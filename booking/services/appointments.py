@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from booking.availability import engine
+from booking.availability import engine, wallclock
 from booking.availability.loader import availability_inputs_load, resource_rows, service_in
 from booking.models import Appointment, AppointmentResource, Location, Resource, Service
 from booking.services.invalidation import availability_invalidate
@@ -56,7 +56,7 @@ def appointment_representation(appointment: Appointment) -> dict:
     def render(moment: datetime | None) -> str | None:
         if moment is None:
             return None
-        return engine.instant(engine.epoch(moment), zone).isoformat()
+        return wallclock.instant(wallclock.epoch(moment), zone).isoformat()
 
     return {
         "id": str(appointment.pk),
@@ -117,7 +117,7 @@ def appointment_choice_seed(
     """Rule 9's seed for a booking that leaves the choice of resource to ``roundRobin``: the
     booking's own normalized terms, so the same booking on the same data picks the same one."""
     return "|".join(
-        ["book", str(organization.pk), str(location.pk), str(service.pk), str(engine.epoch(start)), str(duration),
+        ["book", str(organization.pk), str(location.pk), str(service.pk), str(wallclock.epoch(start)), str(duration),
          ",".join(sorted(resource_ids or ()))]
     )
 
@@ -128,14 +128,14 @@ def _day_query(
 ) -> engine.Query:
     """One candidate as a request: its local day at the location (BALANCED counts that day's
     appointments) and a seed from the booking's own normalized terms."""
-    day = engine.local_date(engine.epoch(start), location.timezone)
+    day = wallclock.local_date(wallclock.epoch(start), location.timezone)
     seed = appointment_choice_seed(
         organization=organization, location=location, service=service, start=start, duration=duration,
         resource_ids=resource_ids,
     )
     return engine.Query(
-        start=engine.instant(engine.wall_to_epoch(location.timezone, day, time(0), False)),
-        end=engine.instant(engine.wall_to_epoch(location.timezone, day, time(23, 59, 59), True)),
+        start=wallclock.instant(wallclock.wall_to_epoch(location.timezone, day, time(0), False)),
+        end=wallclock.instant(wallclock.wall_to_epoch(location.timezone, day, time(23, 59, 59), True)),
         now=timezone.now(),
         zone=location.timezone,
         resource_ids=resource_ids,

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
 from booking.availability import engine as e
+from booking.availability import wallclock as wc
 
 UTC = timezone.utc
 NOW = datetime(2000, 1, 1, tzinfo=UTC)  # far in the past: nothing is filtered as "past" unless a test says so
@@ -16,7 +17,7 @@ ALL_DAYS = range(7)
 def t(text: str) -> time:
     """'09:00' or '24:00' (midnight at the end of the day)."""
     hours, minutes = (int(p) for p in text.split(":"))
-    return e.MIDNIGHT if hours == 24 else time(hours, minutes)
+    return wc.MIDNIGHT if hours == 24 else time(hours, minutes)
 
 
 def at(text: str, zone: str = "UTC") -> datetime:
@@ -24,8 +25,8 @@ def at(text: str, zone: str = "UTC") -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
-def weekly(start: str, end: str, days=ALL_DAYS, **kwargs) -> tuple[e.WeeklyWindow, ...]:
-    return tuple(e.WeeklyWindow(day, t(start), t(end), **kwargs) for day in days)
+def weekly(start: str, end: str, days=ALL_DAYS, **kwargs) -> tuple[wc.WeeklyWindow, ...]:
+    return tuple(wc.WeeklyWindow(day, t(start), t(end), **kwargs) for day in days)
 
 
 def resource(rid: str = "r1", zone: str = "UTC", hours=("09:00", "17:00"), days=ALL_DAYS, **kwargs) -> e.ResourceIn:
@@ -75,8 +76,8 @@ def day(d: str, zone: str = "UTC") -> dict:
     """start/end of one local day, as rule 1 sanitizes a date-only request."""
     parsed = date.fromisoformat(d)
     return {
-        "start": e.instant(e.wall_to_epoch(zone, parsed, time(0), False)),
-        "end": e.instant(e.wall_to_epoch(zone, parsed, time(23, 59, 59), True)),
+        "start": wc.instant(wc.wall_to_epoch(zone, parsed, time(0), False)),
+        "end": wc.instant(wc.wall_to_epoch(zone, parsed, time(23, 59, 59), True)),
         "zone": zone,
     }
 
@@ -88,7 +89,7 @@ def days(first: str, last: str, zone: str = "UTC") -> dict:
 def compute(inp: e.Inputs) -> list[tuple[str, tuple[str, ...]]]:
     """The slots as (start rendered in the answer zone, resource ids)."""
     result = e.availability_compute(inp)
-    zone = e.zone_get(inp.query.zone)
+    zone = wc.zone_get(inp.query.zone)
     return [(datetime.fromtimestamp(s.start, zone).isoformat(), s.resource_ids) for s in result.slots]
 
 

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone as dj_timezone
 
 from booking import models as b
-from booking.availability import engine
+from booking.availability import engine, wallclock
 from booking.availability.loader import LOADER_QUERIES, availability_inputs_load
 from booking.services.appointments import appointment_book
 from tenants.models import Organization
@@ -194,7 +194,7 @@ def test_allow_padding_overflow(clinic):
 
 
 def test_past_slots_are_not_listed(clinic):
-    today = dj_timezone.now().astimezone(engine.zone_get("America/New_York")).date()
+    today = dj_timezone.now().astimezone(wallclock.zone_get("America/New_York")).date()
     resource = clinic.resources[0]
     b.Allocation.objects.create(
         organization=clinic.organization, resource=resource,
@@ -251,7 +251,7 @@ def test_grid_of_a_window_open_for_days_starts_where_it_began(clinic, opened_by,
     # there through Monday is gridded from 10:20 (rule 7), whichever days are asked for.
     clinic.location.weekly_availability = []
     clinic.location.save()
-    new_york = engine.zone_get("America/New_York")
+    new_york = wallclock.zone_get("America/New_York")
     wednesday = MONDAY_DATE - timedelta(days=5)
     if opened_by == "shifts":
         room = clinic.add_resource("Room", hours=(range(7), "00:00", "24:00"))
@@ -705,3 +705,37 @@ def test_explain_unlinked_resource_and_errors(clinic, other_clinic):
     assert response.status_code == 400
     assert {e["field"] for e in response.json()["errors"]} == {"ServiceId", "ResourceId", "time"}
     assert explain(clinic, stranger, MONDAY).json()["errors"][0]["field"] == "time"
+
+
+def test_explain_day_names_each_object_in_local_time_and_agrees_with_the_listing(clinic, other_clinic):
+    from django.http import Http404
+
+    from booking.availability.selectors import availability_explain_day
+
+    adams = clinic.resources[0]
+    appointment_book(organization=clinic.organization, service=clinic.service, location=clinic.location,
+                     start=utc(14), resource_ids=[str(adams.pk)])
+    booked = b.Appointment.objects.get()
+    block = b.Block.objects.create(organization=clinic.organization, resource=adams, start=utc(16), end=utc(17))
+    zone = "America/New_York"
+    got = availability_explain_day(organization=clinic.organization, location_id=clinic.location.pk,
+                                   service_id=clinic.service.pk, resource_id=adams.pk, day=MONDAY_DATE, zone=zone)
+    by_time = {s["time"]: s for s in got["starts"]}
+    assert by_time[f"{MONDAY}T09:00:00-05:00"]["reasons"] == [{
+        "code": "appointment", "kind": "appointment", "id": str(booked.pk), "message": "Another appointment.",
+        "start": f"{MONDAY}T09:00:00-05:00", "end": f"{MONDAY}T09:30:00-05:00",
+    }]
+    assert [(r["code"], r["kind"], r["id"]) for r in by_time[f"{MONDAY}T11:00:00-05:00"]["reasons"]] == [
+        ("blocked", "block", str(block.pk))
+    ]
+    assert by_time[f"{MONDAY}T03:00:00-05:00"]["reasons"][0]["code"] == "outside_working_hours"
+    listed = times(ok(clinic, roundRobin="NONE", ResourceIds=[str(adams.pk)], timezone=zone))
+    assert [s["time"] for s in got["starts"] if s["available"] and s["onGrid"]] == listed
+    for item in got["starts"][::7]:
+        one = explain(clinic, adams, item["time"]).json()
+        assert (one["available"], one["onGrid"]) == (item["available"], item["onGrid"])
+        assert [(r["code"], r["id"]) for r in one["reasons"]] == [(r["code"], r["id"]) for r in item["reasons"]]
+    with pytest.raises(Http404):
+        availability_explain_day(organization=clinic.organization, location_id=clinic.location.pk,
+                                 service_id=clinic.service.pk, resource_id=other_clinic.resources[0].pk,
+                                 day=MONDAY_DATE)

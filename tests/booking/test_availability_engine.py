@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import pytest
 
 from booking.availability import engine as e
+from booking.availability import wallclock as wc
 from tests.booking.engine_helpers import (
     NOW,
     at,
@@ -123,7 +124,7 @@ def test_rule_3_external_busy_is_taken_away():
 
 
 def test_rule_3_recurring_block_in_its_own_zone():
-    lunch = e.RecurringRule("DAILY", date(2025, 1, 1), t("12:00"), t("13:00"), "America/New_York", ref="lunch")
+    lunch = wc.RecurringRule("DAILY", date(2025, 1, 1), t("12:00"), t("13:00"), "America/New_York", ref="lunch")
     inp = inputs([resource(hours=("14:00", "19:00"))], recurring_blocks=[lunch], **day(MON), duration=60, interval=60)
     assert starts(inp) == ["14:00", "15:00", "17:00", "18:00"]  # 12:00-13:00 EDT = 16:00-17:00Z
 
@@ -204,7 +205,7 @@ def test_an_answer_is_stale_from_the_next_hold_expiry_rounded_down():
         booked("lapsed", at(f"{MON} 11:00"), at(f"{MON} 11:30"), status="IN", expires_at=at(f"{MON} 07:00")),
     )
     result = e.availability_compute(inputs([resource(appointments=appts)], **day(MON), now=at(f"{MON} 07:30")))
-    assert result.next_hold_expiry == e.epoch(at(f"{MON} 08:00"))  # not 08:00:01: stale once the hold lapses
+    assert result.next_hold_expiry == wc.epoch(at(f"{MON} 08:00"))  # not 08:00:01: stale once the hold lapses
 
 
 # --- rule 6: open windows (capacity sweep) --------------------------------------------------------
@@ -527,15 +528,15 @@ def test_spring_forward_gap_moves_to_the_first_valid_instant():
     # 2025-03-09 02:00-03:00 does not exist in New York: a 02:00-04:00 shift is 03:00-04:00 EDT.
     inp = inputs([resource(zone="America/New_York", hours=("02:00", "04:00"))], **day("2025-03-09", "America/New_York"), duration=30)
     assert [s for s, _ in compute(inp)] == ["2025-03-09T03:00:00-04:00", "2025-03-09T03:30:00-04:00"]
-    assert e.wall_to_epoch("America/New_York", date(2025, 3, 9), t("02:30"), False) == e.epoch(at("2025-03-09 07:00"))
+    assert wc.wall_to_epoch("America/New_York", date(2025, 3, 9), t("02:30"), False) == wc.epoch(at("2025-03-09 07:00"))
 
 
 def test_fall_back_repeated_hour_starts_first_and_ends_second():
     # 01:00-02:00 on 2025-11-02: starts at 01:00 EDT (05:00Z), ends at 02:00 EST (07:00Z): two real hours.
     inp = inputs([resource(zone="America/New_York", hours=("01:00", "02:00"))], **day("2025-11-02", "America/New_York"), duration=60)
     assert [s for s, _ in compute(inp)] == ["2025-11-02T01:00:00-04:00", "2025-11-02T01:00:00-05:00"]
-    assert e.wall_to_epoch("America/New_York", date(2025, 11, 2), t("01:30"), False) == e.epoch(at("2025-11-02 05:30"))
-    assert e.wall_to_epoch("America/New_York", date(2025, 11, 2), t("01:30"), True) == e.epoch(at("2025-11-02 06:30"))
+    assert wc.wall_to_epoch("America/New_York", date(2025, 11, 2), t("01:30"), False) == wc.epoch(at("2025-11-02 05:30"))
+    assert wc.wall_to_epoch("America/New_York", date(2025, 11, 2), t("01:30"), True) == wc.epoch(at("2025-11-02 06:30"))
 
 
 def test_europe_london_across_bst_start():
@@ -548,7 +549,7 @@ def test_half_and_quarter_hour_offsets(zone, offset, utc):
     got = _local_starts(zone, MON, MON, hours=(("09:00", "10:00"),))
     assert got == [f"2025-03-10T09:00:00{offset}"]
     inp = inputs([resource(zone=zone, hours=("09:00", "10:00"))], **day(MON, zone), duration=60)
-    assert e.instant(e.availability_compute(inp).slots[0].start).strftime("%H:%M") == utc
+    assert wc.instant(e.availability_compute(inp).slots[0].start).strftime("%H:%M") == utc
 
 
 def test_lord_howe_half_hour_dst():
@@ -577,13 +578,13 @@ def test_resource_zone_differs_from_location_zone():
 
 
 def _rule(frequency, start_date, **kwargs):
-    return e.RecurringRule(frequency, date.fromisoformat(start_date), t("09:00"), t("10:00"), "UTC", **kwargs)
+    return wc.RecurringRule(frequency, date.fromisoformat(start_date), t("09:00"), t("10:00"), "UTC", **kwargs)
 
 
 def _occurrences(rule, first="2025-01-01", last="2025-12-31"):
     d, out = date.fromisoformat(first), []
     while d <= date.fromisoformat(last):
-        if e.recurring_rule_occurs(rule, d):
+        if wc.recurring_rule_occurs(rule, d):
             out.append(d.isoformat())
         d += timedelta(days=1)
     return out
@@ -616,9 +617,9 @@ def test_recurring_yearly_on_leap_day_only_in_leap_years():
 
 
 def test_recurring_block_follows_local_time_across_dst():
-    rule = e.RecurringRule("DAILY", date(2025, 3, 1), t("12:00"), t("13:00"), "America/New_York")
-    got = e.recurring_rules_expand([rule], e.epoch(at("2025-03-08 00:00")), e.epoch(at("2025-03-10 23:00")))
-    assert [e.instant(s).strftime("%d %H:%M") for s, _, _ in got] == ["07 17:00", "08 17:00", "09 16:00", "10 16:00"]
+    rule = wc.RecurringRule("DAILY", date(2025, 3, 1), t("12:00"), t("13:00"), "America/New_York")
+    got = wc.recurring_rules_expand([rule], wc.epoch(at("2025-03-08 00:00")), wc.epoch(at("2025-03-10 23:00")))
+    assert [wc.instant(s).strftime("%d %H:%M") for s, _, _ in got] == ["07 17:00", "08 17:00", "09 16:00", "10 16:00"]
 
 
 # --- one candidate: booking validation and explanations ------------------------------------------------
@@ -685,3 +686,16 @@ def test_engine_is_pure():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[2])})
     assert out.stdout.strip() == "[]"
+
+
+def test_engine_package_modules_stay_small_and_do_not_reexport_wallclock():
+    """Issue 9: no engine module over 400 lines; wall-clock helpers are imported from
+    ``wallclock`` by whoever needs them, not through the engine."""
+    from pathlib import Path
+
+    package = Path(e.__file__).parent
+    sizes = {p.name: len(p.read_text().splitlines()) for p in package.glob("*.py")}
+    assert "rules.py" in sizes and max(sizes.values()) <= 400, sizes
+    clock_names = {n for n in vars(wc) if not n.startswith("_")} - {"annotations"}
+    assert clock_names & set(e.__all__) == set()
+    assert not any(hasattr(e, n) for n in ("epoch", "instant", "wall_to_epoch", "zone_get", "WeeklyWindow"))

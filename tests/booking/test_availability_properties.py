@@ -14,9 +14,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from booking.availability import engine as e
+from booking.availability import wallclock as wc
 from tests.booking.engine_helpers import at, day, days, t
 
 ZONES = ["UTC", "America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe"]
@@ -37,16 +39,16 @@ def weekly_windows(draw, max_length_quarters: int = 80):
     around the clock on every day. Whole days touch across midnight (rule 3), so windows chain
     across several midnights and the grid must look back to where they began (rule 7)."""
     if draw(st.sampled_from([False, False, False, True])):
-        return tuple(e.WeeklyWindow(weekday, t("00:00"), t("24:00")) for weekday in range(7))
+        return tuple(wc.WeeklyWindow(weekday, t("00:00"), t("24:00")) for weekday in range(7))
     windows = []
     for weekday in range(7):
         kind = draw(st.sampled_from(["part", "part", "none", "whole"]))
         if kind == "whole":
-            windows.append(e.WeeklyWindow(weekday, t("00:00"), t("24:00")))
+            windows.append(wc.WeeklyWindow(weekday, t("00:00"), t("24:00")))
         elif kind == "part":
             start = draw(st.integers(0, 92)) * 15
             end = min(1440, start + draw(st.integers(1, max_length_quarters)) * 15)
-            windows.append(e.WeeklyWindow(weekday, t(_minutes_text(start)), t(_minutes_text(end))))
+            windows.append(wc.WeeklyWindow(weekday, t(_minutes_text(start)), t(_minutes_text(end))))
     return tuple(windows)
 
 
@@ -55,7 +57,7 @@ def spans(draw, base: date, zone: str, ref: str, count: int, max_minutes: int = 
     out = []
     for i in range(count):
         start = datetime.combine(base + timedelta(days=draw(st.integers(-1, 5))), t("00:00")).replace(
-            tzinfo=e.zone_get(zone)
+            tzinfo=wc.zone_get(zone)
         ) + timedelta(minutes=draw(st.integers(0, 287)) * 5)
         out.append((start, start + timedelta(minutes=draw(st.integers(1, max_minutes // 5)) * 5), f"{ref}{i}"))
     return out
@@ -117,11 +119,11 @@ def scenarios(draw):
 def _in_weekly(windows, zone: str, instant: int) -> bool:
     """Whether the wall clock at ``instant`` falls inside one of the weekly windows (read directly,
     not through the engine's expansion)."""
-    local = datetime.fromtimestamp(instant, e.zone_get(zone))
+    local = datetime.fromtimestamp(instant, wc.zone_get(zone))
     weekday = (local.weekday() + 1) % 7
     minute = local.hour * 60 + local.minute
     for w in windows:
-        end = 1440 if w.end == e.MIDNIGHT else w.end.hour * 60 + w.end.minute
+        end = 1440 if w.end == wc.MIDNIGHT else w.end.hour * 60 + w.end.minute
         if w.day_of_week == weekday and w.start.hour * 60 + w.start.minute <= minute < end:
             return True
     return False
@@ -144,11 +146,11 @@ def test_listed_slots_respect_hours_and_blocks(inputs):
         for rid in slot.resource_ids:
             resource = by_id[rid]
             for moment in _samples(slot.start, slot.start + hard):
-                assert _in_weekly(resource.weekly, resource.zone, moment), (rid, e.instant(moment))
+                assert _in_weekly(resource.weekly, resource.zone, moment), (rid, wc.instant(moment))
                 if inputs.location.weekly:
                     assert _in_weekly(inputs.location.weekly, inputs.location.zone, moment)
             for block in resource.blocks:
-                assert not (e.epoch(block.start) < slot.start + hard and slot.start < e.epoch(block.end)), block.ref
+                assert not (wc.epoch(block.start) < slot.start + hard and slot.start < wc.epoch(block.end)), block.ref
 
 
 @PROPERTY_SETTINGS
@@ -159,19 +161,19 @@ def test_every_listed_slot_can_be_booked_and_then_is_gone(inputs, data):
         return
     slot = data.draw(st.sampled_from(result.slots))
     for rid in slot.resource_ids:
-        start = e.instant(slot.start)
+        start = wc.instant(slot.start)
         assert e.candidate_is_valid(inputs, [rid], start)
         assert e.candidate_explain(inputs, rid, start).available
     rid = data.draw(st.sampled_from(slot.resource_ids))
     resource = next(r for r in inputs.resources if r.id == rid)
     capacity = e.rule_4_capacity(inputs.service, resource)
     bookings = tuple(
-        e.Booked(f"new{i}", e.instant(slot.start), e.instant(slot.end), padding=inputs.service.padding)
+        e.Booked(f"new{i}", wc.instant(slot.start), wc.instant(slot.end), padding=inputs.service.padding)
         for i in range(capacity)
     )
     booked = replace(resource, appointments=resource.appointments + bookings)
     after = replace(inputs, resources=tuple(booked if r.id == rid else r for r in inputs.resources))
-    assert not e.candidate_is_valid(after, [rid], e.instant(slot.start))
+    assert not e.candidate_is_valid(after, [rid], wc.instant(slot.start))
     listed = {s.start: s.resource_ids for s in e.availability_compute(after).slots}
     assert rid not in listed.get(slot.start, ())
 
@@ -182,7 +184,7 @@ def test_a_range_is_the_union_of_its_days(inputs):
     whole = e.availability_compute(inputs).slots
     query = inputs.query
     zone = query.zone
-    first, last = e.local_date(e.epoch(query.start), zone), e.local_date(e.epoch(query.end), zone)
+    first, last = wc.local_date(wc.epoch(query.start), zone), wc.local_date(wc.epoch(query.end), zone)
     pieces = []
     current = first
     while current <= last:
@@ -213,5 +215,5 @@ def test_now_only_filters_the_answer(inputs, five_minutes):
     earlier = replace(inputs, query=replace(inputs.query, now=at("2020-01-01 00:00")))
     later_now = inputs.query.start + timedelta(minutes=5 * five_minutes, seconds=17)
     later = replace(inputs, query=replace(inputs.query, now=later_now))
-    cutoff = e.epoch_ceil(later_now)
+    cutoff = wc.epoch_ceil(later_now)
     assert e.availability_compute(later).slots == [s for s in e.availability_compute(earlier).slots if s.start >= cutoff]

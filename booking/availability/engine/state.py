@@ -1,0 +1,106 @@
+"""Rules 3 to 8 assembled for one resource over one horizon (``ResourceState``), with what rule 3
+takes from the location and the service expanded once per horizon (``Shared``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from booking.availability.intervals import Interval, merge
+from booking.availability.wallclock import recurring_rules_expand, weekly_windows_expand
+
+from .grid import Horizon, reaches_back
+from .inputs import Inputs, ResourceIn
+from .outputs import BLOCK, RECURRING_BLOCK
+from .request import Settings
+from .rules import (
+    Tagged,
+    plain,
+    rule_3_hard_windows,
+    rule_4_capacity,
+    rule_5_load,
+    rule_6_open_windows,
+    rule_6_saturated,
+    rule_7_origin,
+    rule_8_valid_starts,
+    tagged_expanded,
+    tagged_spans,
+)
+
+
+@dataclass(slots=True)
+class Shared:
+    """What rule 3 takes from the location and the service, expanded once per horizon."""
+
+    horizon: Horizon
+    location_open: list[Interval] | None  # None = no restriction
+    blocked_tagged: list[Tagged]
+    blocked: list[Interval]
+
+
+def shared_expand(inputs: Inputs, horizon: Horizon) -> Shared:
+    location = inputs.location
+    if not location.active:
+        location_open = []
+    elif location.weekly:
+        first, last = horizon.dates(location.zone)
+        location_open = merge((s, e) for s, e, _ in weekly_windows_expand(location.weekly, location.zone, first, last))
+    else:
+        location_open = None
+    blocked_tagged = tagged_spans(inputs.blocks, BLOCK) + tagged_expanded(
+        recurring_rules_expand(inputs.recurring_blocks, horizon.start, horizon.end), RECURRING_BLOCK
+    )
+    return Shared(horizon, location_open, blocked_tagged, plain(blocked_tagged))
+
+
+@dataclass(slots=True)
+class ResourceState:
+    """Rules 3 to 8 worked out for one resource over one horizon."""
+
+    resource: ResourceIn
+    capacity: int
+    hard: list[Interval]
+    load: list[Interval]
+    saturated: list[Interval]
+    open: list[Interval]
+    valid: list[Interval]
+    known_from: int  # the horizon's start: windows are complete from there on (rule 7)
+    origin: int  # rule 7: the fixed grid origin in the resource's zone
+
+
+def resource_state(resource: ResourceIn, inputs: Inputs, shared: Shared, settings: Settings) -> ResourceState:
+    capacity = rule_4_capacity(inputs.service, resource)
+    hard = rule_3_hard_windows(resource, shared)
+    load = rule_5_load(resource, settings.clock) if hard else []
+    saturated = rule_6_saturated(load, capacity)
+    open_windows = rule_6_open_windows(hard, saturated)
+    valid = rule_8_valid_starts(hard, saturated, settings.duration, settings.padding, settings.overflow)
+    return ResourceState(
+        resource, capacity, hard, load, saturated, open_windows, valid, shared.horizon.start, rule_7_origin(resource.zone)
+    )
+
+
+class Horizons:
+    """The shared data of the horizon around ``[lo, hi]``, and, only when a grid needs it, of the
+    horizon reaching back ``GRID_REACH`` (rule 7)."""
+
+    def __init__(self, inputs: Inputs, lo: int, hi: int):
+        self.inputs, self.lo, self.hi = inputs, lo, hi
+        self.near = shared_expand(inputs, Horizon.around(lo, hi))
+        self._far: Shared | None = None
+
+    @property
+    def far(self) -> Shared:
+        if self._far is None:
+            self._far = shared_expand(self.inputs, Horizon.reaching_back(self.lo, self.hi))
+        return self._far
+
+    def state(self, resource: ResourceIn, settings: Settings) -> ResourceState:
+        """The resource's state, complete enough for its grid over ``[lo, hi]``."""
+        state = resource_state(resource, self.inputs, self.near, settings)
+        if reaches_back(state.open, state.known_from, self.lo, self.hi):
+            state = resource_state(resource, self.inputs, self.far, settings)
+        return state
+
+    def states_far(self, resources: Iterable[ResourceIn], settings: Settings) -> list[ResourceState]:
+        return [resource_state(r, self.inputs, self.far, settings) for r in resources]
