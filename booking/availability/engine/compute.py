@@ -43,7 +43,7 @@ def slots_between(
     first_only: bool = False,
 ) -> list[Slot]:
     """Rules 3 to 9 over the starts ``[lo, hi]``."""
-    horizons = Horizons(inputs, lo, hi)
+    horizons = Horizons(inputs, lo, hi, settings.reach)
     if settings.mode == COMBINED:  # the grid is on the windows they share
         states = [resource_state(r, inputs, horizons.near, settings) for r in candidates]
         together = intersect_all([s.open for s in states])
@@ -87,7 +87,7 @@ def _valid_at(inputs: Inputs, resources: Iterable[ResourceIn], start: datetime) 
     """Rules 1 to 8 at one start, for each of ``resources`` (the grid is not required)."""
     settings = settings_of(inputs)
     c = epoch(start)
-    shared = shared_expand(inputs, Horizon.around(c, c))
+    shared = shared_expand(inputs, Horizon.around(c, c, settings.reach))
     valid = [contains_point(resource_state(r, inputs, shared, settings).valid, c) for r in resources]
     return settings, c, valid
 

@@ -144,11 +144,11 @@ def candidate_explain(inputs: Inputs, resource_id: str, start: datetime) -> Expl
         return _not_linked(resource_id)
     settings, c = settings_of(inputs), epoch(start)
     available = candidate_is_valid(inputs, [resource_id], start)
-    state = Horizons(inputs, c, c).state(resource, settings)
+    state = Horizons(inputs, c, c, settings.reach).state(resource, settings)
     on_grid = c in rule_7_grid(state.open, settings.step, c, c, known_from=state.known_from, origin=state.origin)
     if available:
         return Explanation(True, [], on_grid)
-    ctx = _context(inputs, resource, shared_expand(inputs, Horizon.around(c, c)), settings)
+    ctx = _context(inputs, resource, shared_expand(inputs, Horizon.around(c, c, settings.reach)), settings)
     return Explanation(False, _reasons(ctx, c), on_grid)
 
 
@@ -164,7 +164,7 @@ def day_explain(inputs: Inputs, resource_id: str, day: date, zone: str) -> list[
     resource = resource_find(inputs, resource_id)
     if resource is None:
         return [StartExplained(c, _not_linked(resource_id)) for c in nominal]
-    horizons = Horizons(inputs, lo, hi)
+    horizons = Horizons(inputs, lo, hi, settings.reach)
     state = horizons.state(resource, settings)
     on_grid = set(rule_7_grid(state.open, settings.step, lo, hi, known_from=state.known_from, origin=state.origin))
     ctx = _context(inputs, resource, horizons.near, settings)

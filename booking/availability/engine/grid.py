@@ -1,9 +1,10 @@
 """Rule 7's grid, and how far around a request the wall-clock data is expanded for it.
 
-Wall-clock expansion reaches one day before the candidate starts (enough for an open window that
-began the day before, the common case), and two days after, so that a candidate near the end can
-still fit its duration and padding (each at most one day). An open window that reaches back past
-that first day is worked out again reaching back ``GRID_REACH``.
+Wall-clock data is expanded per local date, over the dates that touch the candidate starts and
+what the last of them needs to fit its duration and padding (rule 8): the whole local day of the
+first start, in each zone, is complete, so an open window that begins after the first start truly
+begins there. Only an open window that may have begun before it (one running on from the day
+before) is worked out again reaching back ``GRID_REACH`` (rule 7).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from booking.availability.wallclock import MIDNIGHT, ONE_DAY, local_date, wall_t
 
 from .inputs import Query
 
+# What a loader reads around a request (``load_horizon``): the grid's reach back, and after the
+# window what a start's duration and padding can reach (each at most a day).
 HORIZON_BEFORE = timedelta(days=1)
 HORIZON_AFTER = timedelta(days=2)
 MAX_PADDING = timedelta(days=1)
@@ -25,8 +28,6 @@ MAX_PADDING = timedelta(days=1)
 GRID_REACH = timedelta(days=7)
 GRID_ORIGIN_DATE = date(2000, 1, 1)
 
-_BEFORE = int(HORIZON_BEFORE.total_seconds())
-_AFTER = int(HORIZON_AFTER.total_seconds())
 _REACH = int(GRID_REACH.total_seconds())
 
 
@@ -41,14 +42,19 @@ class Horizon:
     end: int
 
     @classmethod
-    def around(cls, lo: int, hi: int) -> Horizon:
-        return cls(lo - _BEFORE, hi + _AFTER)
+    def around(cls, lo: int, hi: int, reach: int) -> Horizon:
+        """Just what the starts ``[lo, hi]`` need, each fitting ``reach`` seconds after it (``D + P``).
+
+        Its start is one second before ``lo``: the local day of that second is expanded whole, so
+        a window that begins at ``lo`` itself is known to begin there (the day before is expanded
+        when ``lo`` is a local midnight, and a window running on from it is seen to)."""
+        return cls(lo - 1, hi + reach)
 
     @classmethod
-    def reaching_back(cls, lo: int, hi: int) -> Horizon:
+    def reaching_back(cls, lo: int, hi: int, reach: int) -> Horizon:
         """Far enough back for rule 7 to tell, for every start from ``lo`` on, whether its open
         window began less than ``GRID_REACH`` before it."""
-        return cls(lo - _REACH, hi + _AFTER)
+        return cls(lo - _REACH, hi + reach)
 
     def dates(self, zone: str) -> tuple[date, date]:
         return local_date(self.start, zone), local_date(self.end, zone)

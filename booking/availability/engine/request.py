@@ -42,6 +42,11 @@ class Settings:
     seed: int
     origin: int  # rule 7: the fixed grid origin of COMBINED (the location's)
 
+    @property
+    def reach(self) -> int:
+        """How far after a start rule 8 looks: ``[c, c + D + P)``."""
+        return self.duration + self.padding
+
 
 def settings_of(inputs: Inputs) -> Settings:
     service, query = inputs.service, inputs.query

@@ -84,15 +84,15 @@ class Horizons:
     """The shared data of the horizon around ``[lo, hi]``, and, only when a grid needs it, of the
     horizon reaching back ``GRID_REACH`` (rule 7)."""
 
-    def __init__(self, inputs: Inputs, lo: int, hi: int):
-        self.inputs, self.lo, self.hi = inputs, lo, hi
-        self.near = shared_expand(inputs, Horizon.around(lo, hi))
+    def __init__(self, inputs: Inputs, lo: int, hi: int, reach: int):
+        self.inputs, self.lo, self.hi, self.reach = inputs, lo, hi, reach
+        self.near = shared_expand(inputs, Horizon.around(lo, hi, reach))
         self._far: Shared | None = None
 
     @property
     def far(self) -> Shared:
         if self._far is None:
-            self._far = shared_expand(self.inputs, Horizon.reaching_back(self.lo, self.hi))
+            self._far = shared_expand(self.inputs, Horizon.reaching_back(self.lo, self.hi, self.reach))
         return self._far
 
     def state(self, resource: ResourceIn, settings: Settings) -> ResourceState:
