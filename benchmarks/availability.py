@@ -13,10 +13,22 @@ interval, 2,000 existing appointments, blocks and recurring blocks. Prints p50/p
 
 Targets on a 2-core machine: 20 resources × 7 days uncached p50 ≤ 50 ms; cached p50 ≤ 5 ms;
 engine cost linear in resources × days.
+
+First, the ratios of issue 14, for 20 resources × 7 days and 80 × 31 (a 30-minute service on a
+30-minute interval, about three appointments per resource-day, RANDOM)::
+
+    20x7 uncached p50 <ms> ms = <ratio>x floor
+    20x7 cached p50 <ms> ms = <ratio>x floor
+
+The floor is measured in the same run, interleaved with the requests: the loader's own SQL
+statements (captured from an uncached request) replayed on a raw database cursor, plus
+serializing an answer of the same size. ``BENCH_FULL=1`` adds the older sections below;
+``BENCH_ROUNDS`` sets the number of interleaved rounds (default 30).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import statistics
@@ -60,9 +72,10 @@ from tenants.services import api_client_create, organization_create  # noqa: E40
 
 UTC = timezone.utc
 ZONE = "America/New_York"
-RESOURCES = 50
+RESOURCES = 80
 DAYS = 14
-APPOINTMENTS_PER_14_DAYS = 2000
+APPOINTMENTS_PER_14_DAYS = 2000 * RESOURCES // 50  # about three per resource-day
+DATA_DAYS = 35
 SEED = 20250310
 
 
@@ -157,19 +170,114 @@ def main() -> None:
     backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
     print(f"database: {connection.vendor}; cache: {backend}; data from {first} on")
     started = time.perf_counter()
-    org, api_key, location, service, resources = build(first, 28)
+    org, api_key, location, service, resources = build(first, DATA_DAYS)
     with connection.cursor() as cursor:
         # Fresh tables have no planner statistics; a live database has them (PostgreSQL's autovacuum
         # analyzes on its own). Without them PostgreSQL picks a nested loop over the whole
         # appointment-resource index for every appointment.
         cursor.execute("ANALYZE")
     print(f"built {len(resources)} resources, {b.Appointment.objects.filter(organization=org).count()} appointments "
-          f"over 28 days ({APPOINTMENTS_PER_14_DAYS} per 14 days) in {time.perf_counter() - started:.1f} s")
+          f"over {DATA_DAYS} days ({APPOINTMENTS_PER_14_DAYS} per 14 days) in {time.perf_counter() - started:.1f} s")
     client = Client(HTTP_X_API_KEY=api_key, HTTP_HOST="localhost")
     try:
-        run(client, org, location, service, resources, first)
+        ratios(client, location, service, resources, first)
+        if os.environ.get("BENCH_FULL"):
+            run(client, org, location, service, resources[:50], first)
     finally:
         Organization.objects.filter(pk=org.pk).delete()
+
+
+class _Recorder:
+    """Every statement run, with its parameters, as ``connection.execute_wrapper`` sees it."""
+
+    def __init__(self):
+        self.statements: list[tuple[str, tuple]] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        self.statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+
+def _raw_cursor():
+    """The database's own DB-API cursor for PostgreSQL (psycopg takes Django's ``%s`` SQL as it
+    is); Django's thin SQLite cursor, which only turns ``%s`` into ``?``."""
+    connection.ensure_connection()
+    if connection.vendor == "postgresql":
+        return connection.connection.cursor()
+    return connection.cursor()
+
+
+def ratios(client, location, service, resources, first: date) -> None:
+    """Issue 14: uncached and cached p50 of the full stack as multiples of their floor."""
+    from booking.availability.cache import answer_bytes
+
+    rounds = int(os.environ.get("BENCH_ROUNDS", "30"))
+    print(f"\nRatios to the floor ({rounds} interleaved rounds; floor = the loader's SQL on a raw cursor + serializing):")
+    for count, days in ((20, 7), (80, 31)):
+        p = {
+            "startDate": first.isoformat(), "endDate": (first + timedelta(days=days - 1)).isoformat(),
+            "LocationId": str(location.pk), "ServiceId": str(service.pk), "timezone": ZONE, "interval": "30",
+            "roundRobin": "RANDOM", "ResourceIds": [str(r.pk) for r in resources[:count]],
+        }
+        cache.clear()
+        every = _Recorder()
+        with connection.execute_wrapper(every):
+            first_response = client.get("/v3/availability", p)
+        assert first_response.status_code == 200, first_response.content[:300]
+        answer = json.loads(first_response.content)
+        loader_statements = [(sql, params) for sql, params in every.statements if _is_loader(sql)]
+        cached_queries = _Recorder()
+        with connection.execute_wrapper(cached_queries):
+            assert client.get("/v3/availability", p)["X-Cache"] == "HIT"
+
+        def floor():
+            cursor = _raw_cursor()
+            for sql, params in loader_statements:
+                cursor.execute(sql, params)
+                cursor.fetchall()
+            cursor.close()
+            answer_bytes(answer)
+
+        def uncached():
+            response = client.get("/v3/availability", p)
+            assert response["X-Cache"] == "MISS"
+
+        def cached():
+            response = client.get("/v3/availability", p)
+            assert response["X-Cache"] == "HIT"
+
+        samples = {"uncached": [], "cached": [], "floor": []}
+        for _ in range(rounds):
+            cache.clear()
+            for name, fn in (("floor", floor), ("uncached", uncached), ("cached", cached)):
+                started = time.perf_counter()
+                fn()
+                samples[name].append((time.perf_counter() - started) * 1000)
+        floor_p50 = statistics.median(samples["floor"])
+        label = f"{count}x{days}"
+        print(f"  {label} floor p50 {floor_p50:.2f} ms ({len(loader_statements)} loader statements, "
+              f"{len(answer['availableTimes'])} slots, {len(first_response.content)} bytes)")
+        for name in ("uncached", "cached"):
+            p50 = statistics.median(samples[name])
+            spread = f"p10 {_quantile(samples[name], 0.1):.2f} / p90 {_quantile(samples[name], 0.9):.2f} ms"
+            queries = len(every.statements) if name == "uncached" else len(cached_queries.statements)
+            print(f"{label} {name} p50 {p50:.2f} ms = {p50 / floor_p50:.2f}x floor   ({spread}; {queries} queries)")
+
+
+# The loader's statements: the resource rows and one per kind of row (``booking.availability.loader``).
+_LOADER_TABLES = (
+    "booking_resource", "booking_shift", "booking_allocation", "booking_block", "booking_recurringblock",
+    "booking_appointmentresource", "booking_externalbusy",
+)
+
+
+def _is_loader(sql: str) -> bool:
+    return any(f'"{table}"' in sql for table in _LOADER_TABLES)
+
+
+def _quantile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def run(client, org, location, service, resources, first: date) -> None:
