@@ -62,10 +62,7 @@ from django.test import Client  # noqa: E402
 from django.utils import timezone as dj_timezone  # noqa: E402
 
 from booking import models as b  # noqa: E402
-from booking.availability import (
-    engine,  # noqa: E402
-    wallclock,  # noqa: E402
-)
+from booking.availability import engine, wallclock  # noqa: E402
 from booking.availability.loader import availability_inputs_load  # noqa: E402
 from tenants.models import Organization  # noqa: E402
 from tenants.services import api_client_create, organization_create  # noqa: E402
