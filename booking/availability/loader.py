@@ -2,7 +2,9 @@
 
 ``availability_inputs_load`` reads everything the engine needs in a fixed number of queries
 (``LOADER_QUERIES``), whatever the number of resources and days: one per kind of row, each
-filtered to the candidate resources and to the engine's horizon around the request window.
+filtered to the candidate resources and to the engine's horizon around the request window. The
+six row kinds are read by the SQL of ``loader_sql`` on one cursor (the ORM's query building cost
+more than the rows); the resource rows stay an ORM query.
 """
 
 from __future__ import annotations
@@ -11,57 +13,23 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import CharField, F, FloatField, Func, OuterRef, Q, Subquery
-from django.db.models.functions import Cast
+from django.db.models import OuterRef, Q, Subquery
 
 from booking.availability import engine, wallclock
+from booking.availability.loader_sql import as_date, as_list, as_time, loader_rows, uuid_text
+from booking.availability.wallclock import RecurringRule, WeeklyWindow
 from booking.models import (
     ActiveStatus,
-    Allocation,
-    Appointment,
-    AppointmentResource,
-    Block,
-    ExternalBusy,
     Location,
-    RecurringBlock,
     Resource,
     ResourceService,
     Service,
-    Shift,
 )
 from booking.selectors import resource_first_location_zone, resource_zone
 from booking.validators import parse_wall_time
 from tenants.models import Organization
 
 LOADER_QUERIES = 7  # resources, shifts, allocations, blocks, recurring blocks, appointments, external busy
-
-
-class Epoch(Func):
-    """An instant as seconds since the epoch, computed by the database: thousands of appointment
-    times then cost no datetime parsing (the engine accepts epoch seconds). SQLite's value is
-    rounded to the millisecond its ``julianday`` keeps."""
-
-    output_field = FloatField()
-
-    def as_sql(self, compiler, connection, **extra):
-        return super().as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::float8", **extra)
-
-    def as_sqlite(self, compiler, connection, **extra):
-        return super().as_sql(
-            compiler, connection, template="ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)", **extra
-        )
-
-
-def _text(field: str) -> Cast:
-    """A UUID column as text, without building a ``uuid.UUID`` per row (SQLite stores 32 hex
-    digits, PostgreSQL answers the dashed form; ``uuid_text`` reads both)."""
-    return Cast(F(field), output_field=CharField())
-
-
-def uuid_text(raw: str) -> str:
-    if len(raw) == 32:
-        return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
-    return raw
 
 
 @dataclass(frozen=True)
@@ -169,90 +137,51 @@ def availability_inputs_load(
     zone_of = {row.id: row.zone for row in rows}
     start, end = engine.load_horizon(query)
     first_date, last_date = (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
-    at_location = Q(location__isnull=True) | Q(location=location)
 
+    rows_by_kind = loader_rows(
+        organization_id=organization.pk, location_id=location.pk, service_id=service.pk, ids=ids, start=start, end=end,
+        first_date=first_date, last_date=last_date, now=query.now,
+        near=engine.load_horizon_near(query) - engine.MAX_PADDING, far=start - engine.MAX_PADDING,
+        exclude_appointment_id=exclude_appointment_id,
+    )
     shifts = defaultdict(list)
-    for resource_id, dow, s, e, valid_from, valid_until, every, pk in (
-        Shift.objects.filter(resource_id__in=ids)
-        .filter(at_location)
-        .exclude(valid_until__lt=first_date)
-        .exclude(valid_from__gt=last_date)
-        .values_list("resource_id", "day_of_week", "start_time", "end_time", "valid_from", "valid_until", "recur_every_weeks", "pk")
-    ):
-        shifts[str(resource_id)].append(wallclock.WeeklyWindow(dow, s, e, valid_from, valid_until, every, str(pk)))
-
+    for resource_id, dow, s, e, valid_from, valid_until, every, pk in rows_by_kind["shifts"]:
+        shifts[uuid_text(resource_id)].append(
+            WeeklyWindow(dow, as_time(s), as_time(e), as_date(valid_from), as_date(valid_until), every, uuid_text(pk))
+        )
     allocations = defaultdict(list)
-    for resource_id, s, e, pk in (
-        Allocation.objects.filter(resource_id__in=ids, start__lt=end, end__gt=start)
-        .filter(at_location)
-        .values_list(_text("resource_id"), Epoch("start"), Epoch("end"), _text("pk"))
-    ):
+    for resource_id, s, e, pk in rows_by_kind["allocations"]:
         allocations[uuid_text(resource_id)].append(engine.Span(s, e, uuid_text(pk)))
-
     own_blocks = defaultdict(list)
     shared_blocks = []
-    for resource_id, s, e, pk in (
-        Block.objects.filter(organization=organization, start__lt=end, end__gt=start)
-        .filter(Q(resource_id__in=ids) | Q(location=location) | Q(service=service))
-        .values_list(_text("resource_id"), Epoch("start"), Epoch("end"), _text("pk"))
-    ):
+    for resource_id, s, e, pk in rows_by_kind["blocks"]:
         span = engine.Span(s, e, uuid_text(pk))
         if resource_id is None:
             shared_blocks.append(span)
         else:
             own_blocks[uuid_text(resource_id)].append(span)
-
     own_recurring = defaultdict(list)
     shared_recurring = []
-    for row in (
-        RecurringBlock.objects.filter(organization=organization, start_date__lte=last_date)
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=first_date))
-        .filter(Q(resource_id__in=ids) | Q(location=location) | Q(service=service))
-        .values_list(
-            "resource_id", "frequency", "interval", "start_date", "end_date", "start_time", "end_time",
-            "timezone", "weekdays", "month_day", "pk",
-        )
-    ):
+    for row in rows_by_kind["recurring"]:
         resource_id, frequency, interval, start_date, end_date, s, e, zone, weekdays, month_day, pk = row
+        resource_id = uuid_text(resource_id) if resource_id is not None else None
         # Its own zone, else its scope entity's: the resource's, or the location's (a service has
         # none, so a service-scoped block is read in the zone of the location asked about).
-        zone = zone or (zone_of[str(resource_id)] if resource_id is not None else location.timezone)
-        rule = wallclock.RecurringRule(
-            frequency=frequency, start_date=start_date, start=s, end=e, zone=zone, interval=interval,
-            end_date=end_date, weekdays=tuple(weekdays or ()), month_day=month_day, ref=str(pk),
+        zone = zone or (zone_of[resource_id] if resource_id is not None else location.timezone)
+        rule = RecurringRule(
+            frequency=frequency, start_date=as_date(start_date), start=as_time(s), end=as_time(e), zone=zone,
+            interval=interval, end_date=as_date(end_date), weekdays=tuple(as_list(weekdays)), month_day=month_day,
+            ref=uuid_text(pk),
         )
         if resource_id is None:
             shared_recurring.append(rule)
         else:
-            own_recurring[str(resource_id)].append(rule)
-
+            own_recurring[resource_id].append(rule)
     appointments = defaultdict(list)
-    live = Q(appointment__status__in=(Appointment.Status.BOOKED, Appointment.Status.RESERVED)) | Q(
-        appointment__status=Appointment.Status.HOLD
-    ) & (Q(appointment__expires_at__isnull=True) | Q(appointment__expires_at__gt=query.now))
-    # Only a resource whose working windows can chain across midnight needs its appointments from
-    # as far back as rule 7's grid can reach (``engine.load_horizon_near``).
-    chaining = [rid for rid in ids if rid in allocations or any(w.end == wallclock.MIDNIGHT for w in shifts[rid])]
-    reach = Q(appointment__end__gt=engine.load_horizon_near(query) - engine.MAX_PADDING)
-    if chaining:
-        reach |= Q(resource_id__in=chaining, appointment__end__gt=start - engine.MAX_PADDING)
-    links = AppointmentResource.objects.filter(
-        resource_id__in=ids,
-        appointment__organization=organization,
-        appointment__start__lt=end,
-    ).filter(reach).filter(live)
-    if exclude_appointment_id is not None:
-        links = links.exclude(appointment_id=exclude_appointment_id)
-    for resource_id, pk, s, e, status, expires_at, padding in links.values_list(
-        _text("resource_id"), _text("appointment_id"), Epoch("appointment__start"), Epoch("appointment__end"),
-        "appointment__status", Epoch("appointment__expires_at"), "appointment__service__padding",
-    ):
+    for resource_id, pk, s, e, status, expires_at, padding in rows_by_kind["appointments"]:
         appointments[uuid_text(resource_id)].append(engine.Booked(uuid_text(pk), s, e, status, padding or 0, expires_at))
-
     busy = defaultdict(list)
-    for resource_id, calendar_id, s, e in ExternalBusy.objects.filter(
-        resource_id__in=ids, start__lt=end, end__gt=start
-    ).values_list(_text("resource_id"), _text("calendar_id"), Epoch("start"), Epoch("end")):
+    for resource_id, calendar_id, s, e in rows_by_kind["busy"]:
         busy[uuid_text(resource_id)].append(engine.Span(s, e, uuid_text(calendar_id)))
 
     resources = tuple(
