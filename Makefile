@@ -4,8 +4,9 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# Set PYTEST_WORKERS=0 to run tests in one process.
+# Set PYTEST_WORKERS=0 to run tests in one process; PYTEST_ARGS adds options (e.g. --randomly-seed=N).
 PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?=
 
 .PHONY: run test bench browser
 
@@ -27,7 +28,7 @@ browser:
 	  else echo "chromium is missing: install Debian's chromium package (sudo apt-get install chromium)"; exit 1; fi; }
 
 test: $(VENV)/.installed browser
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

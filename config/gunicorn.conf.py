@@ -16,6 +16,9 @@ accesslog = "-"
 errorlog = "-"
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = 200
+# Long query strings (GET /v3/availability with 150+ ResourceIds) reach the application, which
+# answers them in the API's own shape; 8190 is gunicorn's maximum (the default is 4094).
+limit_request_line = int(os.environ.get("GUNICORN_LIMIT_REQUEST_LINE", "8190"))
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 # The EMR API (/v1/) authenticates with headers named client_id, client_secret and access_token.

@@ -27,7 +27,7 @@ from tenants.models import available_timezones
 
 MAX_DAYS = 31
 MAX_MINUTES = 1440
-MAX_RESOURCE_IDS = 100
+MAX_RESOURCE_IDS = 200
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits, whole string (fullmatch)
 _INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
@@ -256,7 +256,9 @@ AVAILABILITY_PARAMETERS = [
     OpenApiParameter("endDate", str, required=True, description="YYYY-MM-DD (23:59:59 in `timezone`) or ISO 8601 with offset; at most 31 calendar days after startDate."),
     OpenApiParameter("LocationId", str, required=True),
     OpenApiParameter("ServiceId", str, required=True),
-    OpenApiParameter("ResourceIds", str, many=True, explode=True, description="Repeat the parameter for several resources."),
+    OpenApiParameter("ResourceIds", str, many=True, explode=True, description=(
+        f"Repeat the parameter, or give comma-separated ids (shorter: use it for large sets); at most {MAX_RESOURCE_IDS}."
+    )),
     OpenApiParameter("roundRobin", str, enum=list(engine.ROUND_ROBIN_MODES)),
     OpenApiParameter("syncExternal", bool),
     OpenApiParameter("timezone", str, description="IANA zone of the answer (default UTC)."),

@@ -3,8 +3,8 @@
 Keyed by (connection, ``ehr_appointment_id``). One fetch is a handful of queries whatever its size:
 the providers, locations and visit types it names are resolved (and created when new) with one
 query each, existing rows are read in chunks, and new and changed rows are written with
-``bulk_create``/``bulk_update``; the ``appointment.updated``/``appointment.cancelled`` events
-of the changes are inserted in bulk too, with their webhook deliveries (``events_emit``).
+``bulk_create``/``bulk_update``; the ``appointment.created``/``appointment.updated``/
+``appointment.cancelled`` events of the new and changed rows are inserted in bulk too, with their webhook deliveries (``events_emit``).
 Appointments of the fetched scope that the EMR no longer returns are marked cancelled. Each EMR
 appointment occupies its primary and secondary provider (``AppointmentResource`` rows), so it
 blocks ``/v3/`` availability like any booking.
@@ -247,9 +247,10 @@ def appointments_store(
     job_id: str | None = None,
 ) -> StoreResult:
     """Upsert ``fetched`` into the cache and cancel what vanished from ``scope``; one transaction,
-    ending with ``availability_invalidate`` when anything changed. Emits ``appointment.updated``
-    / ``appointment.cancelled`` for cached appointments the fetch saw change, in bulk, as events
-    of ``job_id`` (the fetch's job, so ``GET /v1/webhook-events?job_id=`` lists them)."""
+    ending with ``availability_invalidate`` when anything changed. Emits ``appointment.created`` for
+    appointments seen for the first time (whatever their status), ``appointment.updated`` /
+    ``appointment.cancelled`` for cached appointments the fetch saw change, in bulk, as events of
+    ``job_id`` (the fetch's job, so ``GET /v1/webhook-events?job_id=`` lists them)."""
     result = StoreResult()
     now = timezone.now()
     org_id = connection.organization_id
@@ -326,6 +327,8 @@ def appointments_store(
                 )
                 to_create.append(appointment)
                 result.appointments.append(appointment)
+                if emit_changes:
+                    changed_events.append(("appointment.created", appointment))
                 continue
             # What a fetch doesn't know (created_by outside MRN searches) is kept, not erased.
             if item.created_at is not None:

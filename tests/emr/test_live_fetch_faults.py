@@ -241,7 +241,36 @@ def test_the_change_events_of_a_fetch_are_listed_with_its_job(world):
     stored = {e.id: e for e in Event.objects.filter(organization=tenant.organization)}
     assert all(stored[e["id"]].job_id == second.pk for e in listed)
     first_listed = client.get(f"/v1/webhook-events?job_id={first.pk}").json()["webhook_events"]
-    assert [e["type"] for e in first_listed] == ["appointment.live_fetch_completed"]
+    created = Appointment.objects.filter(emr_connection=connection).count()
+    assert [e["type"] for e in first_listed] == ["appointment.created"] * created + ["appointment.live_fetch_completed"]
+
+
+def test_a_fetch_emits_appointment_created_for_appointments_it_sees_first(world):
+    """README and webhooks.md: a fetch's job events are its appointment.* changes, then its
+    appointment.live_fetch_completed; appointments seen for the first time are
+    appointment.created, in the payload shape of the fetch's own appointment list."""
+    tenant, connection, client, _ = world
+    body = day_body(1)
+    first = fetch_and_run(client, body)
+    stored = Appointment.objects.filter(emr_connection=connection)
+    assert first.counts["created"] == stored.count() > 0
+
+    events = list(Event.objects.filter(organization=tenant.organization).order_by("created_at", "id"))
+    created = [e for e in events if e.type == "appointment.created"]
+    assert len(created) == first.counts["created"]
+    assert all(e.job_id == first.pk for e in events)
+    assert events[-1].type == "appointment.live_fetch_completed"
+    completed = events[-1].payload["data"]["appointments"]
+    by_id = {item["ehr_appointment_id"]: item for item in completed}
+    assert {e.payload["data"]["ehr_appointment_id"] for e in created} == set(stored.values_list("ehr_appointment_id", flat=True))
+    for event in created:
+        assert event.payload["type"] == "appointment.created" and event.payload["object"] == "event"
+        assert event.payload["data"] == by_id[event.payload["data"]["ehr_appointment_id"]]
+
+    # Seen again unchanged: nothing is created, so no appointment.created.
+    second = fetch_and_run(client, body)
+    assert second.counts["created"] == 0
+    assert [e.type for e in Event.objects.filter(job_id=second.pk)] == ["appointment.live_fetch_completed"]
 
 
 def test_mrn_scope_cancels_only_that_patients_missing_appointments(world):

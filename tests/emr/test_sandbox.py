@@ -74,23 +74,26 @@ def test_token_endpoint_issues_a_token_for_a_valid_assertion(client, registered)
 
 
 @pytest.mark.parametrize(
-    "overrides,error,description",
+    "signed,overrides,error,description",
     [
-        ({"client_assertion": assertion(pem=OTHER_PEM)}, "invalid_client", "signature does not verify"),
-        ({"client_assertion": assertion(kid="other-kid")}, "invalid_client", "No registered key with kid"),
-        ({"client_assertion": assertion(client_id="nobody")}, "invalid_client", "Unknown client 'nobody'"),
-        ({"client_assertion": assertion(aud="https://elsewhere.example/token")}, "invalid_client", "aud must be the token endpoint"),
-        ({"client_assertion": assertion(exp_in=-120)}, "invalid_client", "expired"),
-        ({"client_assertion": assertion(exp_in=3600)}, "invalid_client", "more than five minutes"),
-        ({"client_assertion": assertion(sub="someone-else")}, "invalid_client", "sub must equal iss"),
-        ({"client_assertion": assertion(alg="RS256")}, "invalid_client", "must be signed RS384"),
-        ({"client_assertion": "not-a-jwt"}, "invalid_client", "not a JWT"),
-        ({"grant_type": "authorization_code"}, "unsupported_grant_type", "client_credentials"),
-        ({"client_assertion_type": "urn:other"}, "invalid_request", "client_assertion_type"),
-        ({"scope": "system/*.write"}, "invalid_scope", "system/*.write"),
+        ({"pem": OTHER_PEM}, {}, "invalid_client", "signature does not verify"),
+        ({"kid": "other-kid"}, {}, "invalid_client", "No registered key with kid"),
+        ({"client_id": "nobody"}, {}, "invalid_client", "Unknown client 'nobody'"),
+        ({"aud": "https://elsewhere.example/token"}, {}, "invalid_client", "aud must be the token endpoint"),
+        ({"exp_in": -120}, {}, "invalid_client", "expired"),
+        ({"exp_in": 3600}, {}, "invalid_client", "more than five minutes"),
+        ({"sub": "someone-else"}, {}, "invalid_client", "sub must equal iss"),
+        ({"alg": "RS256"}, {}, "invalid_client", "must be signed RS384"),
+        (None, {"client_assertion": "not-a-jwt"}, "invalid_client", "not a JWT"),
+        (None, {"grant_type": "authorization_code"}, "unsupported_grant_type", "client_credentials"),
+        (None, {"client_assertion_type": "urn:other"}, "invalid_request", "client_assertion_type"),
+        (None, {"scope": "system/*.write"}, "invalid_scope", "system/*.write"),
     ],
 )
-def test_token_endpoint_refuses_bad_assertions(client, registered, overrides, error, description):
+def test_token_endpoint_refuses_bad_assertions(client, registered, signed, overrides, error, description):
+    # Signed now, not at collection: an assertion lives 240 s, and a run may take longer than that.
+    if signed is not None:
+        overrides = {"client_assertion": assertion(**signed), **overrides}
     response = token_request(client, **overrides)
     assert response.status_code == (401 if error == "invalid_client" else 400)
     body = response.json()
