@@ -277,7 +277,39 @@ class TenantScopedAdmin(_ScopedPermissions, _ScopedFormFields, admin.ModelAdmin)
                 obj.organization_id = org_ids[0]
         return obj
 
+    # Exceptions a ``save_model`` lets through from its service when it refuses the input (the
+    # admin form does not repeat the service's checks): the transaction is rolled back and the
+    # form comes back with the refusal on it. ``refusal_fields``: the form field an exception
+    # class belongs on (default: Django ValidationError's own fields, else the whole form).
+    refusals_on_form: tuple = ()
+    refusal_fields: dict = {}
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except self.refusals_on_form as refusal:
+            if getattr(request, "_admin_refusal", None) is not None:
+                raise
+            request._admin_refusal = refusal
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _form_with_refusal(self, form, refusal):
+        field_of = next((name for cls, name in self.refusal_fields.items() if isinstance(refusal, cls)), None)
+
+        class RefusedForm(form):
+            def _post_clean(form_self):
+                super()._post_clean()
+                form_add_refusal(form_self, refusal, field=field_of)
+
+        RefusedForm.__name__ = form.__name__
+        return RefusedForm
+
     def get_form(self, request, obj=None, change=False, **kwargs):
+        form = self._get_scoped_form(request, obj, change, **kwargs)
+        refusal = getattr(request, "_admin_refusal", None)
+        return self._form_with_refusal(form, refusal) if refusal is not None else form
+
+    def _get_scoped_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         org_ids = user_organization_ids(request)
         if not request.user.is_superuser and len(org_ids) == 1 and hasattr(self.model, "organization_id"):
@@ -292,6 +324,25 @@ class TenantScopedAdmin(_ScopedPermissions, _ScopedFormFields, admin.ModelAdmin)
 
             form = type(form.__name__, (form,), {"__init__": __init__})
         return form
+
+
+def form_add_refusal(form, refusal, *, field=None) -> None:
+    """Put a service's refusal on the form: a ValidationError on its fields (those the form has),
+    a domain error through ``tenants.admin_errors``, anything else on ``field`` or the form."""
+    from django.core.exceptions import ValidationError
+
+    from tenants.admin_errors import form_add_domain_error
+    from tenants.errors import DomainError
+
+    if isinstance(refusal, DomainError):
+        form_add_domain_error(form, refusal)
+        return
+    if isinstance(refusal, ValidationError) and hasattr(refusal, "error_dict"):
+        for name, errors in refusal.message_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+        return
+    text = refusal.messages if isinstance(refusal, ValidationError) else [str(refusal)]
+    form.add_error(field if field in form.fields else None, text)
 
 
 class TenantScopedInline(_ScopedPermissions, _ScopedFormFields):

@@ -24,7 +24,6 @@ from tenants.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from tenants.webhooks.selectors import monitoring_overview
 from tenants.webhooks.services import (
     EVENT_TYPES,
-    MAX_ENDPOINTS_PER_ORGANIZATION,
     EndpointConflict,
     delivery_redeliver,
     webhook_endpoint_create,
@@ -33,7 +32,6 @@ from tenants.webhooks.services import (
     webhook_endpoint_enable,
     webhook_endpoint_rotate_secret,
     webhook_endpoint_update,
-    webhook_url_validate,
 )
 
 admin.site.index_template = "admin/tenants/index.html"
@@ -99,25 +97,6 @@ class WebhookEndpointForm(forms.ModelForm):
         fields = ["organization", "url", "event_types"]
         widgets = {"url": forms.URLInput(attrs={"size": 80})}
 
-    def clean_url(self):
-        try:
-            return webhook_url_validate(url=self.cleaned_data.get("url") or "")
-        except ValidationError as exc:
-            raise forms.ValidationError(exc.message_dict["url"]) from None
-
-    def clean(self):
-        cleaned = super().clean()
-        organization = cleaned.get("organization") if "organization" in self.fields else None
-        organization_id = organization.pk if organization is not None else self.instance.organization_id
-        url = cleaned.get("url")
-        if organization_id and url:
-            live = WebhookEndpoint.objects.filter(organization_id=organization_id, deleted_at__isnull=True)
-            if live.filter(url=url).exclude(pk=self.instance.pk).exists():
-                self.add_error("url", "A webhook with this URL is already registered.")
-            elif self.instance._state.adding and live.count() >= MAX_ENDPOINTS_PER_ORGANIZATION:
-                self.add_error("url", f"An organization can register at most {MAX_ENDPOINTS_PER_ORGANIZATION} webhooks.")
-        return cleaned
-
 
 class EndpointStatusFilter(admin.SimpleListFilter):
     title = "status"
@@ -141,6 +120,10 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
     """An organization's webhook endpoints. The secret is shown once, when created or rotated."""
 
     form = WebhookEndpointForm
+    # The services check the URL (safety, duplicates, the per-organization limit); their
+    # refusals come back on the form.
+    refusals_on_form = (ValidationError, EndpointConflict)
+    refusal_fields = {EndpointConflict: "url"}
     list_display = ["url", "state", "types", "deliveries_link", "disabled_reason", "created_at", "organization"]
     list_filter = [EndpointStatusFilter, "organization"]
     search_fields = ["url", "id"]
@@ -188,14 +171,11 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
         return format_html('<a href="{}">deliveries</a>', url)
 
     def save_model(self, request, obj, form, change):
-        try:
-            if change:
-                webhook_endpoint_update(endpoint=obj, url=obj.url, event_types=obj.event_types)
-                return
-            issued = webhook_endpoint_create(organization=obj.organization, url=obj.url, event_types=obj.event_types)
-        except (ValidationError, EndpointConflict) as exc:  # raced past the form's checks
-            messages.error(request, f"Not saved: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
+        """Through the services; a refusal is raised on to the form (``refusals_on_form``)."""
+        if change:
+            webhook_endpoint_update(endpoint=obj, url=obj.url, event_types=obj.event_types)
             return
+        issued = webhook_endpoint_create(organization=obj.organization, url=obj.url, event_types=obj.event_types)
         obj.pk = issued.endpoint.pk
         obj._state.adding = False
         messages.warning(
@@ -205,11 +185,6 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
                 issued.secret,
             ),
         )
-
-    def response_add(self, request, obj, post_url_continue=None):
-        if obj.pk is None:  # not created (see save_model)
-            return self.response_post_save_add(request, obj)
-        return super().response_add(request, obj, post_url_continue)
 
     @admin.action(description="Rotate the signing secret (the old one keeps verifying for 24 hours)", permissions=["change"])
     def rotate_secret(self, request, queryset):

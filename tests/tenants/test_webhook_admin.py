@@ -297,3 +297,27 @@ def test_redeliver_an_event_from_the_event_list(setup, django_capture_on_commit_
     a_delivery.refresh_from_db()
     assert a_delivery.status == Delivery.Status.PENDING
     assert Delivery.objects.get(pk=setup["b_delivery"].pk).status == Delivery.Status.FAILED
+
+
+def test_the_endpoint_form_leaves_the_checks_to_the_services(setup, settings):
+    """The form repeats none of the services' checks; their refusals come back on its URL field
+    and nothing is written (the limit included)."""
+    from tenants.admin_webhooks import WebhookEndpointForm
+    from tenants.webhooks.services import MAX_ENDPOINTS_PER_ORGANIZATION
+
+    assert not hasattr(WebhookEndpointForm, "clean_url")
+    assert WebhookEndpointForm.clean is forms_clean()
+    client = login(setup["staff"])
+    response = client.post("/admin/tenants/webhookendpoint/add/", {"url": setup["a_hook"].url})
+    assert "already registered" in " ".join(response.context["adminform"].form.errors["url"])
+    for n in range(MAX_ENDPOINTS_PER_ORGANIZATION - 1):
+        webhook_endpoint_create(organization=setup["a"].organization, url=f"https://hooks{n}.example.com/in")
+    response = client.post("/admin/tenants/webhookendpoint/add/", {"url": "https://one-too-many.example.com/in"})
+    assert "at most" in " ".join(response.context["adminform"].form.errors["url"])
+    assert not WebhookEndpoint.objects.filter(url="https://one-too-many.example.com/in").exists()
+
+
+def forms_clean():
+    from django import forms
+
+    return forms.ModelForm.clean
