@@ -559,10 +559,15 @@ class QueryFilter(serializers.Serializer):
     family: Family = V3
     body = False  # True: the data is a JSON body (values keep their JSON types), not a query string
 
-    def __init__(self, params=None, **kwargs):
-        if params is not None:
+    def __init__(self, params=serializers.empty, **kwargs):
+        if params is not serializers.empty:
             kwargs["data"] = params
         super().__init__(**kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        if self.body and not isinstance(data, Mapping):  # a JSON array, string, number or null
+            raise BadRequest(self.family.messages["not_object"])
+        return super().run_validation(data)
 
     @classmethod
     def parse(cls, params, **context) -> dict:

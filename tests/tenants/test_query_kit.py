@@ -299,6 +299,8 @@ def _body_message(body) -> str:
     "body,message",
     [
         ([], "Request body must be a JSON object."),
+        (None, "Request body must be a JSON object."),
+        ("text", "Request body must be a JSON object."),
         ({}, "Missing required parameters: day."),
         ({"mode": "patient", "mrn": "   "}, "Missing required parameters: mrn."),
         ({"mode": "patient", "mrn": 12}, "Invalid mrn: must be a string."),
