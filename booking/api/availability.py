@@ -22,6 +22,7 @@ from booking.api.schema import TOO_MANY_REQUESTS, V3ErrorSerializer
 from booking.availability import engine
 from booking.availability.selectors import AvailabilityParams, availability_answer, availability_explain
 from booking.availability.wallclock import epoch, local_date
+from booking.services.external_calendars import availability_external_sync
 from tenants.api import query as q
 
 MAX_DAYS = 31
@@ -186,7 +187,8 @@ class AvailabilityView(V3APIView):
     )
     def get(self, request):
         params = availability_query_parse(request.query_params)
-        answer = availability_answer(organization=self.organization, params=params)
+        sync_failed = params.sync_external and not availability_external_sync(organization=self.organization, params=params)
+        answer = availability_answer(organization=self.organization, params=params, sync_failed=sync_failed)
         response = HttpResponse(answer.body, content_type="application/json")
         response["X-Cache"] = answer.cache
         return response

@@ -12,7 +12,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from emr.adapters import vendor_has_adapter
 from emr.api import serializers as s
 from emr.api.base import V1APIView
 from emr.api.schema import v1_errors
@@ -26,9 +25,8 @@ from emr.selectors import (
     providers_visible,
     visit_types_of,
 )
-from emr.services.live_fetch import live_fetch_start, unsupported_vendor_message
+from emr.services.live_fetch import live_fetch_start
 from emr.services.providers import location_update, provider_update
-from tenants.api.errors import BadRequest
 
 ACCEPTED_MESSAGE = "Live fetch request accepted. Results will be sent via webhook when ready."
 
@@ -44,10 +42,7 @@ class AppointmentsFetchView(V1APIView):
     )
     def post(self, request):
         fetch = s.fetch_request_parse(request.data)
-        connection = self.emr_connection
-        if not vendor_has_adapter(connection.vendor):
-            raise BadRequest(unsupported_vendor_message(connection.vendor))
-        job = live_fetch_start(connection=connection, request=fetch)
+        job = live_fetch_start(connection=self.emr_connection, request=fetch)
         return Response({"success": True, "message": ACCEPTED_MESSAGE, "job_id": job.pk}, status=status.HTTP_202_ACCEPTED)
 
 
