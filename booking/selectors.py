@@ -6,8 +6,8 @@ import uuid
 
 from django.db import models
 from django.db.models import OuterRef, Subquery
-from django.http import Http404
 
+from tenants.errors import NotFound
 from tenants.models import Organization
 
 
@@ -16,10 +16,10 @@ def tenant_get(*, model: type[models.Model], organization: Organization, pk) -> 
     try:
         pk = uuid.UUID(str(pk))
     except ValueError:
-        raise Http404(f"{model._meta.verbose_name.capitalize()} not found.") from None
+        raise NotFound(f"{model._meta.verbose_name.capitalize()} not found.") from None
     obj = model.objects.filter(organization=organization, pk=pk).first()
     if obj is None:
-        raise Http404(f"{model._meta.verbose_name.capitalize()} {pk} not found.")
+        raise NotFound(f"{model._meta.verbose_name.capitalize()} {pk} not found.")
     return obj
 
 

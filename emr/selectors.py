@@ -17,11 +17,11 @@ import uuid
 from datetime import datetime
 
 from django.db.models import Prefetch, Q, QuerySet
-from django.http import Http404
 
 from booking.models import Appointment, Location, Resource, Shift, VisitTypeRule
 from booking.selectors import resource_first_location_zone
 from emr.models import EmrConnection, VisitType
+from tenants.errors import NotFound
 
 
 def ehr_rows(*, model: type[Location] | type[Resource], connection: EmrConnection, ehr_ids) -> dict:
@@ -68,7 +68,7 @@ def provider_get(*, connection: EmrConnection, pk=None, ehr_id: str | None = Non
         except ValueError:
             provider = None
     if provider is None:
-        raise Http404("Provider not found.")
+        raise NotFound("Provider not found.")
     return provider
 
 
@@ -86,7 +86,7 @@ def location_get(*, connection: EmrConnection, pk) -> Location:
     except ValueError:
         location = None
     if location is None:
-        raise Http404("Location not found.")
+        raise NotFound("Location not found.")
     return location
 
 

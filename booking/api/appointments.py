@@ -9,15 +9,21 @@ location is a 400, as it is there.
 from __future__ import annotations
 
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from booking.api.availability import query_date_or_instant, QueryErrors, query_single, query_uuid
-from booking.api.base import V3APIView, paginate
-from booking.api.fields import InstantField, StrictBooleanField, StrictCharField, StrictEmailField, StrictIntegerField
-from booking.api.schema import PAGE_PARAMETERS, errors, page_of
+from booking.api.base import PageQuery, V3APIView, paginate
+from booking.api.fields import (
+    InstantField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictEmailField,
+    StrictIntegerField,
+    window_bound,
+)
+from booking.api.schema import errors, page_of
 from booking.models import Appointment, Location, Service
 from booking.selectors import tenant_get
 from booking.services.appointments import (
@@ -31,7 +37,7 @@ from booking.services.appointments import (
     appointment_reschedule,
     appointment_reserve,
 )
-from tenants.models import available_timezones
+from tenants.api import query as q
 
 MAX_RESOURCES_PER_APPOINTMENT = 20
 
@@ -136,15 +142,29 @@ class _CreateView(V3APIView):
         return Response(AppointmentSerializer(appointment).data, status=status.HTTP_201_CREATED)
 
 
-LIST_PARAMETERS = [
-    OpenApiParameter("startDate", str, description="Appointments starting at or after (YYYY-MM-DD = 00:00:00 in `timezone`)."),
-    OpenApiParameter("endDate", str, description="Appointments starting at or before (YYYY-MM-DD = 23:59:59 in `timezone`)."),
-    OpenApiParameter("timezone", str, description="Zone of date-only startDate/endDate (default UTC)."),
-    OpenApiParameter("ResourceId", str),
-    OpenApiParameter("LocationId", str),
-    OpenApiParameter("ServiceId", str),
-    OpenApiParameter("status", str, description="IN, BK, RS or CN; several separated by commas."),
-]
+class AppointmentListQuery(PageQuery):
+    startDate = q.DateOrInstantField(
+        help_text="Appointments starting at or after (YYYY-MM-DD = 00:00:00 in `timezone`)."
+    )
+    endDate = q.DateOrInstantField(help_text="Appointments starting at or before (YYYY-MM-DD = 23:59:59 in `timezone`).")
+    timezone = q.TimezoneField(default="UTC", help_text="Zone of date-only startDate/endDate (default UTC).")
+    ResourceId = q.UUIDField()
+    LocationId = q.UUIDField()
+    ServiceId = q.UUIDField()
+    status = q.ListField(
+        child=q.ChoiceField(choices=Appointment.Status.values, case_insensitive=True),
+        max_items=len(Appointment.Status.values),
+        help_text="IN, BK, RS or CN; several separated by commas.",
+    )
+
+    def validate(self, attrs):
+        zone = attrs["timezone"]
+        for name, is_end in (("startDate", False), ("endDate", True)):
+            if attrs[name] is not None:
+                attrs[name] = window_bound(attrs[name], zone, is_end=is_end)
+        if attrs["startDate"] is not None and attrs["endDate"] is not None and attrs["endDate"] < attrs["startDate"]:
+            raise q.ValidationError({"endDate": "Must be on or after startDate."})
+        return attrs
 
 
 class AppointmentCollectionView(_CreateView):
@@ -154,44 +174,26 @@ class AppointmentCollectionView(_CreateView):
         operation_id="appointments_list",
         tags=["Appointments"],
         summary="List appointments",
-        parameters=LIST_PARAMETERS + PAGE_PARAMETERS,
+        parameters=[AppointmentListQuery],
         responses={200: page_of(AppointmentSerializer), **errors(400, 401)},
     )
     def get(self, request):
-        params = request.query_params
-        problems = QueryErrors()
-        zone = query_single(params, "timezone") or "UTC"
-        if zone not in available_timezones():
-            problems.add("timezone", f"'{zone[:64]}' is not a known IANA time zone.")
-            zone = None
-        start = query_date_or_instant(problems, params, "startDate", zone, False, False)
-        end = query_date_or_instant(problems, params, "endDate", zone, True, False)
-        resource_id = query_uuid(problems, params, "ResourceId", required=False)
-        location_id = query_uuid(problems, params, "LocationId", required=False)
-        service_id = query_uuid(problems, params, "ServiceId", required=False)
-        statuses = [s.strip().upper() for s in (query_single(params, "status") or "").split(",") if s.strip()]
-        unknown = [s for s in statuses if s not in Appointment.Status.values]
-        if unknown:
-            problems.add("status", f"Must be among {', '.join(Appointment.Status.values)}.")
-        if start is not None and end is not None and end < start:
-            problems.add("endDate", "Must be on or after startDate.")
-        if problems:
-            raise ValidationError(problems)
+        query = AppointmentListQuery.parse(request.query_params)
         appointment_holds_expire(organization=self.organization)
         qs = _appointments(self.organization)
-        if start is not None:
-            qs = qs.filter(start__gte=start)
-        if end is not None:
-            qs = qs.filter(start__lte=end)
-        if resource_id is not None:
-            qs = qs.filter(Q(resource_links__resource_id=resource_id)).distinct()
-        if location_id is not None:
-            qs = qs.filter(location_id=location_id)
-        if service_id is not None:
-            qs = qs.filter(service_id=service_id)
-        if statuses:
-            qs = qs.filter(status__in=statuses)
-        return paginate(request, qs, AppointmentSerializer, self.get_serializer_context())
+        if query["startDate"] is not None:
+            qs = qs.filter(start__gte=query["startDate"])
+        if query["endDate"] is not None:
+            qs = qs.filter(start__lte=query["endDate"])
+        if query["ResourceId"] is not None:
+            qs = qs.filter(Q(resource_links__resource_id=query["ResourceId"])).distinct()
+        if query["LocationId"] is not None:
+            qs = qs.filter(location_id=query["LocationId"])
+        if query["ServiceId"] is not None:
+            qs = qs.filter(service_id=query["ServiceId"])
+        if query["status"]:
+            qs = qs.filter(status__in=query["status"])
+        return paginate(request, qs, AppointmentSerializer, self.get_serializer_context(), query=query)
 
     @extend_schema(
         operation_id="appointments_book",

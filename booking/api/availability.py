@@ -1,205 +1,120 @@
 """``GET /v3/availability`` and ``GET /v3/availability/explain``: parameter parsing and thin views.
 
-Parameters are checked in two steps: first their form (this module; every problem is reported at
-once, each naming its parameter), then what needs the data (``booking.availability.selectors``:
-404 for an unknown location or service, the service-dependent checks).
+Parameters are checked in two steps: first their form (the filter classes here, built from the
+query kit ``tenants.api.query``; every problem is reported at once, each naming its parameter),
+then what needs the data (``booking.availability.selectors``: 404 for an unknown location or
+service, the service-dependent checks).
 """
 
 from __future__ import annotations
 
-import re
 import uuid
-from datetime import date, datetime, time
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from booking.api.base import V3APIView
-from booking.api.fields import MAX_YEAR, MIN_YEAR, parse_instant
+from booking.api.fields import window_bound
 from booking.api.schema import TOO_MANY_REQUESTS, V3ErrorSerializer
-from booking.availability import engine, wallclock
+from booking.availability import engine
 from booking.availability.selectors import AvailabilityParams, availability_answer, availability_explain
-from tenants.models import available_timezones
+from booking.availability.wallclock import epoch, local_date
+from booking.services.external_calendars import availability_external_sync
+from tenants.api import query as q
 
 MAX_DAYS = 31
 MAX_MINUTES = 1440
 MAX_RESOURCE_IDS = 200
-BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits, whole string (fullmatch)
-_INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
-
-MESSAGES = {
-    "required": "This parameter is required.",
-    "date": "Must be a date (YYYY-MM-DD) or an ISO 8601 date-time with offset, e.g. 2025-03-21T09:00:00-04:00 "
-    "(encode '+' as %2B), between 1970 and 2200.",
-    "instant": "Must be an ISO 8601 date-time with offset, e.g. 2025-03-21T09:00:00-04:00 (encode '+' as %2B).",
-    "uuid": "Must be a UUID.",
-    "boolean": "Must be true or false.",
-    "integer": "Must be an integer.",
-}
 
 
-class QueryErrors(dict):
-    def add(self, field: str, message: str) -> None:
-        self.setdefault(field, []).append(message)
+def _minutes(help_text: str) -> q.BoundedIntField:
+    return q.BoundedIntField(min_value=1, max_value=MAX_MINUTES, unit=" (minutes)", help_text=help_text)
 
 
-def query_single(params, name: str) -> str | None:
-    value = params.get(name)
-    return value.strip() if isinstance(value, str) else value
+class _AvailabilityOptions(q.QueryFilter):
+    """The parameters ``/v3/availability`` and its explainer share."""
+
+    LocationId = q.UUIDField(required=True)
+    ServiceId = q.UUIDField(required=True)
+    roundRobin = q.ChoiceField(choices=engine.ROUND_ROBIN_MODES, case_insensitive=True)
+    syncExternal = q.BoolField(default=False)
+    timezone = q.TimezoneField(default="UTC", help_text="IANA zone of the answer (default UTC).")
+    overrideDuration = _minutes("Minutes; the service must allow duration selection.")
+    interval = _minutes("Minutes between candidate starts.")
+    allowPaddingOverflow = q.BoolField(default=False)
 
 
-def query_uuid(errors: QueryErrors, params, name: str, required: bool = True) -> uuid.UUID | None:
-    value = query_single(params, name)
-    if value in (None, ""):
-        if required:
-            errors.add(name, MESSAGES["required"])
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        errors.add(name, MESSAGES["uuid"])
-        return None
-
-
-def query_boolean(errors: QueryErrors, params, name: str) -> bool:
-    value = query_single(params, name)
-    if value in (None, ""):
-        return False
-    if value.lower() not in BOOLEANS:
-        errors.add(name, MESSAGES["boolean"])
-        return False
-    return BOOLEANS[value.lower()]
-
-
-def query_minutes(errors: QueryErrors, params, name: str) -> int | None:
-    value = query_single(params, name)
-    if value in (None, ""):
-        return None
-    if not _INTEGER.fullmatch(value):
-        errors.add(name, MESSAGES["integer"])
-        return None
-    number = int(value)
-    if number < 1:
-        errors.add(name, "Must be at least 1.")
-    elif number > MAX_MINUTES:
-        errors.add(name, f"Must be at most {MAX_MINUTES} (minutes).")
-    else:
-        return number
-    return None
-
-
-def _instant_text(value: str) -> str:
-    # An unencoded '+' in a query string arrives as a space: "09:00:00 05:30" meant "+05:30".
-    return re.sub(r" ([0-9]{2}:?[0-9]{2})\Z", r"+\1", value)
-
-
-def parse_instant_param(value: str) -> datetime | None:
-    return parse_instant(_instant_text(value))
-
-
-def query_date_or_instant(errors: QueryErrors, params, name: str, zone: str | None, is_end: bool, required: bool):
-    value = query_single(params, name)
-    if value in (None, ""):
-        if required:
-            errors.add(name, MESSAGES["required"])
-        return None
-    if _DATE.fullmatch(value):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            errors.add(name, MESSAGES["date"])
-            return None
-        if not MIN_YEAR <= day.year <= MAX_YEAR:
-            errors.add(name, MESSAGES["date"])
-            return None
-        if zone is None:
-            return None  # the timezone is wrong; reported on its own
-        # Rule 1: "A date-only startDate is 00:00:00 and a date-only endDate 23:59:59 of that date
-        # in timezone (default UTC)."
-        wall = time(23, 59, 59) if is_end else time(0, 0)
-        return wallclock.instant(wallclock.wall_to_epoch(zone, day, wall, is_end))
-    parsed = parse_instant_param(value)
-    if parsed is None:
-        errors.add(name, MESSAGES["date"])
-    return parsed
-
-
-def availability_params_parse(params, *, window_required: bool = True) -> tuple[AvailabilityParams | None, QueryErrors]:
-    """Parse the query string; returns the parameters, or None with the errors by parameter."""
-    errors = QueryErrors()
-    zone = query_single(params, "timezone") or "UTC"
-    if zone not in available_timezones():
-        errors.add("timezone", f"'{zone[:64]}' is not a known IANA time zone.")
-        zone_ok = None
-    else:
-        zone_ok = zone
-    start = query_date_or_instant(errors, params, "startDate", zone_ok, False, window_required)
-    end = query_date_or_instant(errors, params, "endDate", zone_ok, True, window_required)
-    if start is not None and end is not None:
-        if end < start:
-            errors.add("endDate", "Must be on or after startDate.")
-        else:
-            first = wallclock.local_date(wallclock.epoch(start), zone_ok or "UTC")
-            last = wallclock.local_date(wallclock.epoch(end), zone_ok or "UTC")
-            if (last - first).days + 1 > MAX_DAYS:
-                errors.add("endDate", f"The range may cover at most {MAX_DAYS} calendar days.")
-    location_id = query_uuid(errors, params, "LocationId")
-    service_id = query_uuid(errors, params, "ServiceId")
-
-    resource_ids = None
-    raw_ids = [v for item in params.getlist("ResourceIds") for v in item.split(",")] if hasattr(params, "getlist") else []
-    raw_ids = [v.strip() for v in raw_ids if v.strip()]
-    if raw_ids:
-        if len(raw_ids) > MAX_RESOURCE_IDS:
-            errors.add("ResourceIds", f"At most {MAX_RESOURCE_IDS} resources.")
-        parsed_ids = []
-        for value in raw_ids[:MAX_RESOURCE_IDS]:
-            try:
-                parsed_ids.append(str(uuid.UUID(value)))
-            except ValueError:
-                errors.add("ResourceIds", f"'{value[:64]}' is not a UUID.")
-        resource_ids = tuple(dict.fromkeys(parsed_ids))
-
-    round_robin = query_single(params, "roundRobin") or None
-    if round_robin is not None:
-        if round_robin.upper() not in engine.ROUND_ROBIN_MODES:
-            errors.add("roundRobin", f"Must be one of {', '.join(engine.ROUND_ROBIN_MODES)}.")
-            round_robin = None
-        else:
-            round_robin = round_robin.upper()
-    sync_external = query_boolean(errors, params, "syncExternal")
-    first_available = query_boolean(errors, params, "firstAvailable")
-    allow_overflow = query_boolean(errors, params, "allowPaddingOverflow")
-    override = query_minutes(errors, params, "overrideDuration")
-    interval = query_minutes(errors, params, "interval")
-    if errors:
-        return None, errors
-    if start is None:  # the window is optional (explain): a placeholder the caller replaces
-        start = end = datetime.fromtimestamp(0, tz=dt_timezone.utc)
-    elif end is None:
-        end = start
-    return (
-        AvailabilityParams(
-            location_id=location_id,
-            service_id=service_id,
-            start=start,
-            end=end,
-            zone=zone,
-            resource_ids=resource_ids,
-            round_robin=round_robin,
-            sync_external=sync_external,
-            override_duration=override,
-            interval=interval,
-            first_available=first_available,
-            allow_padding_overflow=allow_overflow,
-        ),
-        errors,
+def _params(values: dict, *, start: datetime, end: datetime, resource_ids=None, first_available=False):
+    return AvailabilityParams(
+        location_id=values["LocationId"],
+        service_id=values["ServiceId"],
+        start=start,
+        end=end,
+        zone=values["timezone"],
+        resource_ids=resource_ids,
+        round_robin=values["roundRobin"],
+        sync_external=values["syncExternal"],
+        override_duration=values["overrideDuration"],
+        interval=values["interval"],
+        first_available=first_available,
+        allow_padding_overflow=values["allowPaddingOverflow"],
     )
+
+
+class AvailabilityQuery(_AvailabilityOptions):
+    startDate = q.DateOrInstantField(
+        required=True, help_text="YYYY-MM-DD (00:00:00 in `timezone`) or ISO 8601 with offset."
+    )
+    endDate = q.DateOrInstantField(
+        required=True,
+        help_text=f"YYYY-MM-DD (23:59:59 in `timezone`) or ISO 8601 with offset; at most {MAX_DAYS} calendar days "
+        "after startDate.",
+    )
+    ResourceIds = q.ListField(
+        child=q.UUIDField(),
+        max_items=MAX_RESOURCE_IDS,
+        noun="resources",
+        help_text=f"Repeat the parameter, or give comma-separated ids (shorter: use it for large sets); at most {MAX_RESOURCE_IDS}.",
+    )
+    firstAvailable = q.BoolField(default=False)
+
+    def validate(self, attrs):
+        zone = attrs["timezone"]
+        start = window_bound(attrs["startDate"], zone, is_end=False)
+        end = window_bound(attrs["endDate"], zone, is_end=True)
+        if end < start:
+            raise q.ValidationError({"endDate": "Must be on or after startDate."})
+        if (local_date(epoch(end), zone) - local_date(epoch(start), zone)).days + 1 > MAX_DAYS:
+            raise q.ValidationError({"endDate": f"The range may cover at most {MAX_DAYS} calendar days."})
+        return {**attrs, "startDate": start, "endDate": end}
+
+
+class ExplainQuery(_AvailabilityOptions):
+    ResourceId = q.UUIDField(required=True)
+    time = q.InstantField(required=True, help_text="ISO 8601 date-time with offset.")
+
+
+def availability_query_parse(params) -> AvailabilityParams:
+    values = AvailabilityQuery.parse(params)
+    ids = values["ResourceIds"]
+    return _params(
+        values,
+        start=values["startDate"],
+        end=values["endDate"],
+        resource_ids=tuple(str(i) for i in ids) if ids is not None else None,
+        first_available=values["firstAvailable"],
+    )
+
+
+def explain_query_parse(params) -> tuple[AvailabilityParams, datetime, uuid.UUID]:
+    """The parameters (the window is a placeholder: the explainer asks about one instant), the
+    instant and the resource."""
+    values = ExplainQuery.parse(params)
+    placeholder = datetime.fromtimestamp(0, tz=UTC)
+    return _params(values, start=placeholder, end=placeholder), values["time"], values["ResourceId"]
 
 
 # --- schema ---------------------------------------------------------------------------------
@@ -251,22 +166,6 @@ def _error(code: int, text: str) -> OpenApiResponse:
     return OpenApiResponse(V3ErrorSerializer, description=text)
 
 
-AVAILABILITY_PARAMETERS = [
-    OpenApiParameter("startDate", str, required=True, description="YYYY-MM-DD (00:00:00 in `timezone`) or ISO 8601 with offset."),
-    OpenApiParameter("endDate", str, required=True, description="YYYY-MM-DD (23:59:59 in `timezone`) or ISO 8601 with offset; at most 31 calendar days after startDate."),
-    OpenApiParameter("LocationId", str, required=True),
-    OpenApiParameter("ServiceId", str, required=True),
-    OpenApiParameter("ResourceIds", str, many=True, explode=True, description=(
-        f"Repeat the parameter, or give comma-separated ids (shorter: use it for large sets); at most {MAX_RESOURCE_IDS}."
-    )),
-    OpenApiParameter("roundRobin", str, enum=list(engine.ROUND_ROBIN_MODES)),
-    OpenApiParameter("syncExternal", bool),
-    OpenApiParameter("timezone", str, description="IANA zone of the answer (default UTC)."),
-    OpenApiParameter("overrideDuration", int, description="Minutes; the service must allow duration selection."),
-    OpenApiParameter("interval", int, description="Minutes between candidate starts."),
-    OpenApiParameter("firstAvailable", bool),
-    OpenApiParameter("allowPaddingOverflow", bool),
-]
 ERRORS = {
     400: _error(400, "Bad request: `errors[].field` names each offending parameter."),
     401: _error(401, "Missing, unknown, revoked or expired credential."),
@@ -280,15 +179,16 @@ class AvailabilityView(V3APIView):
         operation_id="availability_retrieve",
         tags=["Availability"],
         summary="Bookable slots of a service at a location",
-        parameters=AVAILABILITY_PARAMETERS
-        + [OpenApiParameter("X-Cache", str, OpenApiParameter.HEADER, response=[200], enum=["HIT", "MISS"])],
+        parameters=[
+            AvailabilityQuery,
+            OpenApiParameter("X-Cache", str, OpenApiParameter.HEADER, response=[200], enum=["HIT", "MISS"]),
+        ],
         responses={200: AvailabilitySerializer, **ERRORS},
     )
     def get(self, request):
-        params, errors = availability_params_parse(request.query_params)
-        if params is None:
-            raise ValidationError(errors)
-        answer = availability_answer(organization=self.organization, params=params)
+        params = availability_query_parse(request.query_params)
+        sync_failed = params.sync_external and not availability_external_sync(organization=self.organization, params=params)
+        answer = availability_answer(organization=self.organization, params=params, sync_failed=sync_failed)
         response = HttpResponse(answer.body, content_type="application/json")
         response["X-Cache"] = answer.cache
         return response
@@ -299,24 +199,9 @@ class AvailabilityExplainView(V3APIView):
         operation_id="availability_explain",
         tags=["Availability"],
         summary="Why a resource can or cannot take the service at a time",
-        parameters=[
-            OpenApiParameter("ResourceId", str, required=True),
-            OpenApiParameter("time", str, required=True, description="ISO 8601 date-time with offset."),
-        ]
-        + [p for p in AVAILABILITY_PARAMETERS if p.name not in ("startDate", "endDate", "ResourceIds", "firstAvailable")],
+        parameters=[ExplainQuery],
         responses={200: ExplanationSerializer, **ERRORS},
     )
     def get(self, request):
-        params, errors = availability_params_parse(request.query_params, window_required=False)
-        resource_id = query_uuid(errors, request.query_params, "ResourceId")
-        at_text = query_single(request.query_params, "time")
-        at = None
-        if not at_text:
-            errors.add("time", MESSAGES["required"])
-        else:
-            at = parse_instant_param(at_text)
-            if at is None:
-                errors.add("time", MESSAGES["instant"])
-        if errors:
-            raise ValidationError(errors)
+        params, at, resource_id = explain_query_parse(request.query_params)
         return Response(availability_explain(organization=self.organization, params=params, resource_id=resource_id, at=at))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenants.api import errors
+from tenants.api import query as q
 from tenants.api.auth import ApiKeyAuthentication, BearerTokenAuthentication
 from tenants.api.throttling import CredentialRateThrottle
 
@@ -65,17 +64,23 @@ class V3APIView(APIView):
         return {"request": self.request, "organization": self.organization, "view": self}
 
 
-class PageParams(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
-    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
+class PageQuery(q.QueryFilter):
+    """``?limit=1..100 (20)&page=1..``; a collection's filter class derives from it."""
+
+    limit = q.BoundedIntField(min_value=1, max_value=100, default=20, help_text="Items per page.")
+    page = q.BoundedIntField(
+        min_value=1,
+        max_value=1_000_000,
+        default=1,
+        help_text="Page number; a page past the last one answers an empty `data` with the real `count`.",
+    )
 
 
-def paginate(request, queryset, serializer_class, context: dict) -> Response:
-    """``?limit=1..100 (20)&page=1..`` → ``{"data", "count", "page", "limit"}``."""
-    params = PageParams(data={k: v for k, v in request.query_params.items() if k in ("limit", "page")})
-    if not params.is_valid():
-        raise ValidationError(params.errors)
-    limit, page = params.validated_data["limit"], params.validated_data["page"]
+def paginate(request, queryset, serializer_class, context: dict, *, query: dict | None = None) -> Response:
+    """``{"data", "count", "page", "limit"}``; ``query`` is the parsed filter (a ``PageQuery``),
+    parsed here when not given."""
+    query = query if query is not None else PageQuery.parse(request.query_params)
+    limit, page = query["limit"], query["page"]
     count = queryset.count()
     offset = (page - 1) * limit
     items = list(queryset[offset : offset + limit]) if offset < count else []

@@ -2,46 +2,33 @@
 
 from __future__ import annotations
 
-import re
 import uuid
-from datetime import date, datetime, timezone as dt_timezone
+from datetime import UTC, date, datetime, time
+from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from booking.availability.wallclock import instant, wall_to_epoch
 from booking.validators import MIDNIGHT, NPI, parse_wall_time, validate_npi
+from tenants.api.query import parse_date, parse_instant
 from tenants.models import available_timezones
 
-MIN_YEAR, MAX_YEAR = 1970, 2200
-# ASCII digits only (``\d`` also matches other scripts' digits), matched with ``fullmatch`` (``$``
-# also matches before a trailing newline).
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+def window_bound(value: date | datetime, zone: str, *, is_end: bool) -> datetime:
+    """A query's date-or-instant as an instant. v3-api.md rule 1: "A date-only startDate is
+    00:00:00 and a date-only endDate 23:59:59 of that date in timezone (default UTC)."""
+    if isinstance(value, datetime):
+        return value
+    wall = time(23, 59, 59) if is_end else time(0, 0)
+    return instant(wall_to_epoch(zone, value, wall, is_end))
 
 
-def render_instant(value: datetime, zone: ZoneInfo | dt_timezone = dt_timezone.utc) -> str:
+def render_instant(value: datetime, zone: ZoneInfo | dt_timezone = UTC) -> str:
     """``YYYY-MM-DDTHH:MM:SS±HH:MM``: never ``Z``, never fractions."""
     return value.astimezone(zone).replace(microsecond=0).isoformat()
-
-
-def parse_instant(value: str) -> datetime | None:
-    """An ISO 8601 date-time WITH offset, or None when it isn't one."""
-    if not isinstance(value, str) or not 10 < len(value) <= 40 or "T" not in value.upper():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    try:
-        parsed = parsed.astimezone(dt_timezone.utc)
-    except OverflowError:
-        return None
-    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
-        return None
-    return parsed
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -69,13 +56,8 @@ class StrictDateField(serializers.Field):
     default_error_messages = {"invalid": "Must be a date in YYYY-MM-DD format between 1970 and 2200."}
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or _DATE.fullmatch(data) is None:
-            self.fail("invalid")
-        try:
-            parsed = date.fromisoformat(data)
-        except ValueError:
-            self.fail("invalid")
-        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        parsed = parse_date(data)
+        if parsed is None:
             self.fail("invalid")
         return parsed
 

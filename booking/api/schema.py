@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
-from booking.api.base import PageParams
+from booking.api.base import PageQuery
 
 
 class V3ErrorItemSerializer(serializers.Serializer):
@@ -38,16 +38,8 @@ def page_of(serializer_class: type[serializers.Serializer]) -> type[serializers.
     )
 
 
-def _page_parameter(name: str, description: str) -> OpenApiParameter:
-    field = PageParams().fields[name]  # the bounds the API enforces
-    schema = {"type": "integer", "minimum": field.min_value, "maximum": field.max_value, "default": field.default}
-    return OpenApiParameter(name, schema, description=description)
+PAGE_PARAMETERS = [PageQuery]  # the filter class documents its own bounds and defaults
 
-
-PAGE_PARAMETERS = [
-    _page_parameter("limit", "Items per page."),
-    _page_parameter("page", "Page number; a page past the last one answers an empty `data` with the real `count`."),
-]
 
 TOO_MANY_REQUESTS = "Too many requests for this credential (or, on the token endpoint, this address); retry after `Retry-After` seconds."
 

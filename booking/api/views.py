@@ -12,8 +12,7 @@ from urllib.parse import unquote_plus
 from django.db import IntegrityError
 from django.db.models import Model
 from django.http import Http404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import FormParser
@@ -43,6 +42,7 @@ from booking.services.resources import (
     resource_service_link,
     resource_service_unlink,
 )
+from tenants.api import query as q
 from tenants.api.auth import api_client_by_secret, touch_last_used
 from tenants.api.parsers import PayloadTooLarge, StrictJSONParser
 from tenants.api.throttling import CredentialRateThrottle
@@ -203,8 +203,8 @@ class ResourceServicesView(_ResourceSubView):
         )
 
 
-class _UnlinkParams(serializers.Serializer):
-    LocationId = serializers.UUIDField(required=False)
+class UnlinkQuery(q.QueryFilter):
+    LocationId = q.UUIDField(help_text="Location of the link to remove.")
 
 
 class ResourceServiceItemView(_ResourceSubView):
@@ -212,17 +212,16 @@ class ResourceServiceItemView(_ResourceSubView):
         operation_id="resources_services_destroy",
         tags=["Resources"],
         summary="Stop offering a service (at one location, or everywhere when LocationId is omitted)",
-        parameters=[OpenApiParameter("LocationId", OpenApiTypes.UUID, description="Location of the link to remove.")],
+        parameters=[UnlinkQuery],
         responses={204: None, **errors(400, 401, 404)},
     )
     def delete(self, request, pk, service_pk):
         resource = self.get_resource(pk)
         service = tenant_get(model=Service, organization=self.organization, pk=service_pk)
-        params = _UnlinkParams(data=request.query_params)
-        params.is_valid(raise_exception=True)
+        location_id = UnlinkQuery.parse(request.query_params)["LocationId"]
         location = None
-        if "LocationId" in params.validated_data:
-            location = tenant_get(model=Location, organization=self.organization, pk=params.validated_data["LocationId"])
+        if location_id is not None:
+            location = tenant_get(model=Location, organization=self.organization, pk=location_id)
         if not resource_service_unlink(resource=resource, service=service, location=location):
             return Response(v3_error_body(404, "The resource does not offer that service there."), status=404)
         return Response(status=status.HTTP_204_NO_CONTENT)

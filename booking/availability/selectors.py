@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import astuple, dataclass, replace
+from dataclasses import astuple, dataclass
 from datetime import date, datetime
 
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
 from booking.availability import engine, wallclock
 from booking.availability.cache import (
@@ -23,6 +22,7 @@ from booking.availability.cache import (
 from booking.availability.loader import ResourceRow, availability_inputs_load, resource_rows, service_in
 from booking.models import Location, Resource, Service
 from booking.selectors import tenant_get
+from tenants.errors import InvalidInput
 from tenants.models import Organization
 
 
@@ -124,10 +124,10 @@ def _service_checks(*, params: AvailabilityParams, service: engine.ServiceIn, no
     if params.override_duration is not None:
         error = engine.override_duration_error(service, params.override_duration)
         if error:
-            raise ValidationError({"overrideDuration": [error]})
+            raise InvalidInput({"overrideDuration": [error]})
     effective = engine.query_effective(service, params.query(now=now))
     if effective.mode == engine.COMBINED and not params.resource_ids:
-        raise ValidationError({"ResourceIds": ["roundRobin COMBINED needs the resources to combine in ResourceIds."]})
+        raise InvalidInput({"ResourceIds": ["roundRobin COMBINED needs the resources to combine in ResourceIds."]})
     return effective
 
 
@@ -149,37 +149,34 @@ def _resolve(
         linked = {row.id for row in rows if row.linked}
         missing = [rid for rid in params.resource_ids if rid not in linked]
         if missing:
-            raise ValidationError(
+            raise InvalidInput(
                 {"ResourceIds": [f"Resource {rid} does not offer this service at this location." for rid in missing]}
             )
     query = params.query(now=now, seed=params.seed(organization.pk, effective))
     return _Resolved(location, service, rows, query, effective)
 
 
-def availability_answer(*, organization: Organization, params: AvailabilityParams) -> AvailabilityAnswer:
+def availability_sync_candidates(*, organization: Organization, params: AvailabilityParams) -> list[str]:
+    """The resources a ``syncExternal`` request syncs first (rule 2's candidates), after the checks
+    that need the data (404, the service's 400s), so a refused request syncs nothing."""
+    resolved = _resolve(organization=organization, params=params, now=timezone.now())
+    return [row.id for row in engine.candidates_among(resolved.rows, params.resource_ids)]
+
+
+def availability_answer(
+    *, organization: Organization, params: AvailabilityParams, sync_failed: bool = False
+) -> AvailabilityAnswer:
     """The ``GET /v3/availability`` body (rules 1 to 12).
 
-    ``organization.availability_version`` is the one read with the credential; only a
-    ``syncExternal`` request, whose sync may have written, reads it again.
+    ``organization.availability_version`` is the one read with the credential, or after a
+    ``syncExternal`` sync (``booking.services.external_calendars.availability_external_sync``)
+    the one it re-read. ``sync_failed``: the answer is computed from the last synced data and
+    neither read from nor written to the cache.
     """
     now = timezone.now()
     now_epoch = math.ceil(now.timestamp())
-    resolved = service = None
-    sync_failed = False
-    if params.sync_external:
-        from booking.services.external_calendars import external_calendars_sync_for_resources
-
-        resolved = _resolve(organization=organization, params=params, now=now)
-        candidates = engine.candidates_among(resolved.rows, params.resource_ids)
-        sync_failed = not external_calendars_sync_for_resources(resource_ids=[r.id for r in candidates])
-        organization.refresh_from_db(fields=["availability_version"])
-        now = timezone.now()
-        now_epoch = math.ceil(now.timestamp())
-        resolved.query = replace(resolved.query, now=now)
-        effective = resolved.effective
-    else:
-        service_input, service = _service_settings(organization=organization, params=params)
-        effective = _service_checks(params=params, service=service_input, now=now)
+    service_input, service = _service_settings(organization=organization, params=params)
+    effective = _service_checks(params=params, service=service_input, now=now)
     key = availability_cache_key(
         organization_id=organization.pk, version=organization.availability_version,
         normalized=params.normalized(organization.pk, effective),
@@ -188,8 +185,7 @@ def availability_answer(*, organization: Organization, params: AvailabilityParam
         cached = availability_cache_get(key=key, now=now_epoch)
         if cached is not None:
             return AvailabilityAnswer(cached, "HIT")
-    if resolved is None:
-        resolved = _resolve(organization=organization, params=params, now=now, service=service)
+    resolved = _resolve(organization=organization, params=params, now=now, service=service)
     inputs = availability_inputs_load(
         organization=organization, location=resolved.location, service=resolved.service,
         query=resolved.query, rows=resolved.rows,

@@ -18,13 +18,12 @@ from datetime import datetime, time, timedelta
 
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
 from booking.availability import engine, wallclock
 from booking.availability.loader import availability_inputs_load, resource_rows, service_in
 from booking.models import Appointment, AppointmentResource, Location, Resource, Service
 from booking.services.invalidation import availability_invalidate
-from tenants.api.errors import Conflict
+from tenants.errors import Conflict, InvalidInput
 from tenants.events import event_emit
 from tenants.models import ApiClient, Organization
 
@@ -106,7 +105,7 @@ def duration_check(*, service: Service, minutes: int | None, field: str = "durat
         return service.duration
     error = engine.override_duration_error(service_in(service), minutes)
     if error:
-        raise ValidationError({field: [error]})
+        raise InvalidInput({field: [error]})
     return minutes
 
 
@@ -179,7 +178,7 @@ def appointment_create(
     mode = service.round_robin or engine.RANDOM
     requested = list(dict.fromkeys(str(r) for r in resource_ids)) if resource_ids else None
     if requested is None and mode == engine.COMBINED:
-        raise ValidationError({"ResourceIds": ["Required: the service books its resources together (roundRobin COMBINED)."]})
+        raise InvalidInput({"ResourceIds": ["Required: the service books its resources together (roundRobin COMBINED)."]})
     customer = customer or Customer()
     start = start.replace(microsecond=0)
 
@@ -189,7 +188,7 @@ def appointment_create(
             linked = {row.id for row in rows if row.linked}
             missing = [rid for rid in requested if rid not in linked]
             if missing:
-                raise ValidationError(
+                raise InvalidInput(
                     {"ResourceIds": [f"Resource {rid} does not offer this service at this location." for rid in missing]}
                 )
         else:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from booking.models import Appointment, Location, Resource, Service
 from booking.services.invalidation import availability_invalidate
-from tenants.api.errors import Conflict
+from tenants.errors import Conflict
 from tenants.models import Organization
 
 ACTIVE_STATUSES = (Appointment.Status.BOOKED, Appointment.Status.RESERVED, Appointment.Status.HOLD)

@@ -15,10 +15,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from booking.availability.selectors import AvailabilityParams, availability_sync_candidates
 from booking.external_calendars import BusyEvent, CalendarFetchError, caldav_busy_fetch, ical_busy_fetch
 from booking.models import ExternalBusy, ExternalCalendar
 from booking.services.invalidation import availability_invalidate
 from tenants.crypto import DecryptionError, decrypt_text, encrypt_text
+from tenants.models import Organization
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,18 @@ def external_calendars_sync_for_resources(*, resource_ids: list[str], budget_sec
             ok = False
             continue
         ok = external_calendar_sync(calendar=calendar, timeout=min(remaining, settings.EXTERNAL_CALENDAR_TIMEOUT_SECONDS)) and ok
+    return ok
+
+
+def availability_external_sync(*, organization: Organization, params: AvailabilityParams) -> bool:
+    """``syncExternal=true`` (v3-api.md rule 12): sync the request's candidate resources' calendars
+    before its answer is read. False when a sync failed: the answer is then computed from the last
+    synced data and not cached. The organization's data version is read again, as the sync may
+    have changed it."""
+    ok = external_calendars_sync_for_resources(
+        resource_ids=availability_sync_candidates(organization=organization, params=params)
+    )
+    organization.refresh_from_db(fields=["availability_version"])
     return ok
 
 

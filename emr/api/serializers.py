@@ -1,20 +1,18 @@
 """Input validation and output shapes of the ``/v1/`` family (Cobalt's snake_case names).
 
-The live-fetch body and the appointment query answer with the exact messages of the spec, so they
-are parsed by hand (``fetch_request_parse``, ``appointment_query_parse``); the serializers next to
-them document the same shapes for OpenAPI. Unknown body fields and query parameters are refused
-(400 naming them), so a misspelt filter never silently returns everything.
+The live-fetch body and the appointment query are declared with the query kit
+(``tenants.api.query``, family ``V1``): the spec's exact messages, and the same classes document
+them for OpenAPI. Unknown body fields and query parameters are refused (400 naming them), so a
+misspelt filter never silently returns everything.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 
 from booking.api.fields import (
     StrictBooleanField,
@@ -34,118 +32,97 @@ from booking.validators import (
     wall_window_is_valid,
 )
 from emr.services.live_fetch import FetchRequest
+from tenants.api import query as q
 
 SEARCH_MODES = ("date_range", "mrn", "provider")
-FETCH_FIELDS = ("search_by", "start_date", "end_date", "mrn", "provider_ids")
 MAX_FETCH_DAYS = 7
 MAX_PROVIDER_DAYS_SINGLE = 5
 MAX_PROVIDERS = 10
 MAX_QUERY_DAYS = 366
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits, whole string (fullmatch)
 
-MSG_DATE_FORMAT = "Invalid date format. Use ISO format (YYYY-MM-DD)."
 MSG_END_BEFORE_START = "end_date must be after start_date."
 MSG_RANGE = "Date range cannot exceed 7 days."
+MSG_PROVIDER_IDS = f"provider_ids must be an array of 1 to {MAX_PROVIDERS} EHR provider ids (strings)."
 
-
-class V1BadRequest(exceptions.APIException):
-    """A 400 whose message is shown exactly as given."""
-
-    status_code = 400
-    default_code = "bad_request"
-
-
-def _missing(names: list[str]) -> V1BadRequest:
-    return V1BadRequest(f"Missing required parameters: {', '.join(names)}.")
-
-
-def _is_blank(value) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def parse_date(value) -> date:
-    if not isinstance(value, str) or not _DATE.fullmatch(value):
-        raise V1BadRequest(MSG_DATE_FORMAT)
-    try:
-        parsed = date.fromisoformat(value)
-    except ValueError:
-        raise V1BadRequest(MSG_DATE_FORMAT) from None
-    if not 1970 <= parsed.year <= 2200:
-        raise V1BadRequest(MSG_DATE_FORMAT)
-    return parsed
 
 
 # --- POST /v1/appointments/fetch ---------------------------------------------------------------
 
 
-def fetch_request_parse(data) -> FetchRequest:
-    """The fetch body as a ``FetchRequest``, or ``V1BadRequest`` with the spec's message."""
-    if not isinstance(data, dict):
-        raise V1BadRequest("Request body must be a JSON object.")
-    unknown = sorted(set(data) - set(FETCH_FIELDS))
-    if unknown:
-        raise V1BadRequest(f"Unknown parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.")
-    search_by = data.get("search_by")
-    if search_by is None:
-        search_by = "date_range"
-    if not isinstance(search_by, str) or search_by not in SEARCH_MODES:
-        raise V1BadRequest(f"Invalid search_by. Use one of: {', '.join(SEARCH_MODES)}.")
+class V1FetchRequestSerializer(q.QueryFilter):
+    """The body of a live fetch; ``search_by`` decides which other fields are required and read."""
 
-    if search_by == "mrn":
-        mrn = data.get("mrn")
-        if _is_blank(mrn):
-            raise _missing(["mrn"])
-        if not isinstance(mrn, str):
-            raise V1BadRequest("Invalid mrn: must be a string.")
-        mrn = mrn.strip()
-        if len(mrn) > 64 or "\x00" in mrn:
-            raise V1BadRequest("Invalid mrn: at most 64 characters.")
-        return FetchRequest(search_by="mrn", mrn=mrn)
+    family = q.V1
+    body = True
 
-    required = (["provider_ids"] if search_by == "provider" else []) + ["start_date", "end_date"]
-    missing = [name for name in required if _is_blank(data.get(name)) or data.get(name) == []]
-    if missing:
-        raise _missing(missing)
-    provider_ids: tuple[str, ...] = ()
-    if search_by == "provider":
-        raw = data["provider_ids"]
-        if (
-            not isinstance(raw, list)
-            or not 1 <= len(raw) <= MAX_PROVIDERS
-            or not all(isinstance(v, str) and v.strip() and len(v) <= 128 for v in raw)
-        ):
-            raise V1BadRequest(f"provider_ids must be an array of 1 to {MAX_PROVIDERS} EHR provider ids (strings).")
-        provider_ids = tuple(dict.fromkeys(v.strip() for v in raw))
-    start, end = parse_date(data["start_date"]), parse_date(data["end_date"])
-    if end < start:
-        raise V1BadRequest(MSG_END_BEFORE_START)
-    if (end - start).days > MAX_FETCH_DAYS - 1:
-        raise V1BadRequest(MSG_RANGE)
-    if search_by == "provider":
-        if len(provider_ids) == 1 and (end - start).days > MAX_PROVIDER_DAYS_SINGLE:
-            raise V1BadRequest(f"With one provider, end_date can be at most {MAX_PROVIDER_DAYS_SINGLE} days after start_date.")
-        if len(provider_ids) > 1 and start != end:
-            raise V1BadRequest(f"With 2 to {MAX_PROVIDERS} providers, start_date must equal end_date.")
-    return FetchRequest(search_by=search_by, start_date=start, end_date=end, provider_ids=provider_ids)
-
-
-class V1FetchRequestSerializer(serializers.Serializer):
-    search_by = serializers.ChoiceField(
-        choices=SEARCH_MODES, required=False, default="date_range", help_text="date_range (default), mrn or provider."
+    search_by = q.ChoiceField(
+        choices=SEARCH_MODES,
+        default="date_range",
+        messages={"choice": "Invalid search_by. Use one of: {choices}."},
+        help_text="date_range (default), mrn or provider.",
     )
-    start_date = serializers.DateField(
-        required=False, help_text="YYYY-MM-DD. Required for date_range and provider; the range spans at most 7 days."
-    )
-    end_date = serializers.DateField(required=False, help_text="YYYY-MM-DD, on or after start_date.")
-    mrn = serializers.CharField(required=False, max_length=64, help_text="Patient MRN. Required for search_by=mrn.")
-    provider_ids = serializers.ListField(
-        child=serializers.CharField(max_length=128),
-        required=False,
-        min_length=1,
-        max_length=MAX_PROVIDERS,
+    mrn = q.TextField(max_length=64, help_text="Patient MRN. Required for search_by=mrn.")
+    provider_ids = q.ListField(
+        child=q.TextField(max_length=128),
+        max_items=MAX_PROVIDERS,
+        split=False,
+        messages={"list_type": MSG_PROVIDER_IDS, "list_max": MSG_PROVIDER_IDS, "item": MSG_PROVIDER_IDS},
         help_text="EHR provider ids (1-10), for search_by=provider. One provider: end_date at most 5 days after "
         "start_date; 2-10 providers: start_date must equal end_date.",
+    )
+    start_date = q.DateField(
+        help_text="YYYY-MM-DD. Required for date_range and provider; the range spans at most 7 days."
+    )
+    end_date = q.DateField(help_text="YYYY-MM-DD, on or after start_date.")
+
+    @staticmethod
+    def _mode(values: dict) -> str | None:
+        mode = values.get("search_by", "date_range")
+        return mode if mode in SEARCH_MODES else None
+
+    def required_for(self, values):
+        return {
+            "mrn": ("mrn",),
+            "provider": ("provider_ids", "start_date", "end_date"),
+            "date_range": ("start_date", "end_date"),
+        }.get(self._mode(values), ())
+
+    def ignored_for(self, values):
+        return {
+            "mrn": ("provider_ids", "start_date", "end_date"),
+            "date_range": ("mrn", "provider_ids"),
+            "provider": ("mrn",),
+        }.get(self._mode(values), ())
+
+    def validate(self, attrs):
+        if attrs["search_by"] == "mrn":
+            return attrs
+        start, end, providers = attrs["start_date"], attrs["end_date"], attrs["provider_ids"] or ()
+        if end < start:
+            raise q.ValidationError({"end_date": MSG_END_BEFORE_START})
+        if (end - start).days > MAX_FETCH_DAYS - 1:
+            raise q.ValidationError({"end_date": MSG_RANGE})
+        if attrs["search_by"] == "provider":
+            if len(providers) == 1 and (end - start).days > MAX_PROVIDER_DAYS_SINGLE:
+                raise q.ValidationError(
+                    {"end_date": f"With one provider, end_date can be at most {MAX_PROVIDER_DAYS_SINGLE} days after start_date."}
+                )
+            if len(providers) > 1 and start != end:
+                raise q.ValidationError({"start_date": f"With 2 to {MAX_PROVIDERS} providers, start_date must equal end_date."})
+        return attrs
+
+
+def fetch_request_parse(data) -> FetchRequest:
+    """The fetch body as a ``FetchRequest``, or a 400 with the spec's message."""
+    values = V1FetchRequestSerializer.parse(data)
+    if values["search_by"] == "mrn":
+        return FetchRequest(search_by="mrn", mrn=values["mrn"])
+    return FetchRequest(
+        search_by=values["search_by"],
+        start_date=values["start_date"],
+        end_date=values["end_date"],
+        provider_ids=values["provider_ids"] or (),
     )
 
 
@@ -158,70 +135,38 @@ class V1FetchAcceptedSerializer(serializers.Serializer):
 # --- GET /v1/appointments -------------------------------------------------------------------
 
 
-APPOINTMENT_QUERY = ("start_date", "end_date", "patient_mrn", "patient_name", "provider_ehr_id", "status")
-FILTER_LIMITS = {"patient_mrn": 64, "patient_name": 200, "provider_ehr_id": 128, "status": 128}
+class V1AppointmentQuery(q.QueryFilter):
+    """``GET /v1/appointments``. A date is the whole day in the EMR's zone (for an end, up to the
+    next midnight); a date-time without offset is read in that zone (``context["zone"]``)."""
+
+    family = q.V1
+
+    start_date = q.DateOrInstantField(
+        required=True, allow_naive=True, help_text="YYYY-MM-DD (whole day, EMR zone) or ISO date-time."
+    )
+    end_date = q.DateOrInstantField(
+        required=True, allow_naive=True, help_text="YYYY-MM-DD (inclusive) or ISO date-time (exclusive)."
+    )
+    patient_mrn = q.TextField(max_length=64, help_text="Exact MRN.")
+    patient_name = q.TextField(max_length=200, help_text="Case-insensitive part of the patient's name.")
+    provider_ehr_id = q.TextField(max_length=128, help_text="Primary or secondary provider's EHR id.")
+    status = q.TextField(max_length=128, help_text="The EMR's status, case-insensitive (e.g. booked, cancelled).")
+
+    def validate(self, attrs):
+        zone = self.context["zone"]
+        start = _bound(attrs["start_date"], zone, end=False)
+        end = _bound(attrs["end_date"], zone, end=True)
+        if end <= start:
+            raise q.ValidationError({"end_date": MSG_END_BEFORE_START})
+        if end - start > timedelta(days=MAX_QUERY_DAYS):
+            raise q.ValidationError({"end_date": f"Date range cannot exceed {MAX_QUERY_DAYS} days."})
+        return {**attrs, "start_date": start, "end_date": end}
 
 
-@dataclass(frozen=True)
-class AppointmentQuery:
-    start: datetime
-    end: datetime
-    patient_mrn: str | None = None
-    patient_name: str | None = None
-    provider_ehr_id: str | None = None
-    status: str | None = None
-
-
-def _bound(value: str, zone: ZoneInfo, *, end: bool) -> datetime:
-    """A date (the whole day in the EMR's zone: its start, or for an end the next midnight) or an
-    ISO date-time (with offset; without one it is read in the EMR's zone)."""
-    if _DATE.fullmatch(value):
-        day = parse_date(value)
-        return datetime.combine(day + timedelta(days=1) if end else day, time(0), tzinfo=zone)
-    if len(value) > 40 or "T" not in value:
-        raise V1BadRequest(MSG_DATE_FORMAT)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise V1BadRequest(MSG_DATE_FORMAT) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    if not 1970 <= parsed.year <= 2200:
-        raise V1BadRequest(MSG_DATE_FORMAT)
-    return parsed
-
-
-def appointment_query_parse(params, *, zone: ZoneInfo) -> AppointmentQuery:
-    unknown = sorted(set(params) - set(APPOINTMENT_QUERY))
-    if unknown:
-        raise V1BadRequest(f"Unknown parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.")
-    values = {}
-    for name in APPOINTMENT_QUERY:
-        items = params.getlist(name) if hasattr(params, "getlist") else [params[name]] if name in params else []
-        if len(items) > 1:
-            raise V1BadRequest(f"Parameter {name} may be given only once.")
-        value = items[0] if items else None
-        if value is not None and "\x00" in value:
-            raise V1BadRequest(f"Invalid {name}.")
-        values[name] = value
-    missing = [name for name in ("start_date", "end_date") if _is_blank(values[name])]
-    if missing:
-        raise _missing(missing)
-    start = _bound(values["start_date"].strip(), zone, end=False)
-    end = _bound(values["end_date"].strip(), zone, end=True)
-    if end <= start:
-        raise V1BadRequest(MSG_END_BEFORE_START)
-    if end - start > timedelta(days=MAX_QUERY_DAYS):
-        raise V1BadRequest(f"Date range cannot exceed {MAX_QUERY_DAYS} days.")
-    filters = {}
-    for name, limit in FILTER_LIMITS.items():
-        value = values[name]
-        if value is None or not value.strip():
-            continue
-        if len(value) > limit:
-            raise V1BadRequest(f"Invalid {name}: at most {limit} characters.")
-        filters[name] = value.strip()
-    return AppointmentQuery(start=start, end=end, **filters)
+def _bound(value: date | datetime, zone: ZoneInfo, *, end: bool) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+    return datetime.combine(value + timedelta(days=1) if end else value, time(0), tzinfo=zone)
 
 
 class V1AppointmentObjectMetadataSerializer(serializers.Serializer):

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from emr.adapters import vendor_has_adapter
 from emr.api import serializers as s
 from emr.api.base import V1APIView
 from emr.api.schema import v1_errors
@@ -26,7 +25,7 @@ from emr.selectors import (
     providers_visible,
     visit_types_of,
 )
-from emr.services.live_fetch import live_fetch_start, unsupported_vendor_message
+from emr.services.live_fetch import live_fetch_start
 from emr.services.providers import location_update, provider_update
 
 ACCEPTED_MESSAGE = "Live fetch request accepted. Results will be sent via webhook when ready."
@@ -43,10 +42,7 @@ class AppointmentsFetchView(V1APIView):
     )
     def post(self, request):
         fetch = s.fetch_request_parse(request.data)
-        connection = self.emr_connection
-        if not vendor_has_adapter(connection.vendor):
-            raise s.V1BadRequest(unsupported_vendor_message(connection.vendor))
-        job = live_fetch_start(connection=connection, request=fetch)
+        job = live_fetch_start(connection=self.emr_connection, request=fetch)
         return Response({"success": True, "message": ACCEPTED_MESSAGE, "job_id": job.pk}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -55,27 +51,20 @@ class AppointmentsView(V1APIView):
         operation_id="v1_appointments_list",
         tags=["EMR: appointments"],
         summary="Cached appointments (never calls the EMR)",
-        parameters=[
-            OpenApiParameter("start_date", str, required=True, description="YYYY-MM-DD (whole day, EMR zone) or ISO date-time."),
-            OpenApiParameter("end_date", str, required=True, description="YYYY-MM-DD (inclusive) or ISO date-time (exclusive)."),
-            OpenApiParameter("patient_mrn", str, description="Exact MRN."),
-            OpenApiParameter("patient_name", str, description="Case-insensitive part of the patient's name."),
-            OpenApiParameter("provider_ehr_id", str, description="Primary or secondary provider's EHR id."),
-            OpenApiParameter("status", str, description="The EMR's status, case-insensitive (e.g. booked, cancelled)."),
-        ],
+        parameters=[s.V1AppointmentQuery],
         responses={200: s.V1AppointmentListSerializer, **v1_errors(400, 401, 429)},
     )
     def get(self, request):
         connection = self.emr_connection
-        query = s.appointment_query_parse(request.query_params, zone=ZoneInfo(connection.timezone))
+        query = s.V1AppointmentQuery.parse(request.query_params, zone=ZoneInfo(connection.timezone))
         appointments = appointments_cached(
             connection=connection,
-            start=query.start,
-            end=query.end,
-            patient_mrn=query.patient_mrn,
-            patient_name=query.patient_name,
-            provider_ehr_id=query.provider_ehr_id,
-            status=query.status,
+            start=query["start_date"],
+            end=query["end_date"],
+            patient_mrn=query["patient_mrn"],
+            patient_name=query["patient_name"],
+            provider_ehr_id=query["provider_ehr_id"],
+            status=query["status"],
         )
         descriptions = visit_type_descriptions(connection=connection)
         return Response(

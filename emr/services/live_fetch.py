@@ -24,6 +24,7 @@ from emr.services.connections import (
     emr_connection_login_required,
     vendor_label,
 )
+from tenants.errors import InvalidInput
 from tenants.events import event_emit
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,9 @@ def job_enqueue(*, job: Job) -> None:
 
 
 def live_fetch_start(*, connection: EmrConnection, request: FetchRequest) -> Job:
+    """A queued live-fetch job; ``InvalidInput`` (nothing written) for a vendor without an adapter."""
+    if not vendor_has_adapter(connection.vendor):
+        raise InvalidInput(message=unsupported_vendor_message(connection.vendor))
     with transaction.atomic():
         job = Job.objects.create(
             organization_id=connection.organization_id,

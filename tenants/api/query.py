@@ -177,6 +177,10 @@ V3_MESSAGES = {
     "state": "'{value}' is not a US state code (the 50 states, DC, PR, VI, GU, AS, MP).",
     "state_item": "'{value}' is not a US state code (the 50 states, DC, PR, VI, GU, AS, MP).",
     "max_length": "At most {max_length} characters.",
+    "blank": "Must not be blank.",
+    "type": "Must be a string.",
+    "list_type": "Must be a list.",
+    "not_object": "Must be a JSON object.",
 }
 
 # emr-api.md: "Missing required parameters: start_date, end_date." and "Invalid date format. Use
@@ -205,6 +209,10 @@ V1_MESSAGES = {
     "state": "Invalid {name}: '{value}' is not a US state code.",
     "state_item": "Invalid {name}: '{value}' is not a US state code.",
     "max_length": "Invalid {name}: at most {max_length} characters.",
+    "blank": "Invalid {name}: must not be blank.",
+    "type": "Invalid {name}: must be a string.",
+    "list_type": "Invalid {name}: must be an array.",
+    "not_object": "Request body must be a JSON object.",
 }
 
 V3 = Family("v3", V3_MESSAGES, _raise_all)
@@ -221,6 +229,7 @@ class QueryField(serializers.Field):
     """A query parameter: a string in, a typed value out, failures worded by the family."""
 
     kind = "value"
+    type_code = "type"  # the failure of a value that is not a string (a JSON body's number, list ...)
     openapi: ClassVar[dict] = {"type": "string"}
 
     def __init__(self, *, messages: Mapping[str, str] | None = None, **kwargs):
@@ -239,14 +248,23 @@ class QueryField(serializers.Field):
         return self.field_name or (self.parent.field_name if self.parent is not None else "") or ""
 
     def fail(self, key, **kwargs):
-        template = self.messages.get(key) or self.family.messages.get(key) or self.error_messages.get(key) or key
+        family = self.family.messages
+        if isinstance(self.parent, ListField) and f"{key}_item" in family:
+            key = f"{key}_item"  # an item of a list says which value is wrong
+        template = self.messages.get(key) or family.get(key) or self.error_messages.get(key) or key
         kwargs.setdefault("name", self.parameter)
         raise ValidationError(template.format(**kwargs), code=key)
 
     def run_validation(self, data=serializers.empty):
+        if data is not serializers.empty and not isinstance(data, str):
+            self.fail(self.type_code, value=_quoted(data), **self.context_of_failure())
         if isinstance(data, str) and "\x00" in data:
             self.fail("nul")
         return super().run_validation(data)
+
+    def context_of_failure(self) -> dict:
+        """Values the messages of this field's codes may name."""
+        return {}
 
     def to_representation(self, value):
         return value
@@ -269,6 +287,8 @@ class TextField(QueryField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
+        if not data.strip():
+            self.fail("blank")
         if len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
         return data
@@ -281,6 +301,7 @@ class DateField(QueryField):
     """``YYYY-MM-DD`` between 1970 and 2200 → ``date``."""
 
     kind = "date"
+    type_code = "date"
     openapi: ClassVar[dict] = {"type": "string", "format": "date"}
 
     def to_internal_value(self, data):
@@ -295,6 +316,7 @@ class InstantField(QueryField):
     a space is restored) → an aware UTC ``datetime``."""
 
     kind = "instant"
+    type_code = "instant"
     openapi: ClassVar[dict] = {"type": "string", "format": "date-time"}
 
     def to_internal_value(self, data):
@@ -309,6 +331,7 @@ class DateOrInstantField(QueryField):
     UTC ``datetime``). With ``allow_naive``, a date-time without offset is returned naive."""
 
     kind = "date_or_instant"
+    type_code = "date_or_instant"
 
     def __init__(self, *, allow_naive: bool = False, **kwargs):
         self.allow_naive = allow_naive
@@ -326,22 +349,21 @@ class DateOrInstantField(QueryField):
 
 class UUIDField(QueryField):
     kind = "uuid"
+    type_code = "uuid"
     openapi: ClassVar[dict] = {"type": "string", "format": "uuid"}
 
     def to_internal_value(self, data):
         try:
             return uuid.UUID(data)
         except ValueError:
-            self.fail(self._code(), value=_quoted(data))
-
-    def _code(self) -> str:
-        return "uuid_item" if isinstance(self.parent, ListField) else "uuid"
+            self.fail("uuid", value=_quoted(data))
 
 
 class BoolField(QueryField):
     """``true``/``false``/``1``/``0``, any case."""
 
     kind = "bool"
+    type_code = "bool"
     openapi: ClassVar[dict] = {"type": "boolean"}
 
     def to_internal_value(self, data):
@@ -356,6 +378,7 @@ class BoundedIntField(QueryField):
     (``" (minutes)"``)."""
 
     kind = "int"
+    type_code = "int"
 
     def __init__(self, *, min_value: int | None = None, max_value: int | None = None, unit: str = "", **kwargs):
         self.min_value, self.max_value, self.unit = min_value, max_value, unit
@@ -402,6 +425,7 @@ class ChoiceField(QueryField):
     declared spelling is returned."""
 
     kind = "choice"
+    type_code = "choice"
 
     def __init__(self, *, choices, case_insensitive: bool = False, **kwargs):
         self.choices = tuple(choices)
@@ -414,9 +438,11 @@ class ChoiceField(QueryField):
         else:
             found = data if data in self.choices else None
         if found is None:
-            code = "choice_item" if isinstance(self.parent, ListField) else "choice"
-            self.fail(code, value=_quoted(data), choices=", ".join(self.choices))
+            self.fail("choice", value=_quoted(data), **self.context_of_failure())
         return found
+
+    def context_of_failure(self):
+        return {"choices": ", ".join(self.choices)}
 
     def schema(self):
         return {"type": "string", "enum": list(self.choices)}
@@ -426,10 +452,11 @@ class TimezoneField(QueryField):
     """An IANA zone name (not the tz database's ``localtime``, ``Factory``, ``posixrules``)."""
 
     kind = "zone"
+    type_code = "zone"
 
     def to_internal_value(self, data):
         if data not in available_timezones():
-            self.fail("zone_item" if isinstance(self.parent, ListField) else "zone", value=_quoted(data))
+            self.fail("zone", value=_quoted(data))
         return data
 
     def schema(self):
@@ -440,11 +467,12 @@ class StateField(QueryField):
     """A US state code (the 50 states, DC, PR, VI, GU, AS, MP), any case → upper case."""
 
     kind = "state"
+    type_code = "state"
 
     def to_internal_value(self, data):
         code = data.upper()
         if code not in US_STATE_CODES:
-            self.fail("state_item" if isinstance(self.parent, ListField) else "state", value=_quoted(data))
+            self.fail("state", value=_quoted(data))
         return code
 
     def schema(self):
@@ -453,13 +481,16 @@ class StateField(QueryField):
 
 class ListField(QueryField):
     """Several values, comma-separated, repeated (``?id=a&id=b``) or both; blank items dropped,
-    duplicates dropped (first kept), at most ``max_items`` → a tuple of the child's values."""
+    duplicates dropped (first kept), at most ``max_items`` → a tuple of the child's values.
+
+    In a JSON body (``split=False``) the value is an array, taken item by item as given.
+    """
 
     kind = "list"
 
-    def __init__(self, *, child: QueryField, max_items: int = 100, noun: str = "values", **kwargs):
+    def __init__(self, *, child: QueryField, max_items: int = 100, noun: str = "values", split: bool = True, **kwargs):
         self.child = copy.deepcopy(child)
-        self.max_items, self.noun = max_items, noun
+        self.max_items, self.noun, self.split = max_items, noun, split
         super().__init__(**kwargs)
         self.child.bind(field_name="", parent=self)
 
@@ -470,8 +501,13 @@ class ListField(QueryField):
         return serializers.Field.run_validation(self, data)
 
     def to_internal_value(self, data):
-        items = [part.strip() for value in data for part in value.split(",")]
-        items = [item for item in items if item]
+        if not isinstance(data, list):
+            self.fail("list_type")
+        if self.split:
+            items = [part.strip() for value in data for part in value.split(",")]
+            items = [item for item in items if item]
+        else:
+            items = [item.strip() if isinstance(item, str) else item for item in data]
         if not items:
             if self.required:
                 self.fail("required")
@@ -495,9 +531,9 @@ class ListField(QueryField):
             return _items(exc.detail)[0]
         raise AssertionError("fail() always raises")  # pragma: no cover
 
-    def _item_message(self, item: str, message):
-        if message.code.endswith("_item"):
-            return message
+    def _item_message(self, item, message):
+        if message.code.endswith("_item") and "item" not in self.messages:
+            return message  # already names the value
         return self._message("item", value=_quoted(item), message=str(message))
 
     def schema(self):
@@ -521,11 +557,17 @@ class QueryFilter(serializers.Serializer):
     or raises in the family's error shape."""
 
     family: Family = V3
+    body = False  # True: the data is a JSON body (values keep their JSON types), not a query string
 
-    def __init__(self, params=None, **kwargs):
-        if params is not None:
+    def __init__(self, params=serializers.empty, **kwargs):
+        if params is not serializers.empty:
             kwargs["data"] = params
         super().__init__(**kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        if self.body and not isinstance(data, Mapping):  # a JSON array, string, number or null
+            raise BadRequest(self.family.messages["not_object"])
+        return super().run_validation(data)
 
     @classmethod
     def parse(cls, params, **context) -> dict:
@@ -534,22 +576,65 @@ class QueryFilter(serializers.Serializer):
             cls.family.raise_errors(query.errors, list(query.fields))
         return dict(query.validated_data)
 
+    def required_for(self, values: dict) -> tuple[str, ...]:
+        """Parameters required given the others (``values``: the raw values present), beyond the
+        fields declared ``required``: for inputs whose mode decides what they need."""
+        return ()
+
+    def ignored_for(self, values: dict) -> tuple[str, ...]:
+        """Parameters not read given the others (not validated, answered as their default)."""
+        return ()
+
     def to_internal_value(self, data):
         values, errors = self._collect(data)
+        ignored = set(self.ignored_for(values))
+        values = {name: value for name, value in values.items() if name not in ignored}
+        for name in self.required_for(values):
+            if name not in values and name not in errors:
+                errors[name] = [self._detail("required", name)]
+        try:
+            parsed = super().to_internal_value(values)
+        except ValidationError as exc:
+            # A parameter given twice, or required by the others, is reported as that, not as
+            # whatever its absence from ``values`` made the field say.
+            found = {**exc.detail, **errors}
+            raise ValidationError({name: found[name] for name in [*self.fields, *found] if name in found}) from None
         if errors:
             raise ValidationError(errors)
-        return super().to_internal_value(values)
+        return parsed
+
+    def _detail(self, code: str, name: str):
+        return ValidationError(self.family.messages[code].format(name=name), code=code).detail[0]
+
+    def _refuse_unknown(self, names) -> None:
+        unknown = sorted(set(names) - set(self.fields))
+        if unknown and self.family.unknown == "refuse":
+            s = "s" if len(unknown) > 1 else ""
+            raise BadRequest(f"Unknown parameter{s}: {', '.join(unknown)}.")
 
     def _collect(self, params) -> tuple[dict, dict]:
+        return self._collect_body(params) if self.body else self._collect_query(params)
+
+    def _collect_body(self, data) -> tuple[dict, dict]:
+        """A JSON object's members; blank strings, nulls and empty arrays are absent."""
+        if not isinstance(data, Mapping):
+            raise BadRequest(self.family.messages["not_object"])
+        self._refuse_unknown(data)
+        values = {}
+        for name, value in data.items():
+            if isinstance(value, str):
+                value = value.strip()
+            if value in (None, "", []):
+                continue
+            values[name] = value
+        return values, {}
+
+    def _collect_query(self, params) -> tuple[dict, dict]:
         """The raw strings by parameter name: lists keep every value, single parameters one (the
         last, or an error when the family refuses repeats); blank values are absent."""
         getlist = params.getlist if hasattr(params, "getlist") else lambda name: _as_list(params.get(name))
         errors, values = {}, {}
-        if self.family.unknown == "refuse":
-            unknown = sorted(set(params) - set(self.fields))
-            if unknown:
-                s = "s" if len(unknown) > 1 else ""
-                raise BadRequest(f"Unknown parameter{s}: {', '.join(unknown)}.")
+        self._refuse_unknown(params)
         for name, field in self.fields.items():
             raw = [value.strip() for value in getlist(name) if isinstance(value, str)]
             if isinstance(field, ListField):
@@ -557,7 +642,7 @@ class QueryFilter(serializers.Serializer):
                     values[name] = raw
                 continue
             if len(raw) > 1 and self.family.repeated == "refuse":
-                errors[name] = [ValidationError(self.family.messages["repeated"].format(name=name), code="repeated").detail[0]]
+                errors[name] = [self._detail("repeated", name)]
                 continue
             if raw and raw[-1]:
                 values[name] = raw[-1]

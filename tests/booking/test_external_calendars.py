@@ -248,3 +248,25 @@ def test_tasks_and_schedules(clinic, feed, calendar):
     schedule = Schedule.objects.get(func="booking.tasks.external_calendars_sync")
     assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 15 and schedule.repeats == -1
     assert Schedule.objects.filter(func="booking.tasks.holds_expire", minutes=1).exists()
+
+
+def test_the_availability_selector_never_syncs_the_service_does(clinic, feed, calendar):
+    """Selectors never write: ``availability_answer`` reads the last synced data even for a
+    ``syncExternal`` request; the view calls ``availability_external_sync`` first."""
+    from booking.availability.selectors import AvailabilityParams, availability_answer
+    from booking.services.external_calendars import availability_external_sync
+
+    adams = clinic.resources[0]
+    params = AvailabilityParams(
+        location_id=clinic.location.pk, service_id=clinic.service.pk, start=utc(0), end=utc(23),
+        zone="America/New_York", resource_ids=(str(adams.pk),), round_robin="NONE", sync_external=True,
+    )
+    one = _soon(2, 14)
+    feed.body = ics(vevent("meeting", _stamp(one), _stamp(one + timedelta(hours=1))))
+    availability_answer(organization=clinic.organization, params=params)
+    assert feed.requests == [] and busy(calendar) == []
+    before = version(clinic)
+    assert availability_external_sync(organization=clinic.organization, params=params) is True
+    assert [r[0] for r in feed.requests] == ["GET"] and busy(calendar) == [(one, one + timedelta(hours=1), "Busy")]
+    # the caller's organization carries the version the sync left, for the answer's cache key
+    assert clinic.organization.availability_version == version(clinic) > before

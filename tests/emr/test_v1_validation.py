@@ -211,3 +211,11 @@ def test_location_patch_validation(tenant, facility):
     assert facility.status == "active"
     missing = tenant.v1().patch("/v1/locations/8d6f3c55-2b6a-4c53-9a4c-000000000000", {"status": "inactive"}, format="json")
     assert missing.status_code == 404 and missing.json() == {"success": False, "message": "Location not found."}
+
+
+@pytest.mark.parametrize("raw", ["null", '"2025-01-01"', "12"])
+def test_fetch_body_that_is_not_an_object_is_400(tenant, raw):
+    response = post_fetch(tenant, raw)
+    assert response.status_code == 400
+    assert response.json() == {"success": False, "message": "Request body must be a JSON object."}
+    assert not Job.objects.exists()

@@ -269,3 +269,56 @@ def test_each_field_documents_what_it_enforces():
     }
     assert q.ChoiceField(choices=["A", "B"]).schema() == {"type": "string", "enum": ["A", "B"]}
     assert "CA" in q.StateField().schema()["enum"] and "ZZ" not in q.StateField().schema()["enum"]
+
+
+# --- a JSON body through the same kit -----------------------------------------------------------
+
+
+class _Search(q.QueryFilter):
+    family = q.V1
+    body = True
+    mode = q.ChoiceField(choices=["day", "patient"], default="day")
+    mrn = q.TextField(max_length=8)
+    ids = q.ListField(child=q.TextField(max_length=4), max_items=2, split=False)
+    day = q.DateField()
+
+    def required_for(self, values):
+        return ("mrn",) if values.get("mode") == "patient" else ("day",)
+
+    def ignored_for(self, values):
+        return ("day",) if values.get("mode") == "patient" else ("mrn",)
+
+
+def _body_message(body) -> str:
+    with pytest.raises(Exception) as caught:
+        _Search.parse(body)
+    return v1_exception_handler(caught.value, {}).data["message"]
+
+
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ([], "Request body must be a JSON object."),
+        (None, "Request body must be a JSON object."),
+        ("text", "Request body must be a JSON object."),
+        ({}, "Missing required parameters: day."),
+        ({"mode": "patient", "mrn": "   "}, "Missing required parameters: mrn."),
+        ({"mode": "patient", "mrn": 12}, "Invalid mrn: must be a string."),
+        ({"mode": 3, "day": "2025-01-01"}, "Invalid mode. Use one of: day, patient."),
+        ({"day": 20250101}, "Invalid date format. Use ISO format (YYYY-MM-DD)."),
+        ({"day": "2025-01-01", "ids": "a,b"}, "Invalid ids: must be an array."),
+        ({"day": "2025-01-01", "ids": ["a", 1]}, "Invalid ids: must be a string."),
+        ({"day": "2025-01-01", "ids": ["a", " "]}, "Invalid ids: must not be blank."),
+        ({"day": "2025-01-01", "ids": ["a", "b", "c"]}, "Invalid ids: at most 2 values."),
+        ({"day": "2025-01-01", "colour": "teal"}, "Unknown parameter: colour."),
+    ],
+)
+def test_a_json_body_keeps_its_types_and_the_family_words(body, message):
+    assert _body_message(body) == message
+
+
+def test_a_json_body_reads_only_what_its_mode_needs():
+    assert _Search.parse({"day": "2025-01-01", "mrn": ["not read in this mode"], "ids": [" a ", "a"]}) == {
+        "mode": "day", "mrn": None, "ids": ("a",), "day": date(2025, 1, 1),
+    }
+    assert _Search.parse({"mode": "patient", "mrn": " 123 ", "day": "not read either"})["mrn"] == "123"
