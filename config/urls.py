@@ -13,7 +13,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("v3/", include("booking.api.urls")),
-    path("v1/", include("tenants.api.webhook_urls")),
     path("v1/", include("emr.api.urls")),
     path("sandbox/fhir/r4/", include("emr.sandbox.urls")),
     path("api/v1/provider-availability", ProviderAvailabilityView.as_view(), name="provider-availability"),

@@ -9,3 +9,8 @@ class EmrConfig(AppConfig):
         from emr.services.calendly import calendly_jobs_register
 
         calendly_jobs_register()
+
+        from emr.selectors import jobs_started_between
+        from tenants.webhooks.selectors import monitoring_jobs_register
+
+        monitoring_jobs_register(jobs_started_between)

@@ -13,6 +13,8 @@ Cobalt's API expect.
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from datetime import datetime
 
@@ -20,8 +22,11 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from booking.models import Appointment, Location, Resource, Shift, VisitTypeRule
 from booking.selectors import resource_first_location_zone
-from emr.models import EmrConnection, VisitType
+from emr.models import EmrConnection, Job, VisitType
 from tenants.errors import NotFound
+from tenants.models import Event, Organization
+
+JOB_ID_PATTERN = re.compile(r"^job_[A-Za-z0-9]{1,36}$")
 
 
 def ehr_rows(*, model: type[Location] | type[Resource], connection: EmrConnection, ehr_ids) -> dict:
@@ -141,3 +146,30 @@ def appointment_statuses_seen(*, connection: EmrConnection) -> list[str]:
             .distinct()
         )
     )
+
+
+def job_events_list(*, organization: Organization, emr_connection, job_id: str) -> list[dict]:
+    """The payloads a job produced, oldest first, exactly as they are (or would be) POSTed.
+
+    Scoped to the organization and to the caller's EMR connection: a job started through one
+    access token is not visible through another (its events carry that connection's
+    ``access_token_reference_id``). 404 when the caller cannot see such a job.
+    """
+    reference_id = getattr(emr_connection, "access_token_reference_id", None)
+    job = Job.objects.filter(organization=organization, pk=job_id).only("pk", "emr_connection_id").first()
+    if job is not None and job.emr_connection_id is not None and emr_connection is not None:
+        if job.emr_connection_id != emr_connection.pk:
+            raise NotFound("Job not found.")
+    events = Event.objects.filter(organization=organization, job_id=job_id).filter(
+        Q(access_token_reference_id__isnull=True) | Q(access_token_reference_id=reference_id)
+    )
+    rows = list(events.order_by("created_at", "id").values_list("body", "payload"))
+    if job is None and not rows:
+        raise NotFound("Job not found.")
+    return [json.loads(body) if body else payload for body, payload in rows]
+
+
+def jobs_started_between(*, since: datetime, now: datetime, organization_ids: list | None) -> QuerySet[Job]:
+    """The jobs the admin's monitoring overview counts (registered in ``emr/apps.py``)."""
+    jobs = Job.objects.filter(created_at__gte=since, created_at__lt=now)
+    return jobs if organization_ids is None else jobs.filter(organization_id__in=organization_ids)

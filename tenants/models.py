@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from booking.validators import validate_weekly_windows
 from tenants.credentials import public_id_new
+from tenants.weekly_windows import validate_weekly_windows
 
 
 def validate_timezone(value: str) -> None:

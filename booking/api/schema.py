@@ -112,18 +112,3 @@ class CvApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "cv-api-key"}
-
-
-class EmrCredentialsScheme(OpenApiAuthenticationExtension):
-    target_class = "tenants.api.auth.EmrCredentialsAuthentication"
-    name = ["ClientId", "ClientSecret", "AccessToken"]
-
-    def get_security_requirement(self, auto_schema):
-        return {"ClientId": [], "ClientSecret": [], "AccessToken": []}
-
-    def get_security_definition(self, auto_schema):
-        return [
-            {"type": "apiKey", "in": "header", "name": "client_id"},
-            {"type": "apiKey", "in": "header", "name": "client_secret"},
-            {"type": "apiKey", "in": "header", "name": "access_token"},
-        ]

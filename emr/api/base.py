@@ -7,8 +7,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from emr.api.auth import EmrCredentialsAuthentication
 from tenants.api import errors
-from tenants.api.auth import EmrCredentialsAuthentication
 from tenants.api.throttling import CredentialRateThrottle
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 
-# One error component for the whole /v1/ family (the webhook endpoints document it too).
-from tenants.api.webhook_views import V1ErrorSerializer
+
+class V1ErrorSerializer(serializers.Serializer):
+    """One error component for the whole /v1/ family (the webhook endpoints document it too)."""
+
+    success = serializers.BooleanField()
+    message = serializers.CharField()
 
 
 _TEXT = {
@@ -20,3 +26,18 @@ _TEXT = {
 
 def v1_errors(*codes: int) -> dict:
     return {code: OpenApiResponse(V1ErrorSerializer, description=_TEXT[code]) for code in codes}
+
+
+class EmrCredentialsScheme(OpenApiAuthenticationExtension):
+    target_class = "emr.api.auth.EmrCredentialsAuthentication"
+    name = ["ClientId", "ClientSecret", "AccessToken"]
+
+    def get_security_requirement(self, auto_schema):
+        return {"ClientId": [], "ClientSecret": [], "AccessToken": []}
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "apiKey", "in": "header", "name": "client_id"},
+            {"type": "apiKey", "in": "header", "name": "client_secret"},
+            {"type": "apiKey", "in": "header", "name": "access_token"},
+        ]

@@ -1,10 +1,24 @@
-"""``/v1/`` EMR endpoints (appointments, providers, locations, settings)."""
+"""The ``/v1/`` family: appointments, providers, locations, settings, webhooks and job events.
 
-from django.urls import path
+One URLconf for the family. The webhook routes keep their own list so their permission table
+(``tests/tenants/test_webhook_api.py``) can check that it covers every one of them."""
 
-from emr.api import views
+from django.urls import include, path
+
+from emr.api import views, webhook_views
 
 app_name = "v1"
+
+webhook_urlpatterns = [
+    path("webhook", webhook_views.WebhookCollectionView.as_view(), name="webhook-list"),
+    path("webhook/<str:webhook_id>", webhook_views.WebhookItemView.as_view(), name="webhook-detail"),
+    path(
+        "webhook/<str:webhook_id>/rotate-secret",
+        webhook_views.WebhookRotateSecretView.as_view(),
+        name="webhook-rotate-secret",
+    ),
+    path("webhook-events", webhook_views.WebhookEventsView.as_view(), name="webhook-events"),
+]
 
 urlpatterns = [
     path("appointments/fetch", views.AppointmentsFetchView.as_view(), name="appointments-fetch"),
@@ -15,4 +29,5 @@ urlpatterns = [
     path("locations", views.LocationsView.as_view(), name="locations"),
     path("locations/<str:pk>", views.LocationItemView.as_view(), name="location"),
     path("settings", views.SettingsView.as_view(), name="settings"),
+    path("", include(webhook_urlpatterns)),
 ]

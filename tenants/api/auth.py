@@ -1,7 +1,8 @@
 """Request authentication: the credential, not a user, is the API principal.
 
 Every family resolves its credential to a ``Principal`` naming the organization; views start
-their querysets from it. An unknown, malformed, revoked or expired credential is 401.
+their querysets from it. The ``/v1/`` family's header credentials live in ``emr/api/auth.py``
+(they name an EMR connection). An unknown, malformed, revoked or expired credential is 401.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Principal:
         return self.api_client.pk
 
 
-def _header(request, *names: str) -> str | None:
+def request_header(request, *names: str) -> str | None:
     """A header by any of its spellings (``client_id`` arrives as ``HTTP_CLIENT_ID``)."""
     for name in names:
         value = request.META.get("HTTP_" + name.upper().replace("-", "_"))
@@ -77,7 +78,9 @@ def api_client_by_secret(client_id: str, client_secret: str) -> ApiClient | None
     return client
 
 
-class _Base(authentication.BaseAuthentication):
+class CredentialAuthentication(authentication.BaseAuthentication):
+    """The base of every family's authentication: answers 401 (not 403) without a credential."""
+
     scheme = "ApiKey"
 
     def authenticate_header(self, request) -> str:
@@ -85,13 +88,13 @@ class _Base(authentication.BaseAuthentication):
         return self.scheme
 
 
-class ApiKeyAuthentication(_Base):
+class ApiKeyAuthentication(CredentialAuthentication):
     """``x-api-key: <api key>`` (the ``/v3/`` family)."""
 
     header = "x-api-key"
 
     def authenticate(self, request):
-        value = _header(request, self.header)
+        value = request_header(request, self.header)
         if value is None:
             return None
         client = api_client_by_key(value)
@@ -107,7 +110,7 @@ class CvApiKeyAuthentication(ApiKeyAuthentication):
     header = "cv-api-key"
 
 
-class BearerTokenAuthentication(_Base):
+class BearerTokenAuthentication(CredentialAuthentication):
     """``Authorization: Bearer <token>`` from ``POST /v3/oauth/token``."""
 
     scheme = 'Bearer realm="api"'
@@ -133,35 +136,3 @@ class BearerTokenAuthentication(_Base):
         client = token.api_client
         touch_last_used(client)
         return Principal(organization=client.organization, api_client=client), token
-
-
-class EmrCredentialsAuthentication(_Base):
-    """``client_id`` + ``client_secret`` + ``access_token`` headers (the ``/v1/`` family).
-
-    Hyphenated spellings are accepted too. The access token names one EMR connection of the
-    client's organization.
-    """
-
-    scheme = "ClientCredentials"
-
-    def authenticate(self, request):
-        from emr.models import EmrConnection
-
-        client_id = _header(request, "client_id")
-        client_secret = _header(request, "client_secret")
-        access_token = _header(request, "access_token")
-        if not (client_id or client_secret or access_token):
-            return None
-        if not (client_id and client_secret and access_token):
-            raise exceptions.AuthenticationFailed("Missing client_id, client_secret or access_token header.")
-        client = api_client_by_secret(client_id, client_secret)
-        lookup = secret_lookup("tok", access_token)
-        connection = None
-        if client is not None and lookup is not None:
-            connection = EmrConnection.objects.filter(
-                organization=client.organization, access_token_lookup=lookup, is_active=True
-            ).first()
-        if connection is None or not secret_matches(access_token, connection.access_token_hash):
-            raise exceptions.AuthenticationFailed("Invalid client credentials or access token.")
-        touch_last_used(client)
-        return Principal(organization=client.organization, api_client=client, emr_connection=connection), connection

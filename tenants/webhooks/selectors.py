@@ -1,18 +1,17 @@
-"""Reads: an organization's endpoints, a job's events, a delivery's next retry, the monitoring overview."""
+"""Reads: an organization's endpoints, a delivery's next retry, the monitoring overview.
+
+A job's events are read by ``emr.selectors.job_events_list`` (jobs are the EMR's)."""
 
 from __future__ import annotations
 
-import json
-import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from tenants.models import Delivery, DeliveryAttempt, Event, Organization, WebhookEndpoint
-
-JOB_ID_PATTERN = re.compile(r"^job_[A-Za-z0-9]{1,36}$")
+from tenants.models import Delivery, DeliveryAttempt, Organization, WebhookEndpoint
 
 
 def webhook_endpoint_list(*, organization: Organization) -> list[WebhookEndpoint]:
@@ -31,29 +30,6 @@ def webhook_endpoint_get(*, organization: Organization, endpoint_id: str) -> Web
     return endpoint
 
 
-def job_events_list(*, organization: Organization, emr_connection, job_id: str) -> list[dict]:
-    """The payloads a job produced, oldest first, exactly as they are (or would be) POSTed.
-
-    Scoped to the organization and to the caller's EMR connection: a job started through one
-    access token is not visible through another (its events carry that connection's
-    ``access_token_reference_id``). 404 when the caller cannot see such a job.
-    """
-    from emr.models import Job
-
-    reference_id = getattr(emr_connection, "access_token_reference_id", None)
-    job = Job.objects.filter(organization=organization, pk=job_id).only("pk", "emr_connection_id").first()
-    if job is not None and job.emr_connection_id is not None and emr_connection is not None:
-        if job.emr_connection_id != emr_connection.pk:
-            raise Http404("Job not found.")
-    events = Event.objects.filter(organization=organization, job_id=job_id).filter(
-        Q(access_token_reference_id__isnull=True) | Q(access_token_reference_id=reference_id)
-    )
-    rows = list(events.order_by("created_at", "id").values_list("body", "payload"))
-    if job is None and not rows:
-        raise Http404("Job not found.")
-    return [json.loads(body) if body else payload for body, payload in rows]
-
-
 def delivery_retry_at(*, delivery_id: int) -> datetime | None:
     """When a waiting delivery is due next; None when it is in flight, finished or gone."""
     return (
@@ -66,15 +42,28 @@ def delivery_retry_at(*, delivery_id: int) -> datetime | None:
 # --- monitoring ---------------------------------------------------------------------------------
 
 
+JobsSource = Callable[..., QuerySet]
+_jobs_source: JobsSource | None = None
+
+
+def monitoring_jobs_register(source: JobsSource) -> None:
+    """Name the background jobs the overview counts: ``source(since=, now=, organization_ids=)``
+    returns a queryset of a model with a ``status`` field and a ``Status`` choices class. The
+    EMR app registers its jobs (``emr/apps.py``): this app cannot import them."""
+    global _jobs_source
+    _jobs_source = source
+
+
 def _scoped(queryset, organization_ids: list | None, path: str = "organization_id"):
     return queryset if organization_ids is None else queryset.filter(**{f"{path}__in": organization_ids})
 
 
 def monitoring_overview(*, organization_ids: list | None, now: datetime | None = None, hours: int = 24) -> dict:
     """Jobs and deliveries of the last ``hours`` by status, attempt totals and the endpoints that
-    are failing. ``organization_ids`` None means every organization (superusers)."""
-    from emr.models import Job
+    are failing. ``organization_ids`` None means every organization (superusers).
 
+    Jobs are counted by the source an upper app registered (``monitoring_jobs_register``); with
+    none registered the overview has no jobs."""
     now = now or timezone.now()
     since = now - timedelta(hours=hours)
 
@@ -82,7 +71,7 @@ def monitoring_overview(*, organization_ids: list | None, now: datetime | None =
         counts = dict(queryset.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
         return [{"status": value, "label": label, "count": counts.get(value, 0)} for value, label in choices]
 
-    jobs = _scoped(Job.objects.filter(created_at__gte=since, created_at__lt=now), organization_ids)
+    jobs = _jobs_source(since=since, now=now, organization_ids=organization_ids) if _jobs_source else None
     deliveries = _scoped(Delivery.objects.filter(created_at__gte=since, created_at__lt=now), organization_ids)
     attempts = _scoped(
         DeliveryAttempt.objects.filter(started_at__gte=since, started_at__lt=now), organization_ids, "delivery__organization_id"
@@ -128,8 +117,8 @@ def monitoring_overview(*, organization_ids: list | None, now: datetime | None =
         "since": since,
         "now": now,
         "hours": hours,
-        "jobs": by_status(jobs, Job.Status.choices),
-        "jobs_total": jobs.count(),
+        "jobs": by_status(jobs, jobs.model.Status.choices) if jobs is not None else [],
+        "jobs_total": jobs.count() if jobs is not None else 0,
         "deliveries": by_status(deliveries, Delivery.Status.choices),
         "deliveries_total": deliveries.count(),
         "attempts_total": attempt_totals["total"],

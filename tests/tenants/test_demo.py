@@ -13,7 +13,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from booking.models import Appointment, Block, Location, RecurringBlock, Resource, Service, Shift
-from tenants import demo
+from emr.services import demo
 from tenants.models import Membership, Organization
 
 
@@ -82,7 +82,7 @@ def test_children_that_ignore_sigint_are_terminated_not_killed():
     (nohup, or in the background of a script): they stop on SIGTERM."""
     import signal
 
-    from tenants.management.commands.demo import stop_children
+    from emr.management.commands.demo import stop_children
 
     children = [_child(IGNORES_SIGINT), _child(IGNORES_SIGINT)]
     killed = stop_children(children, grace=30)
@@ -93,7 +93,7 @@ def test_children_that_ignore_sigint_are_terminated_not_killed():
 def test_a_child_that_ignores_sigterm_too_is_killed_after_the_grace_period():
     import signal
 
-    from tenants.management.commands.demo import stop_children
+    from emr.management.commands.demo import stop_children
 
     stubborn, polite = _child(IGNORES_SIGINT_AND_SIGTERM), _child(IGNORES_SIGINT)
     killed = stop_children([stubborn, polite], grace=0.5)
@@ -108,7 +108,7 @@ def test_killing_a_child_also_stops_the_processes_it_started():
     import signal
     import time
 
-    from tenants.management.commands.demo import stop_children
+    from emr.management.commands.demo import stop_children
 
     code = (
         "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
@@ -135,7 +135,7 @@ def test_killing_a_child_also_stops_the_processes_it_started():
 
 
 def test_the_demo_lets_webhooks_reach_a_local_receiver_unless_told_otherwise():
-    from tenants.management.commands.demo import demo_children_env
+    from emr.management.commands.demo import demo_children_env
 
     assert demo_children_env({"PATH": "/bin"}) == {"PATH": "/bin", "WEBHOOK_ALLOW_PRIVATE_URLS": "true"}
     assert demo_children_env({"WEBHOOK_ALLOW_PRIVATE_URLS": "false"})["WEBHOOK_ALLOW_PRIVATE_URLS"] == "false"

@@ -18,8 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from emr.services import demo_sync
-from tenants.demo import demo_ensure
+from emr.services.demo import demo_ensure, demo_sync
 from tenants.models import Organization
 
 

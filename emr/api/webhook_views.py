@@ -14,8 +14,10 @@ from rest_framework.response import Response
 
 from booking.api.fields import StrictCharField, StrictChoiceField
 from emr.api.base import V1APIView
+from emr.api.schema import V1ErrorSerializer
+from emr.selectors import JOB_ID_PATTERN, job_events_list
 from tenants.api.errors import Conflict
-from tenants.webhooks.selectors import JOB_ID_PATTERN, job_events_list, webhook_endpoint_get, webhook_endpoint_list
+from tenants.webhooks.selectors import webhook_endpoint_get, webhook_endpoint_list
 from tenants.webhooks.services import (
     EVENT_TYPES,
     EndpointConflict,
@@ -50,11 +52,6 @@ def _service_errors(exc: DjangoValidationError) -> ValidationError:
 
 
 # --- documentation shapes -------------------------------------------------------------------------
-
-
-class V1ErrorSerializer(serializers.Serializer):
-    success = serializers.BooleanField()
-    message = serializers.CharField()
 
 
 class WebhookSerializer(serializers.Serializer):
