@@ -1,8 +1,8 @@
-"""``/v1/`` EMR endpoints (appointments, providers, locations, settings)."""
+"""``/v1/`` EMR endpoints (appointments, availability, providers, locations, settings)."""
 
 from django.urls import path
 
-from emr.api import views
+from emr.api import availability, views
 
 app_name = "v1"
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("locations", views.LocationsView.as_view(), name="locations"),
     path("locations/<str:pk>", views.LocationItemView.as_view(), name="location"),
     path("settings", views.SettingsView.as_view(), name="settings"),
+    path("availability", availability.AvailabilityView.as_view(), name="availability"),
+    path("availability/fetch", availability.AvailabilityFetchView.as_view(), name="availability-fetch"),
 ]
