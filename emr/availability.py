@@ -22,7 +22,7 @@ What it reads, in a fixed number of queries whatever the range (5):
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Q
@@ -49,7 +49,7 @@ class AvailabilityRequest:
     clip_end: datetime | None = None
     provider_ids: tuple[str, ...] | None = None  # EHR ids; None: every provider
     provider_type: str = PRIMARY
-    options: calc.Options = calc.Options()
+    options: calc.Options = field(default_factory=calc.Options)
 
     def params(self) -> dict:
         o = self.options
@@ -73,7 +73,7 @@ class AvailabilityRequest:
 
     @classmethod
     def from_params(cls, params: dict) -> AvailabilityRequest:
-        instant = lambda v: datetime.fromisoformat(v) if v else None  # noqa: E731
+        instant = lambda v: datetime.fromisoformat(v) if v else None
         return cls(
             first=date.fromisoformat(params["first"]),
             last=date.fromisoformat(params["last"]),

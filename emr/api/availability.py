@@ -49,7 +49,7 @@ class _BodyAware(serializers.Field):
 class BoundField(_BodyAware):
     """A date (``YYYY-MM-DD``, a whole local day) or, in a query, an ISO 8601 date-time."""
 
-    default_error_messages = {"invalid": "Use YYYY-MM-DD or an ISO 8601 date-time."}
+    default_error_messages = {"invalid": "Use YYYY-MM-DD or an ISO 8601 date-time."}  # noqa: RUF012 - DRF's convention
 
     def __init__(self, **kwargs):
         kwargs.setdefault("help_text", "YYYY-MM-DD (whole days, each provider's zone) or an ISO 8601 date-time.")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from emr.api import availability, views
+from emr.api import availability, settings, views
 
 app_name = "v1"
 
@@ -14,7 +14,7 @@ urlpatterns = [
     path("providers/<str:pk>", views.ProviderItemView.as_view(), name="provider"),
     path("locations", views.LocationsView.as_view(), name="locations"),
     path("locations/<str:pk>", views.LocationItemView.as_view(), name="location"),
-    path("settings", views.SettingsView.as_view(), name="settings"),
+    path("settings", settings.SettingsView.as_view(), name="settings"),
     path("availability", availability.AvailabilityView.as_view(), name="availability"),
     path("availability/fetch", availability.AvailabilityFetchView.as_view(), name="availability-fetch"),
 ]

@@ -22,7 +22,13 @@ from emr.availability import AvailabilityRequest, availability_compute
 from emr.models import EmrConnection, Job
 from emr.services.appointments import appointments_store
 from emr.services.connections import emr_connection_healthy, emr_connection_login_required, vendor_label
-from emr.services.live_fetch import FetchRequest, appointments_fetch_remote, job_enqueue, job_finish, job_runner_register
+from emr.services.live_fetch import (
+    FetchRequest,
+    appointments_fetch_remote,
+    job_enqueue,
+    job_finish,
+    job_runner_register,
+)
 from tenants.events import event_emit
 
 logger = logging.getLogger(__name__)
