@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -46,6 +47,7 @@ class _BodyAware(serializers.Field):
         return bool(self.parent and self.parent.context.get("body"))
 
 
+@extend_schema_field({"type": "string", "format": "date", "example": "2025-05-05"})
 class BoundField(_BodyAware):
     """A date (``YYYY-MM-DD``, a whole local day) or, in a query, an ISO 8601 date-time."""
 
@@ -76,6 +78,7 @@ class BoundField(_BodyAware):
         return value.isoformat()
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class IntField(_BodyAware):
     """A whole number in ``[minimum, maximum]`` (and a multiple of ``multiple_of``)."""
 
@@ -109,6 +112,7 @@ class IntField(_BodyAware):
         return value
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
 class BoolField(_BodyAware):
     def to_internal_value(self, data):
         if self.in_body:
@@ -122,6 +126,7 @@ class BoolField(_BodyAware):
         return value
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class ChoiceField(_BodyAware):
     def __init__(self, *, choices: tuple[str, ...], **kwargs):
         self.choices = choices
@@ -136,6 +141,7 @@ class ChoiceField(_BodyAware):
         return value
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
 class IdsField(_BodyAware):
     """EHR ids: comma-separated (or repeated) in a query, a JSON array of strings in a body."""
 
@@ -159,6 +165,7 @@ class IdsField(_BodyAware):
         return list(value)
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class VisitTypeField(_BodyAware):
     """A visit-type code of the connection, case-insensitive (rules' codes count too)."""
 
