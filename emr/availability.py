@@ -29,6 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from booking.availability import calculation as calc
+from booking.availability.loader import Epoch, _text, uuid_text
 from booking.availability.wallclock import WeeklyWindow
 from booking.models import ActiveStatus, Appointment, AppointmentResource, Resource, Shift, VisitTypeRule
 from booking.selectors import resource_first_location_zone, resource_zone
@@ -116,7 +117,8 @@ def _providers(*, connection: EmrConnection, provider_ids) -> list[tuple]:
     )
     if provider_ids is not None:
         qs = qs.filter(ehr_id__in=list(provider_ids))
-    return list(qs.values_list("pk", "ehr_id", "timezone", "first_zone").order_by("pk"))
+    rows = qs.values_list(_text("pk"), "ehr_id", "timezone", "first_zone").order_by("pk")
+    return [(uuid_text(pk), *rest) for pk, *rest in rows]
 
 
 def availability_inputs(*, connection: EmrConnection, request: AvailabilityRequest) -> list[calc.ProviderIn]:
@@ -125,7 +127,7 @@ def availability_inputs(*, connection: EmrConnection, request: AvailabilityReque
     rows = _providers(connection=connection, provider_ids=request.provider_ids)
     if not rows:
         return []
-    ids = [pk for pk, *_ in rows]
+    ids = [pk for pk, *_ in rows]  # text: compared with the text the queries below answer
 
     shifts: dict = defaultdict(list)
     shift_rows = list(
@@ -133,8 +135,8 @@ def availability_inputs(*, connection: EmrConnection, request: AvailabilityReque
         .exclude(valid_until__lt=request.first)
         .exclude(valid_from__gt=request.last)
         .values_list(
-            "pk", "resource_id", "day_of_week", "start_time", "end_time", "valid_from", "valid_until",
-            "recur_every_weeks", "location_id", "location__ehr_id", "location__name",
+            "pk", _text("resource_id"), "day_of_week", "start_time", "end_time", "valid_from", "valid_until",
+            "recur_every_weeks", _text("location_id"), "location__ehr_id", "location__name",
         )
     )
     rules: dict = defaultdict(list)
@@ -145,10 +147,10 @@ def availability_inputs(*, connection: EmrConnection, request: AvailabilityReque
     ):
         rules[shift_id].append(calc.RuleIn(start, end, visits, code))
     for pk, resource_id, dow, start, end, valid_from, valid_until, every, location_id, loc_ehr, loc_name in shift_rows:
-        shifts[resource_id].append(
+        shifts[uuid_text(resource_id)].append(
             calc.ShiftIn(
                 window=WeeklyWindow(dow, start, end, valid_from, valid_until, every, str(pk)),
-                facility_id=facility_id_of(loc_ehr, location_id) if location_id else None,
+                facility_id=facility_id_of(loc_ehr, uuid_text(location_id)) if location_id else None,
                 facility_name=loc_name if location_id else None,
                 rules=tuple(rules[pk]),
             )
@@ -168,10 +170,13 @@ def availability_inputs(*, connection: EmrConnection, request: AvailabilityReque
         appointment__end__gt=start,
     ).filter(live)
     for resource_id, a_start, a_end, primary, secondary, code, service_code, location_id, loc_ehr in links.values_list(
-        "resource_id", "appointment__start", "appointment__end", "appointment__primary_provider_id",
-        "appointment__secondary_provider_id", "appointment__appointment_type", "appointment__service__visit_type",
-        "appointment__location_id", "appointment__location__ehr_id",
+        _text("resource_id"), Epoch("appointment__start"), Epoch("appointment__end"), _text("appointment__primary_provider_id"),
+        _text("appointment__secondary_provider_id"), "appointment__appointment_type", "appointment__service__visit_type",
+        _text("appointment__location_id"), "appointment__location__ehr_id",
     ):
+        resource_id = uuid_text(resource_id)
+        primary = uuid_text(primary) if primary is not None else None
+        secondary = uuid_text(secondary) if secondary is not None else None
         if request.provider_type == SECONDARY:
             counts = secondary == resource_id
         else:
@@ -179,7 +184,7 @@ def availability_inputs(*, connection: EmrConnection, request: AvailabilityReque
         if counts:
             visits[resource_id].append(
                 calc.VisitIn(
-                    a_start, a_end, code or service_code or "", facility_id_of(loc_ehr, location_id) if location_id else None
+                    a_start, a_end, code or service_code or "", facility_id_of(loc_ehr, uuid_text(location_id)) if location_id else None
                 )
             )
 

@@ -19,9 +19,11 @@ Instants are epoch seconds; a provider's dates are local dates in its zone.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import lru_cache
 
 from booking.availability.intervals import Interval, merge, overlaps, subtract
 from booking.availability.wallclock import (
@@ -113,6 +115,7 @@ class _Day:
     """One provider's counted appointments, prepared once for all its dates."""
 
     spans: list[Interval]  # merged, with buffer
+    ends: list[int] = field(default_factory=list)  # the spans' ends, for bisecting to one frame
     by_type: dict[str, list[tuple[int, int, str | None]]] = field(default_factory=dict)  # start, end (+buffer), facility
     per_date_type: dict[tuple[date, str], int] = field(default_factory=dict)
 
@@ -152,10 +155,17 @@ def counted_spans(provider: ProviderIn, options: Options) -> _Day:
         raw.append((start, end))
         key = (visit.visit_type or "").casefold()
         prepared.by_type.setdefault(key, []).append((start, end, visit.facility_id))
-        day_key = (local_date(start, provider.zone), key)
-        prepared.per_date_type[day_key] = prepared.per_date_type.get(day_key, 0) + 1
+        if options.daily_limit is not None:
+            day_key = (local_date(start, provider.zone), key)
+            prepared.per_date_type[day_key] = prepared.per_date_type.get(day_key, 0) + 1
     prepared.spans = merge(raw)
+    prepared.ends = [end for _, end in prepared.spans]
     return prepared
+
+
+def _spans_within(counted: _Day, frame: Interval) -> list[Interval]:
+    """The counted spans that can touch ``frame`` (a slice: they are sorted and disjoint)."""
+    return counted.spans[bisect_right(counted.ends, frame[0]) : bisect_left(counted.spans, (frame[1],))]
 
 
 def daily_limit_reached(counted: _Day, day: date, options: Options) -> bool:
@@ -186,7 +196,7 @@ def gaps_windows(provider: ProviderIn, day: date, shifts: Sequence[ShiftIn], cou
         frame = [window_on(provider.zone, day, shift.window.start, shift.window.end)]
         if frame[0][1] <= frame[0][0]:
             continue
-        for free_start, free_end in subtract(frame, counted.spans):
+        for free_start, free_end in subtract(frame, _spans_within(counted, frame[0])):
             for start, end in _pieces(free_start, free_end, options.max_slot_duration):
                 out.append(Window(provider.id, provider.zone, day, start, end, shift.facility_id, shift.facility_name))
     return out
@@ -324,6 +334,7 @@ def duration_string(seconds: int) -> str:
     return f"{hours}h" if hours else f"{rest}m"
 
 
+@lru_cache(maxsize=65536)
 def render_local_millis(seconds: int, zone: str) -> str:
     """Local wall time with milliseconds and offset: ``2024-04-05T08:00:00.000-07:00``."""
     local = datetime.fromtimestamp(seconds, zone_get(zone))
