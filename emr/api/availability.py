@@ -102,15 +102,26 @@ class V1AvailabilityFetchBody(V1AvailabilityQuery):
     location_ids = _ids("locations", help_text="EHR location ids (an array): only windows at these facilities.")
 
 
-def visit_type_codes(connection: EmrConnection) -> dict[str, str]:
-    """casefolded code → code, for the connection's visit types and its providers' rules."""
-    codes = set(VisitType.objects.filter(emr_connection=connection).values_list("code", flat=True))
-    codes |= set(
-        VisitTypeRule.objects.filter(organization_id=connection.organization_id, shift__resource__emr_connection=connection)
-        .values_list("visit_type_id", flat=True)
-        .distinct()
-    )
-    return {code.casefold(): code for code in sorted(codes, reverse=True)}
+class VisitTypeCodes:
+    """casefolded code → code, for the connection's visit types and its providers' rules' codes;
+    read on first use (only a query naming a visit type needs them)."""
+
+    def __init__(self, connection: EmrConnection):
+        self.connection = connection
+        self._codes: dict[str, str] | None = None
+
+    def get(self, key: str, default=None):
+        if self._codes is None:
+            connection = self.connection
+            codes = set(VisitType.objects.filter(emr_connection=connection).values_list("code", flat=True))
+            codes |= set(
+                VisitTypeRule.objects.filter(organization_id=connection.organization_id, shift__resource__emr_connection=connection)
+                .order_by()
+                .values_list("visit_type_id", flat=True)
+                .distinct()
+            )
+            self._codes = {code.casefold(): code for code in sorted(codes, reverse=True)}
+        return self._codes.get(key, default)
 
 
 def _body_params(data) -> dict:
@@ -195,12 +206,12 @@ def _request(v: dict, *, connection: EmrConnection, body: bool) -> AvailabilityR
 
 
 def availability_query_parse(params, *, connection: EmrConnection) -> AvailabilityRequest:
-    parsed = V1AvailabilityQuery.parse(params, visit_types=visit_type_codes(connection))
+    parsed = V1AvailabilityQuery.parse(params, visit_types=VisitTypeCodes(connection))
     return _request(parsed, connection=connection, body=False)
 
 
 def availability_fetch_parse(data, *, connection: EmrConnection) -> AvailabilityRequest:
-    parsed = V1AvailabilityFetchBody.parse(_body_params(data), visit_types=visit_type_codes(connection))
+    parsed = V1AvailabilityFetchBody.parse(_body_params(data), visit_types=VisitTypeCodes(connection))
     return _request(parsed, connection=connection, body=True)
 
 
