@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from emr.adapters.base import AuthMode, EmrNotConfigured
-from emr.models import EmrConnection, Job, LocalHours, SandboxClient, VisitType
+from emr.models import EmrConnection, Job, LocalHours, SandboxClient, VisitStatus, VisitType
 from emr.services.connections import (
     SECRET_FIELDS,
     emr_connection_access_token_rotate,
@@ -232,6 +232,20 @@ class VisitTypeAdmin(TenantScopedAdmin):
     list_filter = ["emr_connection", "organization"]
     search_fields = ["code", "description"]
     autocomplete_fields = ["service"]
+    readonly_fields = ["emr_connection", "code"]
+
+    def has_add_permission(self, request, *args):
+        return False
+
+
+@admin.register(VisitStatus)
+class VisitStatusAdmin(TenantScopedAdmin):
+    """The appointment statuses an EMR connection's appointments carry (recorded by the live
+    fetches); staff edit their descriptions."""
+
+    list_display = ["code", "description", "emr_connection", "organization"]
+    list_filter = ["emr_connection", "organization"]
+    search_fields = ["code", "description"]
     readonly_fields = ["emr_connection", "code"]
 
     def has_add_permission(self, request, *args):

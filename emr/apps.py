@@ -6,6 +6,8 @@ class EmrConfig(AppConfig):
     verbose_name = "EMR integration"
 
     def ready(self):
+        # Job kinds register their runners with ``job_run`` (workers and the admin's retry).
+        from emr.services import availability_fetch  # noqa: F401
         from emr.services.calendly import calendly_jobs_register
 
         calendly_jobs_register()

@@ -122,6 +122,23 @@ class VisitType(TenantOwnedModel):
         return f"{self.code} ({self.description})" if self.description else self.code
 
 
+class VisitStatus(TenantOwnedModel):
+    """An appointment status of one EMR connection (``GET /v1/settings`` ``visit_statuses``): the
+    statuses its fetched appointments carry, with a description staff can edit."""
+
+    emr_connection = models.ForeignKey(EmrConnection, on_delete=models.CASCADE, related_name="visit_statuses")
+    code = models.CharField(max_length=128)
+    description = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "visit statuses"
+        constraints = [models.UniqueConstraint(fields=["emr_connection", "code"], name="visit_status_code_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.description})" if self.description else self.code
+
+
 class LocalHours(TenantOwnedModel):
     """A provider whose hours were set through ``PATCH /v1/providers``: the EMR sync no longer
     replaces them (until this row is deleted)."""

@@ -456,11 +456,3 @@ class V1LocationItemSerializer(serializers.Serializer):
 class V1CodeDescriptionSerializer(serializers.Serializer):
     code = serializers.CharField()
     description = serializers.CharField()
-
-
-class V1SettingsSerializer(serializers.Serializer):
-    success = serializers.BooleanField()
-    visit_types = V1CodeDescriptionSerializer(many=True)
-    visit_statuses = V1CodeDescriptionSerializer(many=True)
-    timezone = serializers.CharField()
-    access_token_reference_id = serializers.CharField()

@@ -1,11 +1,12 @@
-"""The ``/v1/`` family: appointments, providers, locations, settings, webhooks and job events.
+"""The ``/v1/`` family: appointments, availability, providers, locations, settings, webhooks and
+job events.
 
 One URLconf for the family. The webhook routes keep their own list so their permission table
 (``tests/tenants/test_webhook_api.py``) can check that it covers every one of them."""
 
 from django.urls import include, path
 
-from emr.api import views, webhook_views
+from emr.api import availability, settings, views, webhook_views
 
 app_name = "v1"
 
@@ -28,6 +29,8 @@ urlpatterns = [
     path("providers/<str:pk>", views.ProviderItemView.as_view(), name="provider"),
     path("locations", views.LocationsView.as_view(), name="locations"),
     path("locations/<str:pk>", views.LocationItemView.as_view(), name="location"),
-    path("settings", views.SettingsView.as_view(), name="settings"),
+    path("settings", settings.SettingsView.as_view(), name="settings"),
+    path("availability", availability.AvailabilityView.as_view(), name="availability"),
+    path("availability/fetch", availability.AvailabilityFetchView.as_view(), name="availability-fetch"),
     path("", include(webhook_urlpatterns)),
 ]

@@ -15,15 +15,13 @@ from rest_framework.response import Response
 from emr.api import serializers as s
 from emr.api.base import V1APIView
 from emr.api.schema import v1_errors
-from emr.representation import FHIR_APPOINTMENT_STATUSES, appointment_representation, visit_type_descriptions
+from emr.representation import appointment_representation, visit_type_descriptions
 from emr.selectors import (
-    appointment_statuses_seen,
     appointments_cached,
     location_get,
     locations_visible,
     provider_get,
     providers_visible,
-    visit_types_of,
 )
 from emr.services.live_fetch import live_fetch_start
 from emr.services.providers import location_update, provider_update
@@ -165,26 +163,3 @@ class LocationItemView(V1APIView):
         incoming.is_valid(raise_exception=True)
         location = location_update(location=location, data=incoming.validated_data)
         return Response({"success": True, "location": s.location_representation(location)})
-
-
-class SettingsView(V1APIView):
-    @extend_schema(
-        operation_id="v1_settings",
-        tags=["EMR: settings"],
-        summary="Visit types, visit statuses, time zone and access_token_reference_id of this EMR connection",
-        responses={200: s.V1SettingsSerializer, **v1_errors(401, 429)},
-    )
-    def get(self, request):
-        connection = self.emr_connection
-        statuses = [{"code": code, "description": text} for code, text in FHIR_APPOINTMENT_STATUSES]
-        known = {code for code, _ in FHIR_APPOINTMENT_STATUSES}
-        statuses += [{"code": code, "description": code} for code in appointment_statuses_seen(connection=connection) if code not in known]
-        return Response(
-            {
-                "success": True,
-                "visit_types": [{"code": vt.code, "description": vt.description or vt.code} for vt in visit_types_of(connection=connection)],
-                "visit_statuses": statuses,
-                "timezone": connection.timezone,
-                "access_token_reference_id": connection.access_token_reference_id,
-            }
-        )

@@ -35,7 +35,7 @@ from django.utils import timezone
 from booking.models import Appointment, AppointmentResource, Location, Resource, Service
 from booking.services.invalidation import availability_invalidate
 from emr.adapters.base import EmrAppointment
-from emr.models import EmrConnection, VisitType
+from emr.models import EmrConnection, VisitStatus, VisitType
 from emr.selectors import ehr_rows
 from tenants.events import NewEvent, events_emit
 
@@ -219,6 +219,25 @@ def visit_types_resolve(
     return existing
 
 
+def visit_statuses_resolve(*, connection: EmrConnection, codes: Iterable[str]) -> None:
+    """Record the statuses the EMR's appointments carry (``VisitStatus``), described with FHIR's
+    names where they are FHIR's; existing rows (and their edited descriptions) are kept."""
+    from emr.representation import FHIR_APPOINTMENT_STATUSES
+
+    known = dict(FHIR_APPOINTMENT_STATUSES)
+    codes = {code for code in codes if code}
+    if not codes:
+        return
+    existing = set(VisitStatus.objects.filter(emr_connection=connection, code__in=list(codes)).values_list("code", flat=True))
+    VisitStatus.objects.bulk_create(
+        [
+            VisitStatus(organization_id=connection.organization_id, emr_connection=connection, code=code, description=known.get(code, ""))
+            for code in sorted(codes - existing)
+        ],
+        ignore_conflicts=True,
+    )
+
+
 # --- the upsert ------------------------------------------------------------------------------
 
 
@@ -274,6 +293,7 @@ def appointments_store(
                 minutes = int((item.end - item.start).total_seconds() // 60)
                 visit_types.setdefault(item.visit_type_code, (item.visit_type_display, minutes))
         providers = providers_resolve(connection=connection, names=provider_names, result=result)
+        visit_statuses_resolve(connection=connection, codes=(item.status[:128] for item in unique))
         locations = locations_resolve(connection=connection, names=location_names, result=result)
         types = visit_types_resolve(connection=connection, seen=visit_types, result=result)
         result.resources = {r.pk: r for r in providers.values()}

@@ -33,6 +33,7 @@ from emr.models import EmrConnection, LocalHours
 from emr.selectors import ehr_rows
 from emr.services.appointments import StoreResult, locations_resolve, visit_types_resolve
 from emr.services.connections import connection_adapter
+from emr.services.settings import visit_type_descriptions_fill
 
 
 def _weekday_sunday0(weekday_monday0: int) -> int:
@@ -137,7 +138,13 @@ def shifts_replace(*, resource: Resource, shifts: list[dict]) -> int:
     Each shift: ``day_of_week`` (0 = Sunday), ``start_time``, ``end_time``, ``location``,
     ``valid_from``, ``valid_until``, ``recur_every_weeks``, ``rules`` (``start_time``, ``end_time``,
     ``total_visits``, ``visit_type_id``, ``visit_type_desc``). The caller holds the transaction and
-    invalidates availability."""
+    invalidates availability. A rule without a description takes the organization's description
+    of its code."""
+    visit_type_descriptions_fill(
+        organization_id=resource.organization_id,
+        rules=[rule for shift in shifts for rule in shift.get("rules", ())],
+        connection_id=resource.emr_connection_id,
+    )
     Shift.objects.filter(resource=resource).delete()
     rows = [
         Shift(

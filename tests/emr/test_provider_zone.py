@@ -54,6 +54,17 @@ def test_a_denver_provider_reads_back_in_denver_time_everywhere(sandbox_tenant):
 
     day = next_monday(date.today() + timedelta(days=1))
 
+    # /v1/availability (gaps: the shifts, nothing booked in the cache)
+    answer = tenant.v1().get("/v1/availability", {"start_date": day.isoformat(), "end_date": day.isoformat(), "provider_ids": "PRV-1004"})
+    assert answer.status_code == 200, answer.content
+    windows = answer.json()["results"]["availability"]
+    assert [(w["range_start"][:19], w["range_end"][:19]) for w in windows] == [
+        (f"{day}T08:00:00", f"{day}T12:20:00"),
+        (f"{day}T13:30:00", f"{day}T17:10:00"),
+    ]
+    assert windows[0]["range_start"][-6:] == denver(day, 8, 0)[-6:]
+
+
     # /v3/availability, for a service the provider offers at LoDo
     lodo = Location.objects.get(emr_connection=conn, ehr_id="LOC-DEN")
     follow_up = Service.objects.get(organization=tenant.organization, visit_type="FU")

@@ -82,10 +82,14 @@ LIST_ROWS = [
     ("GET", f"/v1/appointments?{DAY}", None, "appointments", "ehr_appointment_id"),
     ("GET", "/v1/providers", None, "providers", "ehr_id"),
     ("GET", "/v1/locations", None, "locations", "ehr_id"),
+    # the default hours give every visible provider windows, the shared one included
+    ("GET", f"/v1/availability?{DAY}&fallback_to_default_hours=true", None, "results.availability", "provider_id"),
 ]
 OTHER_ROWS = [
     ("GET", "/v1/settings", None),
     ("POST", "/v1/appointments/fetch", {"start_date": "2025-05-05", "end_date": "2025-05-05"}),
+    ("PATCH", "/v1/settings", {"visit_statuses": [{"code": "CHK", "description": "Checked out"}]}),
+    ("POST", "/v1/availability/fetch", {"start_date": "2025-05-05", "end_date": "2025-05-05", "provider_ids": ["P-A1"]}),
 ]
 CREDENTIALS = ["own", "other_connection", "other_org", "none", "partial", "wrong_secret", "other_orgs_token", "inactive_connection"]
 UNAUTHORIZED = {"none", "partial", "wrong_secret", "other_orgs_token", "inactive_connection"}
@@ -136,13 +140,16 @@ def test_list_endpoints(world, credential, method, url, body, key, field):
         _assert_unauthorized(response, credential)
         return
     assert response.status_code == 200, response.content
-    listed = {item[field] for item in response.json()[key]}
+    items = response.json()
+    for part in key.split("."):
+        items = items[part]
+    listed = {item[field] for item in items}
     suffix = {"own": "A1", "other_connection": "A2", "other_org": "B"}[credential]
-    own_prefix = {"appointments": "A-", "providers": "P-", "locations": "L-"}[key]
+    own_prefix = {"appointments": "A-", "providers": "P-", "locations": "L-", "results.availability": "P-"}[key]
     assert f"{own_prefix}{suffix}" in listed
     for other in {"A1", "A2", "B"} - {suffix}:
         assert f"{own_prefix}{other}" not in listed
-    if key == "providers":  # a provider of the organization from no EMR: seen by its connections only
+    if key in ("providers", "results.availability"):  # a provider of the organization from no EMR: seen by its connections only
         assert ("P-SHARED" in listed) is (credential != "other_org")
 
 
