@@ -20,7 +20,8 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime, time as wall_time, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as wall_time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

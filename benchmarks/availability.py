@@ -35,7 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as wall_time
 from pathlib import Path
 
@@ -67,7 +67,7 @@ from booking.availability.loader import availability_inputs_load  # noqa: E402
 from tenants.models import Organization  # noqa: E402
 from tenants.services import api_client_create, organization_create  # noqa: E402
 
-UTC = timezone.utc
+UTC = UTC
 ZONE = "America/New_York"
 RESOURCES = 80
 DAYS = 14

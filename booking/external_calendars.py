@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -38,9 +38,9 @@ def _as_instant(value, zone: ZoneInfo) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=zone)
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     if isinstance(value, date):
-        return datetime.combine(value, time(0), tzinfo=zone).astimezone(timezone.utc)
+        return datetime.combine(value, time(0), tzinfo=zone).astimezone(UTC)
     raise CalendarFetchError(f"Unsupported date value {value!r}.")
 
 

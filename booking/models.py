@@ -534,3 +534,6 @@ class ExternalBusy(models.Model):
     class Meta:
         indexes = [models.Index(fields=["resource", "start"])]
         constraints = [models.CheckConstraint(condition=Q(end__gt=F("start")), name="external_busy_end_after_start")]
+
+    def __str__(self) -> str:
+        return f"busy {self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M} UTC ({self.summary or 'no summary'})"

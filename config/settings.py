@@ -5,8 +5,8 @@ project runs on a bare machine; production sets ``DATABASE_URL``, ``REDIS_URL`` 
 """
 
 import os
-from pathlib import Path
 import secrets
+from pathlib import Path
 
 import environ
 

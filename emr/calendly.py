@@ -426,7 +426,7 @@ class CalendlyClient:
             if failed is not None:
                 raise failed.exception()
             chunks = [future.result() for future in futures]
-        for (index, _, _, _), times in zip(calls, chunks):
+        for (index, _, _, _), times in zip(calls, chunks, strict=False):
             start, end = requests[index][1], requests[index][2]
             for item in times:
                 if start <= item.start <= end:

@@ -118,7 +118,7 @@ def available_times_for(
                 except CalendlyNotFound:
                     answers.append([])
     fresh = {}
-    for uri, times in zip(missing, answers):
+    for uri, times in zip(missing, answers, strict=False):
         epochs = sorted({int(t.start.timestamp()) for t in times})
         out[uri] = epochs
         fresh[keys[uri]] = (lo, hi, epochs)

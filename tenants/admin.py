@@ -4,8 +4,8 @@ from django.utils.html import format_html
 from tenants.admin_scoping import TenantScopedAdmin, user_can_write, user_organization_ids
 from tenants.admin_webhooks import DeliveryInlineForEvent
 from tenants.models import ApiClient, Delivery, Event, Membership, Organization
-from tenants.webhooks.services import delivery_redeliver
 from tenants.services import api_client_create, api_client_revoke, api_client_rotate_key
+from tenants.webhooks.services import delivery_redeliver
 
 admin.site.site_header = "Scheduling admin"
 admin.site.site_title = "Scheduling admin"

@@ -139,6 +139,9 @@ class OAuthToken(TimeStampedModel):
     token_hash = models.CharField(max_length=64, editable=False)
     expires_at = models.DateTimeField(db_index=True)
 
+    def __str__(self) -> str:
+        return f"bearer token {self.lookup}… of {self.api_client_id}"
+
     @classmethod
     def expiry_from_now(cls):
         return timezone.now() + timedelta(seconds=settings.API_TOKEN_TTL_SECONDS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
@@ -23,7 +23,7 @@ class V3ErrorSerializer(serializers.Serializer):
     errors = V3ErrorItemSerializer(many=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def page_of(serializer_class: type[serializers.Serializer]) -> type[serializers.Serializer]:
     name = serializer_class.__name__.removesuffix("Serializer") + "PageSerializer"
     return type(

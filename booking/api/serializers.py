@@ -10,15 +10,15 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from booking.api.fields import (
+    InstantField,
+    NpiField,
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
+    StrictDateField,
     StrictEmailField,
     StrictIntegerField,
     StrictTimezoneField,
-    InstantField,
-    NpiField,
-    StrictDateField,
     TenantRefField,
     WallTimeField,
 )

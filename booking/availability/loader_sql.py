@@ -16,7 +16,6 @@ from datetime import date, datetime, time
 from django.db import connection
 
 from booking.availability.wallclock import MIDNIGHT
-
 from booking.models import (
     Allocation,
     Appointment,

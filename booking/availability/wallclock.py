@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 MIDNIGHT = time(0, 0)
@@ -67,7 +67,7 @@ class RecurringRule:
 # --------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def zone_get(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-
 # --- configuration ---------------------------------------------------------------------------
 
 
@@ -210,7 +209,7 @@ class EmrAdapter(ABC):
     def locations(self) -> list[EmrLocation]:
         """Every location (facility)."""
 
-    def close(self) -> None:  # pragma: no cover - optional
+    def close(self) -> None:  # noqa: B027 - an optional hook; most adapters hold nothing to close
         pass
 
     def __enter__(self):

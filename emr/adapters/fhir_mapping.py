@@ -374,7 +374,7 @@ def shifts_from_slots(
         if len(dates) == 1:
             every, valid_from, valid_until = 1, dates[0], dates[0]
         else:
-            gaps = [(b - a).days // 7 for a, b in zip(dates, dates[1:])]
+            gaps = [(b - a).days // 7 for a, b in zip(dates, dates[1:], strict=False)]
             every = 0
             for gap in gaps:
                 every = math.gcd(every, gap)

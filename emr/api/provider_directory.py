@@ -21,12 +21,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from booking.api.fields import parse_instant
-from tenants.us_states import US_STATE_CODES
 from emr.calendly import CalendlyError, CalendlyRateLimited, CalendlyTimeout
 from emr.provider_directory import MESSAGE, DirectoryQuery, provider_directory
 from tenants.api import errors
 from tenants.api.auth import CvApiKeyAuthentication
 from tenants.api.throttling import CredentialRateThrottle
+from tenants.us_states import US_STATE_CODES
 
 MAX_WINDOW = timedelta(days=31)
 PARAMETERS = ("provider_states", "provider_email", "event_type_id", "start_time", "end_time")

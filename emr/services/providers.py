@@ -171,7 +171,7 @@ def shifts_replace(*, resource: Resource, shifts: list[dict]) -> int:
             visit_type_id=rule["visit_type_id"],
             visit_type_desc=rule.get("visit_type_desc", ""),
         )
-        for row, shift in zip(created, shifts)
+        for row, shift in zip(created, shifts, strict=False)
         for rule in shift.get("rules", ())
     ]
     VisitTypeRule.objects.bulk_create(rules)

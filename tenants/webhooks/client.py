@@ -20,8 +20,7 @@ import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache, partial
 
@@ -87,8 +86,8 @@ def retry_after_parse(value: str | None, *, now: datetime | None = None) -> floa
     if moment is None:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt_timezone.utc)
-    now = now or datetime.now(dt_timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
     return max(0.0, (moment - now).total_seconds())
 
 

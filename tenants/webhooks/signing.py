@@ -18,8 +18,7 @@ import hashlib
 import hmac
 import secrets as _secrets
 from collections.abc import Sequence
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
@@ -45,7 +44,7 @@ def headers_build(*, event_id: str, body: bytes, secrets: Sequence[str], attempt
     when the attempt is sent (whole seconds, so the header and the signed value agree)."""
     if not secrets:
         raise ValueError("at least one secret is needed to sign")
-    timestamp = timestamp.astimezone(dt_timezone.utc).replace(microsecond=0)
+    timestamp = timestamp.astimezone(UTC).replace(microsecond=0)
     return {
         "content-type": "application/json",
         "webhook-id": event_id,

@@ -100,7 +100,7 @@ def test_a_block_typed_13_to_17_blocks_13_to_17_local(live_server, clinic):
 def _pages(organization_id) -> list[str]:
     """Every registered model's changelist, add form and the change form of one of its objects."""
     urls = []
-    for model, model_admin in sorted(admin.site._registry.items(), key=lambda pair: pair[0]._meta.label):
+    for model, _model_admin in sorted(admin.site._registry.items(), key=lambda pair: pair[0]._meta.label):
         opts = model._meta
         for view in ("changelist", "add"):
             try:

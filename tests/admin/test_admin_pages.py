@@ -69,8 +69,8 @@ def test_links_to_objects_whose_ids_look_like_admin_escapes_open_them(admin_clie
     import re
 
     from emr.models import Job
-    from tenants.events import event_emit
     from tenants import events
+    from tenants.events import event_emit
     from tenants.models import Delivery, WebhookEndpoint
     from tenants.webhooks.services import webhook_endpoint_create
 

@@ -64,7 +64,7 @@ def orgs(db):
 
 def _login(client, orgs, roles):
     user = get_user_model().objects.create_user(username="multi", password="x" * 12, is_staff=True)
-    for org_key, role in zip("AB", roles):
+    for org_key, role in zip("AB", roles, strict=False):
         Membership.objects.create(user=user, organization=orgs[org_key]["tenant"].organization, role=role)
     client.force_login(user)
     return client

@@ -10,9 +10,10 @@ import pytest
 import schemathesis
 from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
-from hypothesis import HealthCheck, settings as hypothesis_settings
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from config.wsgi import application
 from tests.conftest import make_tenant

@@ -4,14 +4,14 @@ past the end is an empty ``data`` with the real ``count`` (200, not 404)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
 from booking import models as b
 
 N = 105  # more than the largest page
-START = datetime(2031, 1, 6, 14, 0, tzinfo=timezone.utc)
+START = datetime(2031, 1, 6, 14, 0, tzinfo=UTC)
 
 
 def _locations(org, resource):

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
 from booking import models as b
 from tests.conftest import Tenant, make_tenant
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def first_monday_of_january(year: int) -> date:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from booking.availability import engine as e
 from booking.availability import wallclock as wc
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2000, 1, 1, tzinfo=UTC)  # far in the past: nothing is filtered as "past" unless a test says so
 ALL_DAYS = range(7)
 

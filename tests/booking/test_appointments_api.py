@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone as dj_timezone
@@ -13,7 +13,7 @@ from booking.services.appointments import appointment_choice_seed
 from tenants.models import Event, Organization
 from tests.booking.conftest import MONDAY, iso_day, utc
 
-UTC = timezone.utc
+UTC = UTC
 NINE = f"{MONDAY}T09:00:00-05:00"
 
 

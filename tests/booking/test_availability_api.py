@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time as wall
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.db import connection
@@ -19,7 +19,7 @@ from booking.services.appointments import appointment_book
 from tenants.models import Organization
 from tests.booking.conftest import MONDAY, MONDAY_DATE, YEAR, iso_day, utc
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def get(clinic, **params):

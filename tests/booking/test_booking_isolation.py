@@ -9,6 +9,7 @@ rows (``tests/booking/isolation_rows.py``).
 from __future__ import annotations
 
 import json
+
 import pytest
 from rest_framework.test import APIClient
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import http.server
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone as dj_timezone
@@ -17,7 +17,7 @@ from booking.tasks import external_calendar_sync_one, external_calendars_sync
 from tenants.models import Organization
 from tests.booking.conftest import MONDAY, utc
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def ics(*events: str) -> bytes:

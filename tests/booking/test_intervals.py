@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from booking.availability import intervals as iv
 
@@ -18,7 +19,7 @@ normalized = raw.map(iv.merge)
 
 
 def is_normalized(intervals) -> bool:
-    return all(s < e for s, e in intervals) and all(a[1] < b[0] for a, b in zip(intervals, intervals[1:]))
+    return all(s < e for s, e in intervals) and all(a[1] < b[0] for a, b in zip(intervals, intervals[1:], strict=False))
 
 
 @settings(max_examples=200, deadline=None)

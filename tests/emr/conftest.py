@@ -12,7 +12,7 @@ import pytest
 from emr.adapters.fhir import token_cache_clear
 from emr.models import EmrConnection
 from emr.sandbox import PREFIX
-from emr.services.connections import emr_connection_create, emr_connection_keypair_ensure, emr_connection_credentials
+from emr.services.connections import emr_connection_create, emr_connection_credentials, emr_connection_keypair_ensure
 from tests.conftest import Tenant, make_tenant
 from tests.emr.calendly_fixtures import calendly  # noqa: F401  (the fake Calendly fixture)
 from tests.emr.fake_fhir import FakeFhirServer

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -20,7 +20,7 @@ from tenants.models import Delivery, Event, WebhookEndpoint
 from tenants.webhooks.services import event_body_serialize
 from tests.conftest import make_tenant
 
-START = datetime(2025, 6, 2, 13, tzinfo=dt_timezone.utc)
+START = datetime(2025, 6, 2, 13, tzinfo=UTC)
 SCOPE = FetchScope(search_by="date_range", start=START - timedelta(days=1), end=START + timedelta(days=30))
 
 

@@ -3,7 +3,7 @@ and token caching, 429/5xx/timeout handling, paging rules, OperationOutcome erro
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
 import httpx
@@ -154,7 +154,7 @@ def test_429_waits_retry_after_and_tells_the_shared_bucket():
 @respx.mock
 def test_retry_after_as_an_http_date():
     respx.post(TOKEN_URL).mock(return_value=token_ok())
-    when = datetime.now(dt_timezone.utc) + timedelta(seconds=30)
+    when = datetime.now(UTC) + timedelta(seconds=30)
     respx.get(f"{BASE}/Location").mock(
         side_effect=[httpx.Response(429, headers={"Retry-After": when.strftime("%a, %d %b %Y %H:%M:%S GMT")}), httpx.Response(200, json=bundle(LOC))]
     )

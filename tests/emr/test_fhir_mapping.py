@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, time, timedelta, timezone as dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,7 @@ from tests.emr.conftest import connect_fake, run_queued_tasks
 from tests.emr.fake_fhir import FakeFhirServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
-UTC = dt_timezone.utc
+UTC = UTC
 # The examples' appointments are on 2013-12-09/10; move them to the next Monday/Tuesday pair.
 ANCHOR = date(2013, 12, 9)
 _ISO = re.compile(r"^(\d{4}-\d{2}-\d{2})(.*)$")

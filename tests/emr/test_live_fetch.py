@@ -212,8 +212,8 @@ def test_second_fetch_creates_no_duplicates(sandbox_tenant):
 
 
 def test_fetch_of_unsupported_vendor_is_refused_with_the_supported_list(db):
-    from tests.conftest import make_tenant
     from emr.models import EmrConnection
+    from tests.conftest import make_tenant
 
     tenant = make_tenant("Athena Clinic")
     EmrConnection.objects.filter(pk=tenant.emr_connection.pk).update(vendor="athenahealth")
@@ -229,8 +229,8 @@ def test_fetch_of_unsupported_vendor_is_refused_with_the_supported_list(db):
 
 @pytest.mark.parametrize("vendor", ["ecw", "fhir", "sandbox"])
 def test_fetch_is_accepted_for_vendors_with_an_adapter(db, vendor, django_capture_on_commit_callbacks):
-    from tests.conftest import make_tenant
     from emr.models import EmrConnection
+    from tests.conftest import make_tenant
 
     tenant = make_tenant("Clinic")
     EmrConnection.objects.filter(pk=tenant.emr_connection.pk).update(vendor=vendor)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
-
 import pytest
 from django.test import override_settings
 
@@ -154,8 +153,8 @@ def test_demo_sync_queues_one_task_running_both_jobs_in_order(sandbox_tenant):
 
 
 def test_demo_sync_without_a_sandbox_connection_does_nothing(db):
-    from tests.conftest import make_tenant
     from emr.models import EmrConnection
+    from tests.conftest import make_tenant
 
     tenant = make_tenant("No Sandbox")
     EmrConnection.objects.filter(pk=tenant.emr_connection.pk).update(vendor="athenahealth")

@@ -3,11 +3,12 @@ no input makes them answer 5xx, and every answer matches its documented schema."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
@@ -34,7 +35,7 @@ def emr_headers(db):
     provider = Resource.objects.create(organization=org, name="Dr F", type="provider", ehr_id="P1", emr_connection=conn)
     Shift.objects.create(organization=org, resource=provider, day_of_week=2, start_time="09:00", end_time="12:00")
     Location.objects.create(organization=org, name="Site", timezone="UTC", ehr_id="L1", emr_connection=conn)
-    start = datetime.now(dt_timezone.utc).replace(microsecond=0)
+    start = datetime.now(UTC).replace(microsecond=0)
     Appointment.objects.create(organization=org, emr_connection=conn, source="emr", ehr_appointment_id="A1", start=start,
                                end=start + timedelta(minutes=20), primary_provider=provider, patient_mrn="1")
     yield {"client_id": tenant.client_id, "client_secret": tenant.client_secret, "access_token": tenant.access_token}

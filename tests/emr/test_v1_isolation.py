@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import URLPattern
@@ -22,7 +22,7 @@ from emr.models import EmrConnection, Job
 from emr.services.connections import emr_connection_create
 from tests.conftest import make_tenant
 
-START = datetime(2025, 5, 5, 14, tzinfo=dt_timezone.utc)
+START = datetime(2025, 5, 5, 14, tzinfo=UTC)
 
 
 def _client(headers: dict) -> APIClient:
@@ -219,9 +219,9 @@ def test_underscore_header_names_work_over_real_http_through_the_projects_server
     import http.client
 
     from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.servers.basehttp import ThreadedWSGIServer
     from django.db import connections
     from django.test.testcases import LiveServerThread
-    from django.core.servers.basehttp import ThreadedWSGIServer
 
     from tenants.headers import UnderscoreHeaderWSGIServer
 

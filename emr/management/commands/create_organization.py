@@ -10,7 +10,6 @@ from emr.services import emr_connection_create, emr_connection_keypair_ensure
 from tenants.models import available_timezones
 from tenants.services import api_client_create, organization_create
 
-
 # The option that set each model field, for error messages.
 OPTION_OF_FIELD = {"name": "--name", "timezone": "--timezone", "base_url": "--emr-base-url", "vendor": "--emr"}
 

@@ -21,7 +21,6 @@ from django.core.management.base import BaseCommand, CommandError
 from emr.services.demo import demo_ensure, demo_sync
 from tenants.models import Organization
 
-
 STOP_GRACE_SECONDS = 10.0
 
 
