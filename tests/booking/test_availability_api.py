@@ -16,6 +16,7 @@ from booking import models as b
 from booking.availability import engine, wallclock
 from booking.availability.loader import LOADER_QUERIES, availability_inputs_load
 from booking.services.appointments import appointment_book
+from tenants.errors import NotFound
 from tenants.models import Organization
 from tests.booking.conftest import MONDAY, MONDAY_DATE, YEAR, iso_day, utc
 
@@ -708,7 +709,6 @@ def test_explain_unlinked_resource_and_errors(clinic, other_clinic):
 
 
 def test_explain_day_names_each_object_in_local_time_and_agrees_with_the_listing(clinic, other_clinic):
-    from django.http import Http404
 
     from booking.availability.selectors import availability_explain_day
 
@@ -735,7 +735,7 @@ def test_explain_day_names_each_object_in_local_time_and_agrees_with_the_listing
         one = explain(clinic, adams, item["time"]).json()
         assert (one["available"], one["onGrid"]) == (item["available"], item["onGrid"])
         assert [(r["code"], r["id"]) for r in one["reasons"]] == [(r["code"], r["id"]) for r in item["reasons"]]
-    with pytest.raises(Http404):
+    with pytest.raises(NotFound):
         availability_explain_day(organization=clinic.organization, location_id=clinic.location.pk,
                                  service_id=clinic.service.pk, resource_id=other_clinic.resources[0].pk,
                                  day=MONDAY_DATE)
