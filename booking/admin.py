@@ -135,7 +135,18 @@ class LocationAdmin(AvailabilityAdmin):
     list_display = ["name", "timezone", "status", "opening_hours", "hold_expiration_minutes", "organization"]
     list_filter = ["status", "timezone", "organization"]
     search_fields = ["name", "ehr_id", "address"]
-    readonly_fields = ["id"]
+    readonly_fields = ["id", "calendar_link"]
+
+    @admin.display(description="Calendar")
+    def calendar_link(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        return format_html('<a href="{}">Week calendar</a>', reverse("admin:booking_location_calendar", args=[obj.pk]))
+
+    def get_urls(self):
+        from booking.admin_calendar.urls import location_calendar_urls
+
+        return [*location_calendar_urls(self), *super().get_urls()]
 
     @admin.display(description="Opening hours")
     def opening_hours(self, obj):
@@ -190,7 +201,11 @@ class ResourceAdmin(AvailabilityAdmin):
         if obj is None or obj.pk is None:
             return "-"
         url = reverse("admin:booking_resource_explain", args=[obj.pk])
-        return format_html('<a href="{}">Why is a time not bookable?</a>', url)
+        return format_html(
+            '<a href="{}">Why is a time not bookable?</a> · <a href="{}">By day</a> · <a href="{}">Week calendar</a>',
+            url, reverse("admin:booking_resource_explain_day", args=[obj.pk]),
+            reverse("admin:booking_resource_calendar", args=[obj.pk]),
+        )
 
     def get_urls(self):
         explain = path(
@@ -198,7 +213,9 @@ class ResourceAdmin(AvailabilityAdmin):
             self.admin_site.admin_view(self.explain_view),
             name="booking_resource_explain",
         )
-        return [explain, *super().get_urls()]
+        from booking.admin_calendar.urls import resource_calendar_urls
+
+        return [explain, *resource_calendar_urls(self), *super().get_urls()]
 
     def explain_view(self, request, object_id):
         """Why this resource can or cannot take a service at a time: ``GET /v3/availability/explain``
@@ -206,7 +223,7 @@ class ResourceAdmin(AvailabilityAdmin):
         resource = self.get_object(request, object_id)
         if resource is None or not self.has_view_permission(request, resource):
             raise Http404("Resource not found.")
-        form = ExplainForm(request.GET or None, organization_id=resource.organization_id)
+        form = ExplainForm(request.GET or None, organization_id=resource.organization_id, resource_id=resource.pk)
         result = None
         if form.is_valid():
             location, service, at = form.cleaned_data["location"], form.cleaned_data["service"], form.cleaned_data["at"]
@@ -228,10 +245,11 @@ class ExplainForm(forms.Form):
     location = forms.ModelChoiceField(queryset=m.Location.objects.none())
     time = forms.CharField(help_text="ISO date-time; without an offset it is read in the location's time zone, e.g. 2031-01-06 09:00.")
 
-    def __init__(self, *args, organization_id, **kwargs):
+    def __init__(self, *args, organization_id, resource_id, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["service"].queryset = m.Service.objects.filter(organization_id=organization_id)
-        self.fields["location"].queryset = m.Location.objects.filter(organization_id=organization_id)
+        links = m.ResourceService.objects.filter(resource_id=resource_id)
+        self.fields["service"].queryset = m.Service.objects.filter(organization_id=organization_id, pk__in=links.values("service_id"))
+        self.fields["location"].queryset = m.Location.objects.filter(organization_id=organization_id, pk__in=links.values("location_id"))
 
     def clean(self):
         cleaned = super().clean()
