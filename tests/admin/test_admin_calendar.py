@@ -110,7 +110,7 @@ def test_location_calendar_shows_appointments_blocks_and_hours_in_local_time(cli
     row = re.search(rf'<tr class="agenda-row" data-appointment="{appointment.pk}">(.*?)</tr>', html).group(1)
     assert "14:20–14:50 EST" in row and "Avery Johnson" in row and "Booked" in row and "Booking API" in row
     assert reverse("admin:booking_appointment_change", args=[appointment.pk]) in row
-    assert f'title="Block: Dentist, 13:00–17:00 EST"' in html
+    assert 'title="Block: Dentist, 13:00–17:00 EST"' in html
     assert reverse("admin:booking_block_change", args=[block.pk]) in html
     assert 'title="Shift 09:00–17:00 EST"' in html and 'title="Open 08:00–18:00 EST"' in html
     # One section per local day, Monday to Sunday; every resource linked here has a lane a day.
