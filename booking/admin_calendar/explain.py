@@ -1,8 +1,9 @@
 """The explainer's day view: every candidate start of one resource, service and local date, with
 "bookable" or each reason the engine gives, naming (and linking) the object behind it.
 
-The candidates are the listed starts (``GET /v3/availability`` for that resource, the same call
-as the calendar) and every step of the service's grid from local midnight; each is explained by
+The candidates are the listed starts (``GET /v3/availability`` at the location, the same call
+as the calendar, that name the resource: rule 9 lists every resource valid at a start on any
+resource's grid) and every step of the service's grid from local midnight; each is explained by
 ``engine.candidate_explain``, the code behind ``GET /v3/availability/explain`` and the booking
 validator, on inputs loaded once for the day.
 """
@@ -75,7 +76,7 @@ def explain_day(
     listed = [
         s for s in cal.availability_starts(
             organization=organization, location=location, service=service, first_day=day, last_day=day, zone=zone,
-            resource_ids=[rid], linked_ids=[rid],
+            linked_ids=_linked_ids(location, service),
         )
         if rid in s.resource_ids
     ]
@@ -121,6 +122,12 @@ def explain_day(
             last = int(wallclock.epoch(_parse(row.starts[-1])))
             row.label = f"{cal.clock(first, zone).split()[0]}–{cal.clock(last, zone)} ({len(row.starts)} starts)"
     return DayExplanation(day, zone, step, rows, [s.iso for s in listed])
+
+
+def _linked_ids(location: Location, service: Service) -> list[str]:
+    from booking.models import ResourceService
+
+    return [str(r) for r in ResourceService.objects.filter(location=location, service=service).values_list("resource_id", flat=True)]
 
 
 def _parse(iso: str):

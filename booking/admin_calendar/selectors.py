@@ -91,6 +91,22 @@ def day_bounds(zone: str, day: date) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AppointmentRow:
+    """What a calendar shows of an appointment (read as plain values: hundreds a week)."""
+
+    pk: str
+    status: str
+    status_text: str
+    source: str
+    source_text: str
+    person: str
+    service_id: str | None
+    service_name: str
+    location_id: str | None
+    location_name: str
+
+
 @dataclass
 class Item:
     """One thing on a lane: ``kind`` is hours | open | block | busy | appointment."""
@@ -102,7 +118,7 @@ class Item:
     text: str  # what it is
     url: str
     css: str = ""
-    appointment: Appointment | None = None
+    appointment: AppointmentRow | None = None
     left: float = 0.0
     width: float = 0.0
 
@@ -206,8 +222,14 @@ def services_of_resource(*, resource: Resource, location: Location | None = None
     )
 
 
+def _admin_url_maker(name: str):
+    """``pk -> its admin change page`` (one ``reverse`` per model, not per object)."""
+    template = reverse(f"admin:booking_{name}_change", args=["__pk__"])
+    return lambda pk: template.replace("__pk__", str(pk))
+
+
 def _admin_url(name: str, pk) -> str:
-    return reverse(f"admin:booking_{name}_change", args=[pk])
+    return _admin_url_maker(name)(pk)
 
 
 def availability_starts(
@@ -296,6 +318,11 @@ def calendar_build(
             if location_id is None or str(lane.location.pk) == str(location_id):
                 lane.items.append(item)
 
+    location_rows = {
+        pk: (name, tz) for pk, name, tz in Location.objects.filter(organization=organization).values_list("pk", "name", "timezone")
+    }
+    shift_url = _admin_url_maker("shift")
+
     # Working hours: shifts (weekly, in the resource's zone) and single allocations.
     for shift in Shift.objects.filter(resource_id__in=resource_ids).exclude(valid_until__lt=first_wide).exclude(
         valid_from__gt=last_wide
@@ -307,12 +334,12 @@ def calendar_build(
         )
         for s, e, _ in wallclock.weekly_windows_expand([window], zone_of[rid], first_wide, last_wide):
             if e > lo and s < hi:
-                item = Item("hours", s, e, clock_range(s, e, zone_of[rid]), "Shift", _admin_url("shift", shift.pk), "hours")
+                item = Item("hours", s, e, clock_range(s, e, zone_of[rid]), "Shift", shift_url(shift.pk), "hours")
                 add(lanes_of_resource[rid], item, shift.location_id)
     for allocation in Allocation.objects.filter(resource_id__in=resource_ids, start__lt=_dt(hi), end__gt=_dt(lo)):
         rid = str(allocation.resource_id)
         s, e = _epoch(allocation.start), _epoch(allocation.end)
-        zone_ = allocation.location.timezone if allocation.location_id else zone_of[rid]
+        zone_ = location_rows[allocation.location_id][1] if allocation.location_id else zone_of[rid]
         item = Item("hours", s, e, clock_range(s, e, zone_), "Allocation", _admin_url("allocation", allocation.pk), "hours allocation")
         add(lanes_of_resource[rid], item, allocation.location_id)
     # The location's opening hours (empty: no restriction, nothing drawn).
@@ -370,25 +397,39 @@ def calendar_build(
         add(lanes_of_resource[rid], Item("busy", s, e, clock_range(s, e, zone_of[rid]), text, url, "busy"))
 
     # The resources' appointments, at any location (they occupy the resource wherever they are).
-    links = (
+    statuses, sources = dict(Appointment.Status.choices), dict(Appointment.Source.choices)
+    service_names = dict(Service.objects.filter(organization=organization).values_list("pk", "name"))
+    rows = (
         AppointmentResource.objects.filter(
             resource_id__in=resource_ids, appointment__organization=organization,
             appointment__start__lt=_dt(hi), appointment__end__gt=_dt(lo),
         )
-        .select_related("appointment__service", "appointment__location")
         .order_by("appointment__start", "appointment_id")
-    )
-    for link in links:
-        appointment = link.appointment
-        rid = str(link.resource_id)
-        s, e = _epoch(appointment.start), _epoch(appointment.end)
-        zone_ = appointment.location.timezone if appointment.location_id else zone
-        item = Item(
-            "appointment", s, e, clock_range(s, e, zone_), appointment_title(appointment),
-            _admin_url("appointment", appointment.pk), appointment_css(appointment, now), appointment,
+        .values_list(
+            "resource_id", "appointment_id", "appointment__start", "appointment__end", "appointment__status",
+            "appointment__source", "appointment__expires_at", "appointment__patient_name", "appointment__customer_name",
+            "appointment__service_id", "appointment__location_id",
         )
-        for lane in lanes_of_resource[rid]:
-            if resource_calendar and appointment.location_id and str(appointment.location_id) != str(lane.location.pk):
+    )
+    appointment_url = _admin_url_maker("appointment")
+    made: dict = {}
+    for rid, pk, start, end, status, source, expires_at, patient, customer, service_id, location_id in rows:
+        if pk not in made:
+            lapsed = status == Appointment.Status.HOLD and expires_at is not None and expires_at <= now
+            location_name, location_zone = location_rows.get(location_id, ("", zone))
+            row = AppointmentRow(
+                pk=str(pk), status=status, status_text=statuses.get(status, status) + (" (lapsed)" if lapsed else ""),
+                source=source, source_text=sources.get(source, source), person=patient or customer or "(no name)",
+                service_id=str(service_id) if service_id else None, service_name=service_names.get(service_id, ""),
+                location_id=str(location_id) if location_id else None, location_name=location_name,
+            )
+            s_, e_ = _epoch(start), _epoch(end)
+            css = f"appointment status-{status} source-{source}" + (" expired" if lapsed else "")
+            text = row.person + (f" · {row.service_name}" if row.service_name else "")
+            made[pk] = Item("appointment", s_, e_, clock_range(s_, e_, location_zone), text, appointment_url(pk), css, row)
+        item = made[pk]
+        for lane in lanes_of_resource[str(rid)]:
+            if resource_calendar and item.appointment.location_id and item.appointment.location_id != str(lane.location.pk):
                 continue  # a resource's calendar shows each appointment on the lane of its location
             lane.items.append(item)
 
@@ -505,9 +546,9 @@ def _position(item, lo: int, hi: int) -> bool:
     if end <= lo or start >= hi:
         return False
     span = hi - lo
-    item.left = round((max(start, lo) - lo) * 100 / span, 3)
+    item.left = (max(start, lo) - lo) * 100 / span  # rendered with two decimals
     if not isinstance(item, Start):
-        item.width = round(max((min(end, hi) - max(start, lo)) * 100 / span, 0.4), 3)
+        item.width = max((min(end, hi) - max(start, lo)) * 100 / span, 0.4)
     return True
 
 
@@ -559,10 +600,9 @@ def _layout(
                         starts.append(copy)
             items.sort(key=lambda i: (i.kind != "block", i.start))
             day_lanes.append(DayLane(lane, background, items, starts))
-        agenda.sort(key=lambda i: (i.start, str(i.appointment.pk)))
+        agenda.sort(key=lambda i: (i.start, i.appointment.pk))
         for entry in agenda:
             entry.resource_names = ", ".join(dict.fromkeys(entry.resource_names))
-            entry.person = appointment_person(entry.appointment)
         out_days.append(Day(day, lo, hi, ticks, day_lanes, agenda, is_today=day == today))
     return Calendar(zone, "/".join(names), first_day, out_days, service, lanes, error, starts_count)
 

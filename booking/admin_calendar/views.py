@@ -11,7 +11,6 @@ meanwhile (a message here, never a double booking).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from html import escape
 from urllib.parse import urlencode
 
 from django import forms
@@ -26,18 +25,15 @@ from django.utils.safestring import mark_safe
 from rest_framework.exceptions import APIException, ValidationError
 
 from booking.admin_calendar import selectors as cal
+from booking.admin_calendar.render import LaneRenderer
 from booking.models import Appointment, Location, Resource, ResourceService, Service
 from booking.services import appointments as booking
-from tenants.admin_scoping import _memberships
-
-BOOKING_ROLES = ("admin", "frontdesk")
+from tenants.admin_scoping import FRONT_DESK, user_role
 
 
 def may_book(request, organization_id) -> bool:
     """Book, hold, move and cancel: ``frontdesk`` and ``admin`` (``admin.md`` "Roles")."""
-    if request.user.is_superuser:
-        return True
-    return _memberships(request).get(organization_id) in BOOKING_ROLES
+    return request.user.is_superuser or user_role(request, organization_id) in FRONT_DESK
 
 
 def _refusal_text(exc: Exception) -> str:
@@ -82,73 +78,16 @@ def _object_or_404(model_admin, request, object_id):
     return obj
 
 
-# --------------------------------------------------------------------------------------------
-# Rendering the dense part (hundreds of starts a week) without a template loop per start
-# --------------------------------------------------------------------------------------------
-
-
-def _starts_html(
-    day_lane: cal.DayLane, *, zone_name: str, book_url: str | None, service: Service, next_url: str, as_list: bool = False
-) -> str:
-    """The lane's bookable starts: marks on the time track, or (``as_list``, the day view) a row of
-    buttons. For users who may book, each is a button of one GET form per lane that opens the
-    booking form for that start (the lane's resource; every resource of a ``COMBINED`` service)."""
-    if not day_lane.starts:
-        return ""
-    css = "start-button" if as_list else "start"
-
-    def place(start: cal.Start) -> str:
-        return "" if as_list else f' style="left:{start.left}%"'
-
-    if book_url is None:
-        return "".join(
-            f'<span class="{css}"{place(s)} title="{s.label} {zone_name}" data-start="{s.iso}">{s.label}</span>'
-            for s in day_lane.starts
-        )
-    if service.round_robin == "COMBINED":
-        resource_value = ",".join(day_lane.starts[0].resource_ids)
-    else:
-        resource_value = str(day_lane.lane.resource.pk)
-    buttons = "".join(
-        f'<button type="submit" class="{css}" name="start" value="{s.iso}"{place(s)} '
-        f'title="Book {s.label} {zone_name}">{s.label}</button>'
-        for s in day_lane.starts
-    )
-    return (
-        f'<form class="{"starts-list" if as_list else "starts-form"}" method="get" action="{escape(book_url)}">'
-        f'<input type="hidden" name="service" value="{service.pk}">'
-        f'<input type="hidden" name="resource" value="{resource_value}">'
-        f'<input type="hidden" name="next" value="{escape(next_url)}">{buttons}</form>'
-    )
-
-
 def _calendar_context(request, model_admin, *, calendar: cal.Calendar, obj, title: str, base_url: str, services,
-                      selected_day: date | None, week: date, organization_id, book_url_for) -> dict:
+                      selected_day: date | None, week: date, organization_id, kind: str) -> dict:
     bookable = may_book(request, organization_id)
-    next_url = request.get_full_path()
+    renderer = LaneRenderer(
+        kind=kind, week=week.isoformat(), service=calendar.service, may_book=bookable, next_url=request.get_full_path(),
+        selected_day=selected_day,
+    )
     for day in calendar.days:
-        zone_name = cal.local(day.lo, calendar.zone).tzname()
-        for day_lane in day.lanes:
-            book_url = book_url_for(day_lane.lane) if bookable else None
-            day_lane.starts_html = mark_safe(
-                _starts_html(day_lane, zone_name=zone_name, book_url=book_url, service=calendar.service, next_url=next_url)
-            ) if calendar.service else ""
-            day_lane.starts_list_html = mark_safe(
-                _starts_html(day_lane, zone_name=zone_name, book_url=book_url, service=calendar.service, next_url=next_url,
-                             as_list=True)
-            ) if calendar.service and selected_day else ""
-            if calendar.service is not None and day_lane.lane.offers_service:
-                day_lane.explain_url = reverse("admin:booking_resource_explain_day", args=[day_lane.lane.resource.pk]) + "?" + urlencode(
-                    {"service": calendar.service.pk, "location": day_lane.lane.location.pk, "date": day.date.isoformat()}
-                )
-        for item in day.appointments:
-            item.status_text = cal.appointment_status_text(item.appointment, timezone.now())
-            item.manage_url = (
-                reverse("admin:booking_location_calendar_appointment", args=[item.appointment.location_id, item.appointment.pk])
-                + "?" + urlencode({"next": next_url})
-                if bookable and item.appointment.location_id and item.appointment.source == Appointment.Source.API
-                and item.appointment.status != Appointment.Status.CANCELLED else ""
-            )
+        day.lanes_html = mark_safe("".join(renderer.lane(day, day_lane) for day_lane in day.lanes))
+        day.agenda_html = mark_safe("".join(renderer.agenda_row(item) for item in day.appointments))
 
     def link(**changes) -> str:
         params = {"week": week.isoformat()}
@@ -224,11 +163,10 @@ def location_calendar_view(model_admin, request, object_id):
     )
     if calendar.error:
         messages.error(request, calendar.error)
-    book_url = reverse("admin:booking_location_calendar_book", args=[location.pk])
     context = _calendar_context(
         request, model_admin, calendar=calendar, obj=location, title=f"Calendar: {location}",
         base_url=reverse("admin:booking_location_calendar", args=[location.pk]), services=services,
-        selected_day=day, week=week, organization_id=location.organization_id, book_url_for=lambda lane: book_url,
+        selected_day=day, week=week, organization_id=location.organization_id, kind="location",
     )
     context.update({"kind": "location", "lane_heading": "Resource"})
     return TemplateResponse(request, "admin/booking/calendar/calendar.html", context)
@@ -251,8 +189,7 @@ def resource_calendar_view(model_admin, request, object_id):
     context = _calendar_context(
         request, model_admin, calendar=calendar, obj=resource, title=f"Calendar: {resource}",
         base_url=reverse("admin:booking_resource_calendar", args=[resource.pk]), services=services,
-        selected_day=day, week=week, organization_id=resource.organization_id,
-        book_url_for=lambda lane: reverse("admin:booking_location_calendar_book", args=[lane.location.pk]),
+        selected_day=day, week=week, organization_id=resource.organization_id, kind="resource",
     )
     context.update({"kind": "resource", "lane_heading": "Location"})
     return TemplateResponse(request, "admin/booking/calendar/calendar.html", context)
