@@ -10,6 +10,7 @@ validator, on inputs loaded once for the day.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from urllib.parse import urlencode
@@ -151,10 +152,11 @@ def _name_objects(answers, inputs: engine.Inputs, zone: str, service: Service):
     blocks = {str(b.pk): b for b in Block.objects.filter(pk__in=block_refs)}
     recurring = {str(r.pk): r for r in RecurringBlock.objects.filter(pk__in=block_refs - set(blocks))}
     calendars = {str(c.pk): c for c in ExternalCalendar.objects.filter(pk__in=refs.get("external_busy", set()))}
-    resources = {str(r.pk): r for r in Resource.objects.filter(
-        pk__in=refs.get("outside_working_hours", set()) | refs.get("capacity_full", set())
+    # outside_working_hours names a shift or allocation (an integer id) when the start runs past one.
+    resources = {str(r.pk): r for r in Resource.objects.filter(pk__in=_uuids(
+        refs.get("outside_working_hours", set()) | refs.get("capacity_full", set())
         | refs.get("inactive", set()) | refs.get("not_linked", set()) | refs.get("unavailable", set())
-    )}
+    ))}
     locations = {str(loc.pk): loc for loc in Location.objects.filter(pk__in=refs.get("location_closed", set()))}
     recurring_rules = {rule.ref: rule for rule in inputs.recurring_blocks}
     for resource in inputs.resources:
@@ -287,3 +289,14 @@ def explain_day_view(model_admin, request, object_id):
         "zone_name": wallclock.instant(cal.day_bounds(result.zone, result.day)[0] + 12 * 3600, result.zone).tzname() if result else "",
     }
     return TemplateResponse(request, "admin/booking/calendar/explain_day.html", context)
+
+
+def _uuids(refs: set) -> set[str]:
+    """The references that are UUIDs (resource ids), leaving out integer ids of shifts."""
+    out = set()
+    for ref in refs:
+        try:
+            out.add(str(uuid.UUID(str(ref))))
+        except ValueError:
+            continue
+    return out

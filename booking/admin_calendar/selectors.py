@@ -256,11 +256,15 @@ def availability_starts(
 
 
 def starts_from_query(*, organization: Organization, query: QueryDict) -> list[Start]:
-    from booking.api.availability import availability_params_parse
+    from booking.api.availability import availability_query_parse
+    from tenants.errors import DomainError
 
-    params, errors = availability_params_parse(query)
-    if params is None:
-        raise ValidationError(errors)
+    try:
+        params = availability_query_parse(query)
+    except ValidationError:
+        raise
+    except DomainError as exc:
+        raise ValidationError({"query": [str(exc)]}) from None
     body = json.loads(availability_answer(organization=organization, params=params).body)
     return [
         Start(

@@ -29,6 +29,7 @@ from booking.admin_calendar.render import LaneRenderer
 from booking.models import Appointment, Location, Resource, ResourceService, Service
 from booking.services import appointments as booking
 from tenants.admin_scoping import FRONT_DESK, user_role
+from tenants.errors import DomainError
 
 
 def may_book(request, organization_id) -> bool:
@@ -262,7 +263,7 @@ def location_book_view(model_admin, request, object_id):
                 ),
                 notes=form.cleaned_data["notes"],
             )
-        except (APIException, ValidationError) as exc:
+        except (APIException, ValidationError, DomainError) as exc:
             messages.error(
                 request, f"Not booked: {when} with {who} is no longer free ({_refusal_text(exc)}) Pick another listed start."
             )
@@ -332,7 +333,7 @@ def location_appointment_view(model_admin, request, object_id, appointment_id):
                 messages.success(request, f"Moved: {cal.appointment_person(moved)} to {_when(moved, zone)}.")
                 new_day = cal.local(int(moved.start.timestamp()), zone).date().isoformat()
                 return HttpResponseRedirect(next_url.replace(f"day={day.isoformat()}", f"day={new_day}") if "day=" in next_url else next_url)
-        except (APIException, ValidationError) as exc:
+        except (APIException, ValidationError, DomainError) as exc:
             messages.error(request, f"Not changed: {_refusal_text(exc)} Pick another listed start.")
             return HttpResponseRedirect(request.get_full_path())
         messages.error(request, "Unknown action.")
@@ -351,7 +352,7 @@ def location_appointment_view(model_admin, request, object_id, appointment_id):
         }
         try:
             starts = _reschedule_starts(appointment, resource_ids, week) if offering == set(resource_ids) else []
-        except ValidationError as exc:
+        except (ValidationError, DomainError) as exc:
             starts, error = [], _refusal_text(exc)
         for offset in range(7):
             d = week + timedelta(days=offset)
