@@ -13,23 +13,21 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from booking.api.fields import parse_instant
 from emr.calendly import CalendlyError, CalendlyRateLimited, CalendlyTimeout
 from emr.provider_directory import MESSAGE, DirectoryQuery, provider_directory
 from tenants.api import errors
+from tenants.api import query as q
 from tenants.api.auth import CvApiKeyAuthentication
 from tenants.api.throttling import CredentialRateThrottle
 from tenants.us_states import US_STATE_CODES
 
 MAX_WINDOW = timedelta(days=31)
-PARAMETERS = ("provider_states", "provider_email", "event_type_id", "start_time", "end_time")
 EVENT_TYPE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MESSAGES = {400: "Invalid request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
             429: "Too many requests", 502: "Bad gateway", 503: "Service unavailable", 504: "Gateway timeout"}
@@ -65,76 +63,56 @@ class ProviderDirectoryThrottle(CredentialRateThrottle):
 # --- the query ---------------------------------------------------------------------------------
 
 
-def _instant(errors_: dict, params, name: str):
-    value = params.get(name)
-    if value is None:
-        return None
-    value = value.strip()
-    # An unencoded '+' in a query string arrives as a space: "12:00:00 05:30" meant "+05:30".
-    value = re.sub(r" ([0-9]{2}:?[0-9]{2})\Z", r"+\1", value)
-    parsed = parse_instant(value) if value else None
-    if parsed is None:
-        errors_[name] = "must be an ISO 8601 date-time with offset, e.g. 2024-01-01T12:00:00Z (encode '+' as %2B)."
-    return parsed
+class DirectoryQueryFilter(q.QueryFilter):
+    """The query string (``tenants.api.query``, the directory's wording): blank values read as
+    absent; every problem is named, the first one shown as ``"<parameter>: <message>"``."""
+
+    family = q.DIRECTORY
+    provider_states = q.ListField(
+        child=q.StateField(), required=True, max_items=len(US_STATE_CODES), noun="state codes",
+        help_text="Comma-separated US state codes (50 states, DC, PR, VI, GU, AS, MP); spaces trimmed, any case.",
+    )
+    provider_email = q.TextField(max_length=254, help_text="Only the provider with this email (trimmed, lowercased).")
+    event_type_id = q.TextField(max_length=64, help_text="Only this Calendly event type (its UUID).")
+    start_time = q.InstantField(help_text="With end_time and event_type_id. A past start is moved to now.")
+    end_time = q.InstantField(help_text="At least start_time, at most 31 days after it.")
+
+    def validate(self, attrs):
+        problems: dict[str, str] = {}
+        email = attrs.get("provider_email")
+        if email is not None:
+            attrs["provider_email"] = email = email.lower()
+            try:
+                EmailValidator()(email)
+            except DjangoValidationError:
+                problems["provider_email"] = "Must be an email address."
+        event_type_id = attrs.get("event_type_id")
+        if event_type_id is not None and not EVENT_TYPE_ID.fullmatch(event_type_id):
+            problems["event_type_id"] = "Must be a Calendly event type id (its UUID)."
+        start, end = attrs.get("start_time"), attrs.get("end_time")
+        given = [name for name in ("start_time", "end_time") if attrs.get(name) is not None]
+        if given:
+            verb = "is" if len(given) == 1 else "are"
+            for name in ("start_time", "end_time", "event_type_id"):
+                if attrs.get(name) is None:
+                    problems.setdefault(name, f"Required when {' and '.join(given)} {verb} given.")
+        if start is not None and end is not None:
+            if end < start:
+                problems["end_time"] = "Must not be before start_time."
+            elif end - start > MAX_WINDOW:
+                problems["end_time"] = "Must be at most 31 days after start_time."
+        if problems:
+            raise q.ValidationError(problems)
+        return attrs
 
 
 def directory_query_parse(params) -> DirectoryQuery:
     """The query string as a ``DirectoryQuery``, or a ``ValidationError`` naming every problem."""
-    problems: dict[str, str] = {}
-    for name in PARAMETERS:
-        if len(params.getlist(name)) > 1:
-            problems[name] = "must be given once."
-        elif "\x00" in (params.get(name) or ""):
-            problems[name] = "must not contain NUL characters."
-    if problems:
-        raise ValidationError(problems)
-
-    states: frozenset[str] = frozenset()
-    raw = params.get("provider_states")
-    if raw is None or not raw.strip():
-        problems["provider_states"] = "is required: comma-separated US state codes, e.g. CA,NY."
-    elif len(raw) > 1000:
-        problems["provider_states"] = "is too long."
-    else:
-        codes = [code.strip().upper() for code in raw.split(",")]
-        bad = sorted({code for code in codes if code not in US_STATE_CODES}, key=lambda c: (c == "", c))
-        if bad:
-            shown = ", ".join(repr(code) if code else "an empty code" for code in bad[:10])
-            problems["provider_states"] = f"not a US state code: {shown}."
-        else:
-            states = frozenset(codes)
-
-    email = params.get("provider_email")
-    if email is not None:
-        email = email.strip().lower()
-        if not email or len(email) > 254:
-            problems["provider_email"] = "must be an email address."
-        else:
-            try:
-                EmailValidator()(email)
-            except DjangoValidationError:
-                problems["provider_email"] = "must be an email address."
-
-    event_type_id = params.get("event_type_id")
-    if event_type_id is not None:
-        event_type_id = event_type_id.strip()
-        if not EVENT_TYPE_ID.fullmatch(event_type_id):
-            problems["event_type_id"] = "must be a Calendly event type id (its UUID)."
-
-    start, end = _instant(problems, params, "start_time"), _instant(problems, params, "end_time")
-    given = [name for name in ("start_time", "end_time") if params.get(name) is not None]
-    if given:
-        for name in ("start_time", "end_time", "event_type_id"):
-            if params.get(name) is None:
-                problems.setdefault(name, f"is required when {' and '.join(given)} {'is' if len(given) == 1 else 'are'} given.")
-    if start is not None and end is not None:
-        if end < start:
-            problems["end_time"] = "must not be before start_time."
-        elif end - start > MAX_WINDOW:
-            problems["end_time"] = "must be at most 31 days after start_time."
-    if problems:
-        raise ValidationError(problems)
-    return DirectoryQuery(states=states, email=email, event_type_id=event_type_id, start=start, end=end)
+    attrs = DirectoryQueryFilter.parse(params)
+    return DirectoryQuery(
+        states=frozenset(attrs["provider_states"]), email=attrs["provider_email"], event_type_id=attrs["event_type_id"],
+        start=attrs["start_time"], end=attrs["end_time"],
+    )
 
 
 # --- the view ------------------------------------------------------------------------------------
@@ -191,14 +169,7 @@ class ProviderAvailabilityView(APIView):
         operation_id="provider_availability",
         summary="Providers licensed in given states, with their Calendly links (and open times)",
         tags=["Provider directory"],
-        parameters=[
-            OpenApiParameter("provider_states", str, required=True,
-                             description="Comma-separated US state codes (50 states, DC, PR, VI, GU, AS, MP); spaces trimmed, any case."),
-            OpenApiParameter("provider_email", str, description="Only the provider with this email (trimmed, lowercased)."),
-            OpenApiParameter("event_type_id", str, description="Only this Calendly event type (its UUID)."),
-            OpenApiParameter("start_time", str, description="ISO 8601 date-time; with end_time and event_type_id. A past start is moved to now."),
-            OpenApiParameter("end_time", str, description="ISO 8601 date-time, at least start_time, at most 31 days after it."),
-        ],
+        parameters=[DirectoryQueryFilter],
         responses={200: DirectoryAnswerSerializer, **_errors(400, 401, 429, 502, 503, 504)},
     )
     def get(self, request):
