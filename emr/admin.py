@@ -186,7 +186,7 @@ class JobAdmin(TenantScopedAdmin):
     list_filter = ["kind", "status", "emr_connection", "organization"]
     search_fields = ["id", "error", "task_id"]
     date_hierarchy = "created_at"
-    fields = ["id", "organization", "emr_connection", "kind", "status", "params", "created_at", "started_at", "finished_at", "duration", "attempts", "counts", "error", "task_id"]
+    fields = ["id", "organization", "emr_connection", "calendly_connection", "kind", "status", "params", "created_at", "started_at", "finished_at", "duration", "attempts", "counts", "error", "task_id"]
     readonly_fields = fields
     actions = ["retry"]
     list_select_related = ["emr_connection"]
@@ -209,7 +209,8 @@ class JobAdmin(TenantScopedAdmin):
     def counts_summary(self, obj):
         if not obj.counts:
             return "—"
-        keys = [k for k in ("fetched", "created", "updated", "cancelled_missing", "providers", "shifts") if k in obj.counts]
+        keys = [k for k in ("fetched", "created", "updated", "cancelled_missing", "providers", "shifts", "users_linked",
+                            "event_types_active", "event_types_deactivated") if k in obj.counts]
         return ", ".join(f"{k} {obj.counts[k]}" for k in keys) or "—"
 
     @admin.display(description="Error")
@@ -288,3 +289,5 @@ class SandboxClientAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
+
+from emr import admin_calendly  # noqa: E402, F401  (the Calendly pages register themselves)
