@@ -16,6 +16,7 @@ urlpatterns = [
     path("v1/", include("emr.api.urls")),
     path("sandbox/fhir/r4/", include("emr.sandbox.urls")),
     path("api/v1/provider-availability", ProviderAvailabilityView.as_view(), name="provider-availability"),
+    path("sandbox/calendly/", include("emr.sandbox.calendly_urls")),
 ]
 
 

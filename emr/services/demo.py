@@ -175,3 +175,19 @@ def demo_sync(*, organization: Organization, run_now: bool = False, days: int = 
         sync_job.refresh_from_db()
         fetch_job.refresh_from_db()
     return DemoSync(connection=connection, sync_job=sync_job, fetch_job=fetch_job)
+
+
+def calendly_demo_sync(*, organization: Organization, run_now: bool = False) -> Job:
+    """Connect the organization to the sandbox Calendly (once; again when ``SITE_URL`` moved) and
+    sync its users and event types, so the provider directory answers with the organization's own
+    providers. Queued for the worker by default (the sandbox is served by the web server)."""
+    from emr.models import CalendlyConnection
+    from emr.services.calendly import calendly_connect_sandbox, calendly_sync_start, sandbox_calendly_base_url
+
+    connection = CalendlyConnection.objects.filter(organization=organization).first()
+    if connection is None or connection.base_url != sandbox_calendly_base_url():
+        connection = calendly_connect_sandbox(organization=organization)
+    if not run_now:
+        return calendly_sync_start(connection=connection)
+    job = Job.objects.create(organization=organization, calendly_connection=connection, kind=Job.Kind.CALENDLY_SYNC, params={})
+    return job_run(job_id=job.pk)

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from emr.services.demo import demo_ensure, demo_sync
+from emr.services.demo import calendly_demo_sync, demo_ensure, demo_sync
 from tenants.models import Organization
 
 STOP_GRACE_SECONDS = 10.0
@@ -100,6 +100,8 @@ class Command(BaseCommand):
                 organization = Organization.objects.get(pk=creds.organization_id)
                 if demo_sync(organization=organization) is not None:
                     self.stdout.write("  The worker is syncing the sandbox EMR (see Jobs in the admin).")
+                calendly_demo_sync(organization=organization)
+                self.stdout.write("  The worker is syncing the sandbox Calendly (the provider directory's data).")
                 self.stdout.write(f"  Serving at {site}/admin/ — press Ctrl-C to stop.")
             while not stop["now"]:
                 failed = next((name for name, child in children.items() if child.poll() is not None), None)
