@@ -48,7 +48,8 @@ class V3Throttle(CredentialRateThrottle):
     scope = "v3"
 
 
-class V3APIView(APIView):
+class V3APIView(q.StorableInput, APIView):
+    input_family = q.V3
     authentication_classes = [ApiKeyAuthentication, BearerTokenAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [V3Throttle]

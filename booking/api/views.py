@@ -15,7 +15,6 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
-from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -44,7 +43,7 @@ from booking.services.resources import (
 )
 from tenants.api import query as q
 from tenants.api.auth import api_client_by_secret, touch_last_used
-from tenants.api.parsers import PayloadTooLarge, StrictJSONParser
+from tenants.api.parsers import PayloadTooLarge, StrictFormParser, StrictJSONParser
 from tenants.api.throttling import CredentialRateThrottle
 from tenants.services import oauth_token_issue
 
@@ -323,7 +322,7 @@ class OAuthTokenView(V3APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = [OAuthThrottle]
-    parser_classes = [FormParser, StrictJSONParser]
+    parser_classes = [StrictFormParser, StrictJSONParser]
 
     @staticmethod
     def _oauth_error(status_code: int, error: str, message: str, field: str = "body") -> Response:

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from emr.api.auth import EmrCredentialsAuthentication
 from tenants.api import errors
+from tenants.api import query as q
 from tenants.api.throttling import CredentialRateThrottle
 
 
@@ -30,7 +31,8 @@ class V1Throttle(CredentialRateThrottle):
     scope = "v1"
 
 
-class V1APIView(APIView):
+class V1APIView(q.StorableInput, APIView):
+    input_family = q.V1
     authentication_classes = [EmrCredentialsAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [V1Throttle]

@@ -157,7 +157,8 @@ def _errors(*codes: int) -> dict:
     return {code: OpenApiResponse(DirectoryErrorSerializer, description=text[code]) for code in codes}
 
 
-class ProviderAvailabilityView(APIView):
+class ProviderAvailabilityView(q.StorableInput, APIView):
+    input_family = q.DIRECTORY
     authentication_classes = [CvApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [ProviderDirectoryThrottle]

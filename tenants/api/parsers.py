@@ -1,7 +1,8 @@
 """JSON parsing that turns every malformed body into a 4xx instead of a 500 further down.
 
-Rejects NaN/Infinity and overflowing floats, lone surrogates (which PostgreSQL cannot store),
-NUL characters, absurd nesting, and bodies over ``MAX_BODY_BYTES``.
+Rejects NaN/Infinity and overflowing floats, characters the database cannot store (NUL, lone
+surrogates: ``tenants.api.storable``), absurd nesting, and bodies over ``MAX_BODY_BYTES``.
+``StrictFormParser`` refuses the same characters in a form body.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import json
 
 from rest_framework import exceptions
-from rest_framework.parsers import BaseParser
+from rest_framework.parsers import BaseParser, FormParser
+
+from tenants.api.storable import storable, unstorable_names
 
 MAX_BODY_BYTES = 1_000_000
 MAX_DEPTH = 32
@@ -38,7 +41,8 @@ def _check(value, depth: int = 0) -> None:
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("strings may not contain NUL characters")
-        value.encode("utf-8")  # raises on lone surrogates
+        if not storable(value):
+            raise ValueError("strings may not contain lone surrogates")
     elif isinstance(value, dict):
         for key, item in value.items():
             _check(key, depth + 1)
@@ -67,3 +71,15 @@ class StrictJSONParser(BaseParser):
         if not raw.strip():
             return {}
         return loads_strict(raw)
+
+
+class StrictFormParser(FormParser):
+    """``application/x-www-form-urlencoded``, refusing a field whose name or value the database
+    cannot store."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        names = unstorable_names(data, key_name="a field name")
+        if names:
+            raise exceptions.ParseError(f"{names[0]} may not contain NUL characters")
+        return data

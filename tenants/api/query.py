@@ -45,16 +45,17 @@ from typing import ClassVar
 
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from tenants.api.errors import BadRequest
+from tenants.api.storable import storable, unstorable_names
 from tenants.models import available_timezones
 from tenants.us_states import US_STATE_CODES
 
 __all__ = [
     "DIRECTORY", "V1", "V3", "BoolField", "BoundedIntField", "ChoiceField", "DateField", "DateOrInstantField",
-    "Family", "InstantField", "ListField", "MultipleOfField", "QueryFilter", "StateField", "TextField",
-    "TimezoneField", "UUIDField", "ValidationError", "parse_date", "parse_instant",
+    "Family", "InstantField", "ListField", "MultipleOfField", "QueryFilter", "StateField", "StorableInput", "TextField",
+    "TimezoneField", "UUIDField", "ValidationError", "parse_date", "parse_instant", "refuse_unstorable",
 ]
 
 MIN_YEAR, MAX_YEAR = 1970, 2200
@@ -222,6 +223,33 @@ V1 = Family("v1", V1_MESSAGES, _raise_first, unknown="refuse", repeated="refuse"
 DIRECTORY = Family("directory", V3_MESSAGES, _raise_all)
 
 
+# --- characters the database cannot store, anywhere in a path or query ------------------------
+
+
+def refuse_unstorable(family: Family, *, path: Mapping, query: Mapping) -> None:
+    """Raise in ``family``'s shape when a path parameter (the URL's keyword arguments) or any query
+    parameter, declared or not, holds a character the database cannot store. Bodies are checked
+    by the parsers (``tenants.api.parsers``)."""
+    in_path = unstorable_names(path, key_name="path")
+    names = in_path + [name for name in unstorable_names(query, key_name="query") if name not in in_path]
+    if names:
+        template = family.messages["nul"]
+        errors = {name: [ErrorDetail(template.format(name=name), code="nul")] for name in names}
+        family.raise_errors(errors, names)
+
+
+class StorableInput:
+    """A view mixin: after authentication, permissions and the rate limit, refuse a request whose
+    path or query holds a character the database cannot store, before the view reads either. Every
+    API family's base view uses it, with its own ``input_family``."""
+
+    input_family: Family = V3
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        refuse_unstorable(self.input_family, path=kwargs, query=request.query_params)
+
+
 # --- fields ----------------------------------------------------------------------------------
 
 
@@ -258,7 +286,7 @@ class QueryField(serializers.Field):
     def run_validation(self, data=serializers.empty):
         if data is not serializers.empty and not isinstance(data, str):
             self.fail(self.type_code, value=_quoted(data), **self.context_of_failure())
-        if isinstance(data, str) and "\x00" in data:
+        if isinstance(data, str) and not storable(data):
             self.fail("nul")
         return super().run_validation(data)
 
