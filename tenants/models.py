@@ -297,3 +297,16 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}"
+
+
+class RateLimitWindow(models.Model):
+    """One rate-limit window of one credential, when ``REDIS_URL`` is empty: ``hits`` requests
+    counted since the window opened, until ``expires_at`` (Unix seconds). Updated by one atomic
+    upsert per request (``tenants.api.throttling``), so every web worker shares the count."""
+
+    bucket = models.CharField(max_length=200, primary_key=True)
+    hits = models.PositiveIntegerField()
+    expires_at = models.FloatField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.bucket}: {self.hits}"

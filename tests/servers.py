@@ -57,3 +57,91 @@ def servers_running(names: list[str], *, env: dict, timeout: float = 30) -> Iter
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+# --- several gunicorn workers on one database, and bursts of concurrent clients -----------------
+
+TENANT_SETUP = """
+import json
+from tests.conftest import make_tenant
+t = make_tenant("Burst")
+print(json.dumps({"api_key": t.api_key, "client_id": t.client_id, "client_secret": t.client_secret,
+                  "access_token": t.access_token}))
+"""
+
+
+def tenant_in_database(env: dict, *, migrate: bool) -> dict:
+    """Migrate (when asked) the database ``env`` names and create a tenant there through the
+    product's own code, in a separate process; answers its plain-text credentials."""
+    if migrate:
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    made = subprocess.run([sys.executable, "manage.py", "shell", "-c", TENANT_SETUP], cwd=ROOT, env=env, check=True,
+                          capture_output=True, text=True)
+    import json
+
+    return json.loads(made.stdout.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def gunicorn_running(env: dict, *, workers: int, timeout: float = 60) -> Iterator[str]:
+    """gunicorn with ``workers`` worker processes on a free port; yields its base URL once it
+    answers, and stops it afterwards."""
+    import httpx
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "--workers", str(workers),
+         "--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null", "config.wsgi"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.get(url + "/", timeout=2)
+                break
+            except httpx.HTTPError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    pytest.fail("gunicorn did not start: " + process.stderr.read().decode()[-2000:])
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def burst(url: str, path: str, headers: dict, *, requests: int, threads: int) -> list:
+    """``requests`` GETs of ``path`` from ``threads`` clients, each on its own connection, all
+    released at once by a barrier; answers the responses (an exception where a request failed)."""
+    import threading
+
+    import httpx
+
+    barrier = threading.Barrier(threads)
+    results: list = []
+    lock = threading.Lock()
+    share = [requests // threads + (1 if i < requests % threads else 0) for i in range(threads)]
+
+    def client(count: int) -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+            http.get("/")  # connect before the start line
+            barrier.wait()
+            for _ in range(count):
+                try:
+                    response = http.get(path)
+                except httpx.HTTPError as exc:
+                    response = exc
+                with lock:
+                    results.append(response)
+
+    workers = [threading.Thread(target=client, args=(n,)) for n in share]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    return results
