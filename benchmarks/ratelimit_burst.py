@@ -3,8 +3,8 @@
 gunicorn with ``BENCH_WORKERS`` (4) workers on a fresh SQLite file; a limit of 60 a minute on
 ``/v3/`` and on the provider directory; ``BENCH_REQUESTS`` (150) GETs from ``BENCH_THREADS`` (8)
 concurrent clients released at once. Prints the answers that were not 429 (exact: 60) and the
-largest ``Retry-After``. With ``REDIS_URL`` the count is kept in Redis (flushed first; use a
-database of its own), without it in the database.
+largest ``Retry-After``. With ``REDIS_URL`` the count is kept in Redis (under a key prefix of its
+own, so nothing else there is touched), without it in the database.
 
     python benchmarks/ratelimit_burst.py
     REDIS_URL=redis://127.0.0.1:6379/11 python benchmarks/ratelimit_burst.py
@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -31,13 +32,9 @@ def main() -> None:
     threads = int(os.environ.get("BENCH_THREADS", "8"))
     workers = int(os.environ.get("BENCH_WORKERS", "4"))
     redis_url = os.environ.get("REDIS_URL", "")
-    if redis_url:
-        import redis
-
-        redis.Redis.from_url(redis_url).flushdb()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/burst.sqlite3", "DJANGO_SETTINGS_MODULE": "config.settings",
-               "REDIS_URL": redis_url, "V3_RATE_LIMIT": f"{LIMIT}/min", "PROVIDER_DIRECTORY_RATE_LIMIT": f"{LIMIT}/min"}
+               "REDIS_URL": redis_url, "CACHE_KEY_PREFIX": f"burst-{uuid.uuid4().hex[:12]}", "V3_RATE_LIMIT": f"{LIMIT}/min", "PROVIDER_DIRECTORY_RATE_LIMIT": f"{LIMIT}/min"}
         tenant = tenant_in_database(env, migrate=True)
         with gunicorn_running(env, workers=workers) as url:
             for name, path, headers in [
