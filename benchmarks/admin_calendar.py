@@ -47,7 +47,7 @@ from django.urls import reverse  # noqa: E402
 from django.utils import timezone as dj_timezone  # noqa: E402
 
 from booking import models as b  # noqa: E402
-from booking.availability import engine  # noqa: E402
+from booking.availability import wallclock  # noqa: E402
 from tenants.models import Membership, Organization  # noqa: E402
 from tenants.services import organization_create  # noqa: E402
 
@@ -65,7 +65,7 @@ def next_monday() -> date:
 def build(first_day: date, days_of_data: int):
     rng = random.Random(SEED)
     org = organization_create(name="Calendar benchmark", timezone_name=ZONE)
-    tz = engine.zone_get(ZONE)
+    tz = wallclock.zone_get(ZONE)
     with transaction.atomic():
         location = b.Location.objects.create(
             organization=org, name="Main", timezone=ZONE,
