@@ -287,6 +287,7 @@ def explain_day_view(model_admin, request, object_id):
         "calendar_url": calendar_url,
         "day_links": day_links,
         "zone_name": wallclock.instant(cal.day_bounds(result.zone, result.day)[0] + 12 * 3600, result.zone).tzname() if result else "",
+        "is_nav_sidebar_enabled": False,  # the day's table needs the width, as the calendars do
     }
     return TemplateResponse(request, "admin/booking/calendar/explain_day.html", context)
 

@@ -528,11 +528,19 @@ def _axis(lanes: list[Lane], zone: str, first_day: date, days: int) -> tuple[int
     for lane in lanes:
         things = [(i.start, i.end) for i in lane.items if i.kind not in ("block", "busy")]
         things += [(s.at, s.end) for s in lane.starts]
-        for s, e in things:
-            for day_lo, day_hi in bounds:
-                if e > day_lo and s < day_hi:
-                    lows.append(_wall_minutes(max(s, day_lo), zone, day_lo))
-                    highs.append(1440 if e >= day_hi else _wall_minutes(e, zone, day_lo))
+        for day_lo, day_hi in bounds:
+            inside = [(max(s, day_lo), e) for s, e in things if e > day_lo and s < day_hi]
+            if not inside:
+                continue
+            if day_hi - day_lo != 86400:
+                # A DST change: the wall clock is not monotonic in the instant, so every one counts.
+                picked = inside
+            else:
+                # Otherwise the earliest start and the latest end give the extremes of the day.
+                picked = [(min(s for s, _ in inside), max(e for _, e in inside))]
+            for s, e in picked:
+                lows.append(_wall_minutes(s, zone, day_lo))
+                highs.append(1440 if e >= day_hi else _wall_minutes(e, zone, day_lo))
     if not lows:
         return DEFAULT_AXIS
     low, high = min(lows) // 60 * 60, min(1440, -(-max(highs) // 60) * 60)

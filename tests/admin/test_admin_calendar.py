@@ -234,6 +234,46 @@ def test_explainer_day_view_agrees_with_calendar_and_v3(client, world):
     assert reverse("admin:booking_location_change", args=[clinic.location.pk]) in night
 
 
+DAY_CASES = [
+    # (name, location key, resource key, service key, local date)
+    ("weekday with a booking", "location", "adams", "stepped", MONDAY_DATE + timedelta(days=1)),
+    ("spring-forward Sunday", "night", "owl", "service", SPRING_SUNDAY),
+    ("fall-back Sunday", "night", "owl", "service", FALL_SUNDAY),
+]
+
+
+@pytest.mark.parametrize(("name", "location_key", "resource_key", "service_key", "day"), DAY_CASES, ids=[c[0] for c in DAY_CASES])
+def test_explainer_day_view_equals_calendar_and_v3_on_each_day(client, world, name, location_key, resource_key, service_key, day):
+    clinic = world["clinic"]
+    location = clinic.location if location_key == "location" else world["night"]
+    resource = clinic.resources[0] if resource_key == "adams" else world["owl"]
+    service = clinic.service if service_key == "service" else world["stepped"]
+    book_appointment(clinic, clinic.resources[0], datetime.combine(MONDAY_DATE + timedelta(days=1), time(10), NY))
+    client.force_login(world["frontdesk"])
+    html = client.get(reverse("admin:booking_resource_explain_day", args=[resource.pk]), {
+        "service": service.pk, "location": location.pk, "date": day.isoformat(),
+    }).content.decode()
+    rows = re.findall(r'<tr class="(\w+)" data-starts="([^"]*)" data-state="\w+">', html)
+    explained = {iso for state, starts in rows if state == "bookable" for iso in starts.split()}
+    params = {
+        "LocationId": str(location.pk), "ServiceId": str(service.pk), "startDate": day.isoformat(),
+        "endDate": day.isoformat(), "timezone": location.timezone, "roundRobin": "NONE",
+    }
+    listed = {iso for rid, iso in v3_starts(clinic, params) if rid == str(resource.pk)}
+    monday = day - timedelta(days=day.weekday())
+    calendar = client.get(reverse("admin:booking_location_calendar", args=[location.pk]),
+                          {"week": monday.isoformat(), "day": day.isoformat(), "service": service.pk}).content.decode()
+    on_calendar = {iso for rid, iso in lane_starts(calendar) if rid == str(resource.pk)}
+    assert listed, "the case must have bookable starts"
+    assert explained == listed == on_calendar
+    # The day view's candidates cover every instant of the local day, 23 or 25 hours long on a DST Sunday.
+    step = service.booking_interval or service.duration
+    hours = {"spring-forward Sunday": 23, "fall-back Sunday": 25}.get(name, 24)
+    assert sum(len(starts.split()) for _, starts in rows) >= hours * 60 // step
+    if "Sunday" in name:
+        assert {iso[-6:] for iso in listed} == {"-05:00", "-04:00"}, "the DST change falls inside her night"
+
+
 def test_explainer_day_view_says_when_a_time_is_off_the_grid(client, world):
     clinic = world["clinic"]
     adams = clinic.resources[0]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,8 @@ from django.contrib.auth import get_user_model
 from django.urls import NoReverseMatch, reverse
 
 from booking.demo import demo_data_ensure
-from booking.models import Block, Location, Resource, Service
+from booking.models import Block, Location, Resource, Service, Shift
+from booking.selectors import resource_zone_get
 from tenants.models import Membership
 from tests.admin.conftest import PASSWORD
 from tests.browser import browser_page
@@ -48,35 +49,55 @@ def login(page, base: str, username: str) -> None:
     page.wait_for_url(f"{base}/admin/")
 
 
-def _next_weekday(weekday: int) -> date:
-    """A date at least a week ahead with that Python weekday (0 = Monday), clear of the demo's
-    leave and closures."""
-    day = date.today() + timedelta(days=35)
-    return day + timedelta(days=(weekday - day.weekday()) % 7)
+def _grid(windows, service) -> list[str]:
+    """The local starts a service's grid offers in those wall-clock windows: every interval from
+    each window's start while the visit and its padding still end inside it (v3-api.md, rules 7-8)."""
+    step = timedelta(minutes=service.booking_interval or service.duration)
+    need = timedelta(minutes=service.duration + service.padding)
+    found = []
+    for start, end in windows:
+        at = datetime.combine(date.min, start)
+        while at + need <= datetime.combine(date.min, end):
+            found.append(at.strftime("%H:%M"))
+            at += step
+    return found
 
 
-@pytest.mark.xfail(
-    reason="Known open defect: since the provider-zone and demo-data changes merged together, the "
-    "demo's Dr. Patel offers no 13:00 start before the block, so the test's precondition fails; "
-    "to fix next (the block's stored instants are tested in the admin's local-time tests).",
-    strict=False,
-)
+def _shift_windows(resource, day: date) -> list:
+    """The resource's shifts on that date's weekday (0 = Sunday), in wall-clock time."""
+    weekday = (day.weekday() + 1) % 7
+    return sorted(Shift.objects.filter(resource=resource, day_of_week=weekday).values_list("start_time", "end_time"))
+
+
 def test_a_block_typed_13_to_17_blocks_13_to_17_local(live_server, clinic):
     patel = Resource.objects.get(organization=clinic.organization, name="Dr. Maya Patel")
     follow_up = Service.objects.get(organization=clinic.organization, name="Follow-up visit")
     back_bay = Location.objects.get(organization=clinic.organization, timezone="America/New_York")
-    day = _next_weekday(1)  # a Tuesday
-    query = {
-        "startDate": day.isoformat(), "endDate": day.isoformat(), "LocationId": str(back_bay.pk),
-        "ServiceId": str(follow_up.pk), "ResourceIds": [str(patel.pk)], "timezone": "America/New_York",
-    }
+    # Her shifts (08:00-12:00, 13:00-17:00) are read in her zone: her first location's, Boston's.
+    assert resource_zone_get(resource=patel) == "America/New_York"
 
-    def starts() -> list[str]:
+    def starts(day: date) -> list[str]:
+        query = {
+            "startDate": day.isoformat(), "endDate": day.isoformat(), "LocationId": str(back_bay.pk),
+            "ServiceId": str(follow_up.pk), "ResourceIds": [str(patel.pk)], "timezone": "America/New_York",
+        }
         answer = clinic.v3().get("/v3/availability", query)
         assert answer.status_code == 200, answer.content[:500]
         return [slot["start_time"][11:16] for slot in answer.json()["availableTimes"]]
 
-    assert "13:00" in starts() and "16:40" in starts()  # her afternoon shift, before the block
+    # The first weekday from a week ahead on which her whole day is open: no demo appointment,
+    # leave, closure or meeting takes any of her starts, so the block is the only thing that can.
+    day = date.today() + timedelta(days=7)
+    while True:
+        windows = _shift_windows(patel, day)
+        if windows and starts(day) == _grid(windows, follow_up):
+            break
+        day += timedelta(days=1)
+        assert day < date.today() + timedelta(days=70), "no open day for Dr. Patel in the demo"
+    morning = [(s, e) for s, e in windows if e <= time(12)]
+    afternoon = [(s, e) for s, e in windows if s >= time(13)]
+    assert morning and afternoon and [s for s, _ in afternoon] == [time(13)]
+    assert "13:00" in starts(day) and "16:30" in starts(day)  # her afternoon, before the block
     base = live_server.url
     with browser_page() as page:
         login(page, base, "desk")
@@ -98,8 +119,8 @@ def test_a_block_typed_13_to_17_blocks_13_to_17_local(live_server, clinic):
     block = Block.objects.get(reason="Afternoon off")
     assert block.start == datetime(day.year, day.month, day.day, 13, tzinfo=BOSTON).astimezone(UTC)
     assert block.end == datetime(day.year, day.month, day.day, 17, tzinfo=BOSTON).astimezone(UTC)
-    after = starts()
-    assert "08:00" in after and "11:40" in after  # her morning is still open
+    after = starts(day)
+    assert after == _grid(morning, follow_up) and "08:00" in after  # her morning is still open
     assert [s for s in after if s >= "12:00"] == []  # the afternoon (13:00–17:00 Boston) is blocked
 
 
