@@ -215,6 +215,10 @@ EXTERNAL_CALENDAR_SYNC_MINUTES = env.int("EXTERNAL_CALENDAR_SYNC_MINUTES", defau
 
 # --- Webhooks, EMR, sandbox -----------------------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+# Networks (CIDR) that webhooks and external calendars may reach although they are not public, when
+# private addresses are not allowed altogether: an intranet CalDAV server, say. Every redirect hop
+# is held to the same rule (tenants/url_guard.py).
+OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # How long a worker owns a delivery it claimed; past this, another worker takes it over (the first
 # one died). The timeout bounds a whole attempt, name resolution included; the lease must exceed
