@@ -11,10 +11,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
@@ -35,6 +38,35 @@ from tenants.webhooks.services import (
 )
 
 admin.site.index_template = "admin/tenants/index.html"
+
+
+# --- redelivery, from the delivery list and the event list ------------------------------------------
+
+
+def redeliver_permitted(model_admin: TenantScopedAdmin, request) -> bool:
+    return model_admin._is_member(request) and user_can_write(request)
+
+
+def redeliver_action(*, description: str, deliveries: Callable[[QuerySet], Iterable[Delivery]]):
+    """The "redeliver" admin action: each of ``deliveries(selected)`` is queued again
+    (``delivery_redeliver``); the ones in flight, or whose endpoint is disabled or deleted, are
+    counted as skipped. Needs ``has_redeliver_permission`` (``redeliver_permitted``)."""
+
+    @admin.action(description=description, permissions=["redeliver"])
+    def redeliver(model_admin, request, queryset):
+        queued = skipped = 0
+        for delivery in deliveries(queryset):
+            if delivery_redeliver(delivery=delivery):
+                queued += 1
+            else:
+                skipped += 1
+        model_admin.message_user(request, f"Queued {queued} redelivery(ies).")
+        if skipped:
+            model_admin.message_user(
+                request, f"Skipped {skipped}: in flight right now, or the endpoint is disabled or deleted.", messages.WARNING
+            )
+
+    return redeliver
 
 
 # --- django-q2: superusers only -------------------------------------------------------------------
@@ -314,7 +346,7 @@ class DeliveryAdmin(TenantScopedAdmin):
         return False
 
     def has_redeliver_permission(self, request):
-        return self._is_member(request) and user_can_write(request)
+        return redeliver_permitted(self, request)
 
     @admin.display(description="Event", ordering="event__id")
     def event_link(self, obj):
@@ -328,19 +360,10 @@ class DeliveryAdmin(TenantScopedAdmin):
     def body(self, obj):
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.event.body)
 
-    @admin.action(description="Redeliver the selected events to their endpoints", permissions=["redeliver"])
-    def redeliver(self, request, queryset):
-        queued = skipped = 0
-        for delivery in queryset.select_related("endpoint"):
-            if delivery_redeliver(delivery=delivery):
-                queued += 1
-            else:
-                skipped += 1
-        self.message_user(request, f"Queued {queued} redelivery(ies).")
-        if skipped:
-            self.message_user(
-                request, f"Skipped {skipped}: in flight right now, or the endpoint is disabled or deleted.", messages.WARNING
-            )
+    redeliver = redeliver_action(
+        description="Redeliver the selected events to their endpoints",
+        deliveries=lambda queryset: queryset.select_related("endpoint"),
+    )
 
     # --- the overview page ---
 
