@@ -166,3 +166,13 @@ def test_a_deployment_on_a_generated_secret_is_warned(tmp_path):
     assert "config.W001" in _run(CHECKS, **base)
     assert "config.W001" not in _run(CHECKS, **base, SECRET_KEY="a-real-secret-set-by-the-deployment")
     assert "config.W001" not in _run(CHECKS, **base, DEBUG="true")
+
+
+def test_allowed_outbound_networks_must_be_networks(settings):
+    from config.checks import outbound_networks_check
+
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["10.20.0.0/16", "192.168.1.5", "fd00::/8"]
+    assert outbound_networks_check() == []
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["10.20.0.0/16", "intranet"]
+    [error] = outbound_networks_check()
+    assert error.id == "config.E001" and "'intranet'" in error.msg
