@@ -22,7 +22,12 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
-from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline, user_can_write, user_organization_ids
+from tenants.admin_scoping import (
+    ReadOnlyTenantInline,
+    TenantScopedAdmin,
+    user_can_write,
+    user_organization_ids,
+)
 from tenants.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from tenants.webhooks.selectors import monitoring_overview
 from tenants.webhooks.services import (
@@ -250,29 +255,14 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
 # --- deliveries ---------------------------------------------------------------------------------
 
 
-class _ReadOnlyInline(TenantScopedInline):
-    can_delete = False
-    extra = 0
-    max_num = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class DeliveryAttemptInline(_ReadOnlyInline, admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyTenantInline, admin.TabularInline):
     model = DeliveryAttempt
     fields = ["number", "started_at", "outcome", "status_code", "duration_ms", "error", "response_excerpt"]
     readonly_fields = fields
     ordering = ["started_at", "id"]
 
 
-class DeliveryInlineForEvent(_ReadOnlyInline, admin.TabularInline):
+class DeliveryInlineForEvent(ReadOnlyTenantInline, admin.TabularInline):
     model = Delivery
     fields = ["delivery", "endpoint", "status", "attempts", "last_status_code", "next_attempt_at"]
     readonly_fields = fields
