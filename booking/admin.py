@@ -30,7 +30,7 @@ from booking.services.crud import tenant_object_delete, tenant_object_save, tena
 from booking.services.external_calendars import external_calendar_sync
 from booking.services.invalidation import availability_invalidate
 from tenants.admin_errors import domain_error_text
-from tenants.admin_scoping import FRONT_DESK, TenantScopedAdmin, TenantScopedInline
+from tenants.admin_scoping import FRONT_DESK, ReadOnlyTenantInline, TenantScopedAdmin, TenantScopedInline
 from tenants.api.errors import Conflict as ApiConflict
 from tenants.crypto import encrypt_text
 from tenants.errors import DomainError
@@ -363,20 +363,10 @@ class RecurringBlockAdmin(AvailabilityAdmin):
         return f"{obj.start_time:%H:%M}–{end} ({zone})"
 
 
-class AppointmentResourceInline(TenantScopedInline, admin.TabularInline):
+class AppointmentResourceInline(ReadOnlyTenantInline, admin.TabularInline):
     model = m.AppointmentResource
-    extra = 0
     fields = ["resource"]
     readonly_fields = ["resource"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ProviderFilter(admin.SimpleListFilter):

@@ -67,6 +67,23 @@ def _wall_window_valid(prefix: str = "") -> Q:
     return Q(**{f"{prefix}end_time__gt": F(f"{prefix}start_time")}) | Q(**{f"{prefix}end_time": MIDNIGHT})
 
 
+def ehr_id_constraints(prefix: str) -> list[models.UniqueConstraint]:
+    """An EHR id names one row per EMR connection; rows from no EMR share the organization's
+    namespace. For the rows an EMR sync adopts by EHR id (locations, provider resources)."""
+    return [
+        models.UniqueConstraint(
+            fields=["emr_connection", "ehr_id"],
+            condition=Q(ehr_id__isnull=False, emr_connection__isnull=False),
+            name=f"{prefix}_ehr_id_unique_per_connection",
+        ),
+        models.UniqueConstraint(
+            fields=["organization", "ehr_id"],
+            condition=Q(ehr_id__isnull=False, emr_connection__isnull=True),
+            name=f"{prefix}_ehr_id_unique_without_connection",
+        ),
+    ]
+
+
 class Location(TenantOwnedModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
@@ -89,18 +106,7 @@ class Location(TenantOwnedModel):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            # An EHR id names one row per EMR connection; rows from no EMR share the
-            # organization's namespace.
-            models.UniqueConstraint(
-                fields=["emr_connection", "ehr_id"],
-                condition=Q(ehr_id__isnull=False, emr_connection__isnull=False),
-                name="location_ehr_id_unique_per_connection",
-            ),
-            models.UniqueConstraint(
-                fields=["organization", "ehr_id"],
-                condition=Q(ehr_id__isnull=False, emr_connection__isnull=True),
-                name="location_ehr_id_unique_without_connection",
-            ),
+            *ehr_id_constraints("location"),
             models.CheckConstraint(
                 condition=Q(hold_expiration_minutes__gte=1), name="location_hold_expiration_positive"
             ),
@@ -178,18 +184,7 @@ class Resource(TenantOwnedModel):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            # An EHR id names one row per EMR connection; rows from no EMR share the
-            # organization's namespace.
-            models.UniqueConstraint(
-                fields=["emr_connection", "ehr_id"],
-                condition=Q(ehr_id__isnull=False, emr_connection__isnull=False),
-                name="resource_ehr_id_unique_per_connection",
-            ),
-            models.UniqueConstraint(
-                fields=["organization", "ehr_id"],
-                condition=Q(ehr_id__isnull=False, emr_connection__isnull=True),
-                name="resource_ehr_id_unique_without_connection",
-            ),
+            *ehr_id_constraints("resource"),
             models.CheckConstraint(
                 condition=Q(bookings_per_slot__isnull=True) | Q(bookings_per_slot__gte=1), name="resource_capacity_positive"
             ),

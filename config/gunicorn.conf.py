@@ -30,3 +30,11 @@ header_map = "dangerous"
 
 # gunicorn 27 opens a control socket under $HOME by default; a web worker has no use for it.
 control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "").lower() not in ("1", "true", "yes")
+
+
+def on_starting(server):
+    """``var/`` and, unless ``SECRET_KEY`` is set, the generated development secret, before any
+    worker reads the settings: otherwise each worker would make up a secret of its own."""
+    from config.local import local_state_ensure
+
+    local_state_ensure()

@@ -4,32 +4,26 @@ Defaults give the embedded set-up (SQLite, django-q2's ORM broker, local-memory 
 project runs on a bare machine; production sets ``DATABASE_URL``, ``REDIS_URL`` and friends.
 """
 
-import os
 import secrets
-from pathlib import Path
 
 import environ
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
-VAR_DIR.mkdir(exist_ok=True)
+from config.local import BASE_DIR, dev_secret_read, env_file_read, var_dir
 
+# Reading the settings writes nothing: var/ and the development secret are made by the commands
+# that run the product (config/local.py).
 env = environ.Env()
 # Variables already in the environment win over the file. ENV_FILE names another file (or a
 # missing one, to read none).
-environ.Env.read_env(os.environ.get("ENV_FILE") or BASE_DIR / ".env", overwrite=False)
+env_file_read()
+VAR_DIR = var_dir()
 
-
-def _persistent_secret_key() -> str:
-    """A per-checkout random key kept in ``var/`` so web server, workers and commands agree."""
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-SECRET_KEY = env.str("SECRET_KEY", default="") or _persistent_secret_key()
+SECRET_KEY = env.str("SECRET_KEY", default="")
+# No SECRET_KEY: the checkout's generated one (a random one until a run command made it).
+# System check config.W001 warns when DEBUG is off.
+SECRET_KEY_GENERATED = not SECRET_KEY
+if SECRET_KEY_GENERATED:
+    SECRET_KEY = dev_secret_read() or secrets.token_urlsafe(50)
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -40,6 +34,7 @@ INSTALLED_APPS = [
     "tenants",
     "booking",
     "emr",
+    "config.apps.ProjectConfig",  # the project's own system checks
     "whitenoise.runserver_nostatic",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -157,7 +152,6 @@ FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -215,6 +209,10 @@ EXTERNAL_CALENDAR_SYNC_MINUTES = env.int("EXTERNAL_CALENDAR_SYNC_MINUTES", defau
 
 # --- Webhooks, EMR, sandbox -----------------------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+# Networks (CIDR) that webhooks and external calendars may reach although they are not public, when
+# private addresses are not allowed altogether: an intranet CalDAV server, say. Every redirect hop
+# is held to the same rule (tenants/url_guard.py).
+OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # How long a worker owns a delivery it claimed; past this, another worker takes it over (the first
 # one died). The timeout bounds a whole attempt, name resolution included; the lease must exceed

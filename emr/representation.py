@@ -67,7 +67,7 @@ def _related(appointment: Appointment, attr: str, cache: dict | None):
     return getattr(appointment, attr)
 
 
-def appointment_representation(
+def appointment_v1_representation(
     appointment: Appointment,
     *,
     connection: EmrConnection,

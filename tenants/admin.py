@@ -1,11 +1,10 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from tenants.admin_scoping import TenantScopedAdmin, user_can_write, user_organization_ids
-from tenants.admin_webhooks import DeliveryInlineForEvent
+from tenants.admin_scoping import TenantScopedAdmin, user_organization_ids
+from tenants.admin_webhooks import DeliveryInlineForEvent, redeliver_action, redeliver_permitted
 from tenants.models import ApiClient, Delivery, Event, Membership, Organization
 from tenants.services import api_client_create, api_client_revoke, api_client_rotate_key
-from tenants.webhooks.services import delivery_redeliver
 
 admin.site.site_header = "Scheduling admin"
 admin.site.site_title = "Scheduling admin"
@@ -123,21 +122,12 @@ class EventAdmin(TenantScopedAdmin):
         return False
 
     def has_redeliver_permission(self, request):
-        return self._is_member(request) and user_can_write(request)
+        return redeliver_permitted(self, request)
 
-    @admin.action(description="Redeliver the selected events to their webhook endpoints", permissions=["redeliver"])
-    def redeliver(self, request, queryset):
-        queued = skipped = 0
-        for delivery in Delivery.objects.filter(event__in=queryset):
-            if delivery_redeliver(delivery=delivery):
-                queued += 1
-            else:
-                skipped += 1
-        self.message_user(request, f"Queued {queued} redelivery(ies).")
-        if skipped:
-            self.message_user(
-                request, f"Skipped {skipped}: in flight right now, or the endpoint is disabled or deleted.", messages.WARNING
-            )
+    redeliver = redeliver_action(
+        description="Redeliver the selected events to their webhook endpoints",
+        deliveries=lambda events: Delivery.objects.filter(event__in=events),
+    )
 
 
 __all__ = ["user_organization_ids"]

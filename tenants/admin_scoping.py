@@ -368,3 +368,20 @@ class TenantScopedInline(_ScopedPermissions, _ScopedFormFields):
 
             formset.form = type(formset.form.__name__, (formset.form,), {"__init__": __init__})
         return formset
+
+
+class ReadOnlyTenantInline(TenantScopedInline):
+    """A scoped inline that only lists: nothing is added, changed or deleted through it."""
+
+    can_delete = False
+    extra = 0
+    max_num = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -11,15 +11,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
-from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline, user_can_write, user_organization_ids
+from tenants.admin_scoping import (
+    ReadOnlyTenantInline,
+    TenantScopedAdmin,
+    user_can_write,
+    user_organization_ids,
+)
 from tenants.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from tenants.webhooks.selectors import monitoring_overview
 from tenants.webhooks.services import (
@@ -35,6 +43,35 @@ from tenants.webhooks.services import (
 )
 
 admin.site.index_template = "admin/tenants/index.html"
+
+
+# --- redelivery, from the delivery list and the event list ------------------------------------------
+
+
+def redeliver_permitted(model_admin: TenantScopedAdmin, request) -> bool:
+    return model_admin._is_member(request) and user_can_write(request)
+
+
+def redeliver_action(*, description: str, deliveries: Callable[[QuerySet], Iterable[Delivery]]):
+    """The "redeliver" admin action: each of ``deliveries(selected)`` is queued again
+    (``delivery_redeliver``); the ones in flight, or whose endpoint is disabled or deleted, are
+    counted as skipped. Needs ``has_redeliver_permission`` (``redeliver_permitted``)."""
+
+    @admin.action(description=description, permissions=["redeliver"])
+    def redeliver(model_admin, request, queryset):
+        queued = skipped = 0
+        for delivery in deliveries(queryset):
+            if delivery_redeliver(delivery=delivery):
+                queued += 1
+            else:
+                skipped += 1
+        model_admin.message_user(request, f"Queued {queued} redelivery(ies).")
+        if skipped:
+            model_admin.message_user(
+                request, f"Skipped {skipped}: in flight right now, or the endpoint is disabled or deleted.", messages.WARNING
+            )
+
+    return redeliver
 
 
 # --- django-q2: superusers only -------------------------------------------------------------------
@@ -218,29 +255,14 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
 # --- deliveries ---------------------------------------------------------------------------------
 
 
-class _ReadOnlyInline(TenantScopedInline):
-    can_delete = False
-    extra = 0
-    max_num = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class DeliveryAttemptInline(_ReadOnlyInline, admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyTenantInline, admin.TabularInline):
     model = DeliveryAttempt
     fields = ["number", "started_at", "outcome", "status_code", "duration_ms", "error", "response_excerpt"]
     readonly_fields = fields
     ordering = ["started_at", "id"]
 
 
-class DeliveryInlineForEvent(_ReadOnlyInline, admin.TabularInline):
+class DeliveryInlineForEvent(ReadOnlyTenantInline, admin.TabularInline):
     model = Delivery
     fields = ["delivery", "endpoint", "status", "attempts", "last_status_code", "next_attempt_at"]
     readonly_fields = fields
@@ -314,7 +336,7 @@ class DeliveryAdmin(TenantScopedAdmin):
         return False
 
     def has_redeliver_permission(self, request):
-        return self._is_member(request) and user_can_write(request)
+        return redeliver_permitted(self, request)
 
     @admin.display(description="Event", ordering="event__id")
     def event_link(self, obj):
@@ -328,19 +350,10 @@ class DeliveryAdmin(TenantScopedAdmin):
     def body(self, obj):
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.event.body)
 
-    @admin.action(description="Redeliver the selected events to their endpoints", permissions=["redeliver"])
-    def redeliver(self, request, queryset):
-        queued = skipped = 0
-        for delivery in queryset.select_related("endpoint"):
-            if delivery_redeliver(delivery=delivery):
-                queued += 1
-            else:
-                skipped += 1
-        self.message_user(request, f"Queued {queued} redelivery(ies).")
-        if skipped:
-            self.message_user(
-                request, f"Skipped {skipped}: in flight right now, or the endpoint is disabled or deleted.", messages.WARNING
-            )
+    redeliver = redeliver_action(
+        description="Redeliver the selected events to their endpoints",
+        deliveries=lambda queryset: queryset.select_related("endpoint"),
+    )
 
     # --- the overview page ---
 

@@ -33,9 +33,9 @@ from booking.services.appointments import (
     appointment_confirm,
     appointment_hold,
     appointment_holds_expire,
-    appointment_representation,
     appointment_reschedule,
     appointment_reserve,
+    appointment_v3_representation,
 )
 from tenants.api import query as q
 
@@ -81,7 +81,7 @@ class RescheduleSerializer(serializers.Serializer):
 
 
 class AppointmentSerializer(serializers.Serializer):
-    """Output only (documentation); rendering is ``appointment_representation``, shared with the
+    """Output only (documentation); rendering is ``appointment_v3_representation``, shared with the
     appointment events."""
 
     id = serializers.UUIDField()
@@ -104,7 +104,7 @@ class AppointmentSerializer(serializers.Serializer):
     updatedAt = serializers.CharField()
 
     def to_representation(self, instance):
-        return appointment_representation(instance)
+        return appointment_v3_representation(instance)
 
 
 def _appointments(organization):

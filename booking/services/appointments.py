@@ -48,7 +48,7 @@ def appointment_zone(appointment: Appointment) -> str:
     return appointment.location.timezone if appointment.location_id and appointment.location else "UTC"
 
 
-def appointment_representation(appointment: Appointment) -> dict:
+def appointment_v3_representation(appointment: Appointment) -> dict:
     """The appointment as ``/v3/`` shows it and as its events carry it."""
     zone = appointment_zone(appointment)
 
@@ -85,7 +85,7 @@ def appointment_representation(appointment: Appointment) -> dict:
 
 def appointment_event_emit(*, appointment: Appointment, type: str) -> None:
     """The one place appointment events leave from: ``appointment.created|updated|cancelled``."""
-    event_emit(organization_id=appointment.organization_id, type=type, data=appointment_representation(appointment))
+    event_emit(organization_id=appointment.organization_id, type=type, data=appointment_v3_representation(appointment))
 
 
 # --------------------------------------------------------------------------------------------

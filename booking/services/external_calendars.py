@@ -44,7 +44,7 @@ def _fetch(calendar: ExternalCalendar, *, timeout: float) -> list[BusyEvent]:
     start = now - timedelta(days=1)
     end = now + timedelta(days=settings.EXTERNAL_CALENDAR_SYNC_DAYS)
     zone = _resource_zone(calendar)
-    allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
+    guard = {"allow_private": settings.WEBHOOK_ALLOW_PRIVATE_URLS, "allowed_networks": settings.OUTBOUND_ALLOWED_NETWORKS}
     if calendar.kind == ExternalCalendar.Kind.CALDAV:
         try:
             password = decrypt_text(calendar.password_encrypted)
@@ -52,9 +52,9 @@ def _fetch(calendar: ExternalCalendar, *, timeout: float) -> list[BusyEvent]:
             raise CalendarFetchError(str(exc)) from exc
         return caldav_busy_fetch(
             url=calendar.url, username=calendar.username, password=password, start=start, end=end, zone=zone,
-            timeout=timeout, allow_private=allow_private,
+            timeout=timeout, **guard,
         )
-    return ical_busy_fetch(url=calendar.url, start=start, end=end, zone=zone, timeout=timeout, allow_private=allow_private)
+    return ical_busy_fetch(url=calendar.url, start=start, end=end, zone=zone, timeout=timeout, **guard)
 
 
 def external_calendar_sync(*, calendar: ExternalCalendar, timeout: float | None = None) -> bool:

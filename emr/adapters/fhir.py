@@ -108,12 +108,12 @@ from emr.adapters.base import (
 from emr.adapters.fhir_mapping import (  # noqa: F401  (re-exported: the mapping is part of this adapter)
     MIDNIGHT,
     fhir_instant,
+    fhir_instant_parse,
     human_name,
     map_appointment,
     map_location,
     map_practitioner,
     parse_date_time,
-    parse_instant,
     patient_mrn,
     reference_id,
     shifts_from_slots,

@@ -25,7 +25,8 @@ MIDNIGHT = time(0, 0)
 # --- small parsing helpers -------------------------------------------------------------------
 
 
-def parse_instant(value) -> datetime | None:
+def fhir_instant_parse(value) -> datetime | None:
+    """A FHIR instant (date-time with an offset), or None; no year bounds: the EMR's data, not input."""
     if not isinstance(value, str) or "T" not in value:
         return None
     try:
@@ -39,7 +40,7 @@ def parse_date_time(value, zone: ZoneInfo) -> datetime | None:
     """A FHIR dateTime: an instant, or a date (midnight in ``zone``)."""
     if not isinstance(value, str):
         return None
-    instant = parse_instant(value)
+    instant = fhir_instant_parse(value)
     if instant is not None:
         return instant
     try:
@@ -195,10 +196,10 @@ def map_appointment(
     None when it has no id or no time."""
     patients, practitioners, locations, provenance = patients or {}, practitioners or {}, locations or {}, provenance or {}
     ehr_id = resource.get("id")
-    start = parse_instant(resource.get("start"))
+    start = fhir_instant_parse(resource.get("start"))
     if not ehr_id or start is None:
         return None
-    end = parse_instant(resource.get("end"))
+    end = fhir_instant_parse(resource.get("end"))
     if end is None:
         minutes = resource.get("minutesDuration")
         if isinstance(minutes, int) and not isinstance(minutes, bool) and 0 < minutes <= 24 * 60:
@@ -328,7 +329,7 @@ def shifts_from_slots(
     for slot in slots:
         if slot.get("status") not in WORKING_SLOT_STATUSES:
             continue
-        start, end = parse_instant(slot.get("start")), parse_instant(slot.get("end"))
+        start, end = fhir_instant_parse(slot.get("start")), fhir_instant_parse(slot.get("end"))
         if start is None or end is None or end <= start:
             continue
         local_start, local_end = start.astimezone(zone), end.astimezone(zone)

@@ -29,29 +29,19 @@ from tenants.us_states import US_STATE_CODES
 
 MAX_WINDOW = timedelta(days=31)
 EVENT_TYPE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MESSAGES = {400: "Invalid request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-            429: "Too many requests", 502: "Bad gateway", 503: "Service unavailable", 504: "Gateway timeout"}
-
-
-def directory_error_body(status: int, error: str) -> dict:
-    return {"status": status, "success": False, "message": MESSAGES.get(status, "Error"), "error": error}
 
 
 def directory_exception_handler(exc, context):
+    """The shared directory handler (``tenants.api.errors``), after Calendly's failures: 502, 504
+    when it did not answer in time, 503 with ``Retry-After`` when it kept rate limiting us."""
     if isinstance(exc, CalendlyError):
         status, headers = 502, {}
         if isinstance(exc, CalendlyTimeout):
             status = 504
         elif isinstance(exc, CalendlyRateLimited):
             status, headers = 503, {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
-        return Response(directory_error_body(status, f"Calendly: {exc}"), status=status, headers=headers)
-    error = errors.normalize(exc)
-    if error is None:
-        return None
-    message = error.message
-    if error.status == 429:
-        message = f"Rate limit exceeded for this API key; retry after {error.headers.get('Retry-After', '?')} seconds."
-    return Response(directory_error_body(error.status, message), status=error.status, headers=error.headers)
+        return errors.directory_error_response(errors.ApiError(status, f"Calendly: {exc}", headers=headers))
+    return errors.directory_exception_handler(exc, context)
 
 
 class ProviderDirectoryThrottle(CredentialRateThrottle):

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from emr.api import serializers as s
 from emr.api.base import V1APIView
 from emr.api.schema import v1_errors
-from emr.representation import appointment_representation, visit_type_descriptions
+from emr.representation import appointment_v1_representation, visit_type_descriptions
 from emr.selectors import (
     appointments_cached,
     location_get,
@@ -69,7 +69,7 @@ class AppointmentsView(V1APIView):
             {
                 "success": True,
                 "appointments": [
-                    appointment_representation(a, connection=connection, descriptions=descriptions) for a in appointments
+                    appointment_v1_representation(a, connection=connection, descriptions=descriptions) for a in appointments
                 ],
             }
         )

@@ -17,6 +17,7 @@ from emr.api.base import V1APIView
 from emr.api.schema import V1ErrorSerializer
 from emr.selectors import JOB_ID_PATTERN, job_events_list
 from tenants.api.errors import Conflict
+from tenants.url_guard import MAX_URL_LENGTH
 from tenants.webhooks.selectors import webhook_endpoint_get, webhook_endpoint_list
 from tenants.webhooks.services import (
     EVENT_TYPES,
@@ -25,7 +26,6 @@ from tenants.webhooks.services import (
     webhook_endpoint_delete,
     webhook_endpoint_rotate_secret,
 )
-from tenants.webhooks.url_safety import MAX_URL_LENGTH
 
 
 def _iso(value):

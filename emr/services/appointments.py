@@ -112,59 +112,43 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
 # --- references ------------------------------------------------------------------------------
 
 
-def providers_resolve(
-    *, connection: EmrConnection, names: dict[str, str], result: StoreResult | None = None
-) -> dict[str, Resource]:
-    """EHR provider id → this connection's provider resource (``ehr_rows``), creating the ones not
-    seen before."""
+# model -> (the name of an unnamed one, the StoreResult counter, fields of its own)
+_REFERENCES = {
+    Resource: ("Provider", "providers_created", {"type": Resource.Type.PROVIDER}),
+    Location: ("Location", "locations_created", {}),
+}
+
+
+def ehr_references_resolve(
+    *, model: type[Resource] | type[Location], connection: EmrConnection, names: dict[str, str],
+    result: StoreResult | None = None,
+) -> dict:
+    """EHR id → this connection's provider resource or location (``ehr_rows``), creating the ones
+    not seen before, named ``names[ehr_id]`` (else "Provider <id>" / "Location <id>")."""
     if not names:
         return {}
-    existing = ehr_rows(model=Resource, connection=connection, ehr_ids=names)
+    unnamed, counter, own_fields = _REFERENCES[model]
+    existing = ehr_rows(model=model, connection=connection, ehr_ids=names)
     missing = [ehr_id for ehr_id in names if ehr_id not in existing]
     if missing:
-        Resource.objects.bulk_create(
+        model.objects.bulk_create(
             [
-                Resource(
+                model(
                     organization_id=connection.organization_id,
-                    name=(names[ehr_id] or f"Provider {ehr_id}")[:200],
-                    type=Resource.Type.PROVIDER,
+                    name=(names[ehr_id] or f"{unnamed} {ehr_id}")[:200],
                     ehr_id=ehr_id,
                     timezone=connection.timezone,
                     emr_connection=connection,
+                    **own_fields,
                 )
                 for ehr_id in missing
             ],
             batch_size=BATCH,
             ignore_conflicts=True,
         )
-        existing = ehr_rows(model=Resource, connection=connection, ehr_ids=names)
+        existing = ehr_rows(model=model, connection=connection, ehr_ids=names)
         if result is not None:
-            result.providers_created += len(missing)
-    return existing
-
-
-def locations_resolve(*, connection: EmrConnection, names: dict[str, str], result: StoreResult | None = None) -> dict[str, Location]:
-    if not names:
-        return {}
-    existing = ehr_rows(model=Location, connection=connection, ehr_ids=names)
-    missing = [ehr_id for ehr_id in names if ehr_id not in existing]
-    if missing:
-        Location.objects.bulk_create(
-            [
-                Location(
-                    organization_id=connection.organization_id,
-                    name=(names[ehr_id] or f"Location {ehr_id}")[:200],
-                    timezone=connection.timezone,
-                    ehr_id=ehr_id,
-                    emr_connection=connection,
-                )
-                for ehr_id in missing
-            ],
-            ignore_conflicts=True,
-        )
-        existing = ehr_rows(model=Location, connection=connection, ehr_ids=names)
-        if result is not None:
-            result.locations_created += len(missing)
+            setattr(result, counter, getattr(result, counter) + len(missing))
     return existing
 
 
@@ -292,9 +276,9 @@ def appointments_store(
             if item.visit_type_code:
                 minutes = int((item.end - item.start).total_seconds() // 60)
                 visit_types.setdefault(item.visit_type_code, (item.visit_type_display, minutes))
-        providers = providers_resolve(connection=connection, names=provider_names, result=result)
+        providers = ehr_references_resolve(model=Resource, connection=connection, names=provider_names, result=result)
         visit_statuses_resolve(connection=connection, codes=(item.status[:128] for item in unique))
-        locations = locations_resolve(connection=connection, names=location_names, result=result)
+        locations = ehr_references_resolve(model=Location, connection=connection, names=location_names, result=result)
         types = visit_types_resolve(connection=connection, seen=visit_types, result=result)
         result.resources = {r.pk: r for r in providers.values()}
         result.locations = {loc.pk: loc for loc in locations.values()}
@@ -413,7 +397,7 @@ def appointments_store(
 
         if to_create or to_update or vanished:
             if changed_events:
-                from emr.representation import appointment_representation, visit_type_descriptions
+                from emr.representation import appointment_v1_representation, visit_type_descriptions
 
                 descriptions = visit_type_descriptions(connection=connection)
                 events_emit(
@@ -423,7 +407,7 @@ def appointments_store(
                         NewEvent(
                             type=event_type,
                             access_token_reference_id=connection.access_token_reference_id,
-                            data=appointment_representation(
+                            data=appointment_v1_representation(
                                 appointment,
                                 connection=connection,
                                 descriptions=descriptions,

@@ -16,7 +16,7 @@ from django.utils import timezone
 from emr.adapters import ADAPTER_VENDORS, vendor_has_adapter
 from emr.adapters.base import AdapterError, EmrAdapter, EmrAppointment, EmrAuthError
 from emr.models import EmrConnection, Job
-from emr.representation import appointment_representation, visit_type_descriptions
+from emr.representation import appointment_v1_representation, visit_type_descriptions
 from emr.services.appointments import FetchScope, StoreResult, appointments_store
 from emr.services.connections import (
     connection_adapter,
@@ -241,7 +241,7 @@ def live_fetch_payload(
         by_ehr_id = {a.ehr_id: a for a in fetched or []}
         mrn_mode = request is not None and request.search_by == "mrn"
         for appointment in result.appointments:
-            item = appointment_representation(
+            item = appointment_v1_representation(
                 appointment,
                 connection=connection,
                 descriptions=descriptions,

@@ -31,7 +31,7 @@ from booking.services.invalidation import availability_invalidate
 from emr.adapters.base import EmrLocation, EmrProvider
 from emr.models import EmrConnection, LocalHours
 from emr.selectors import ehr_rows
-from emr.services.appointments import StoreResult, locations_resolve, visit_types_resolve
+from emr.services.appointments import StoreResult, ehr_references_resolve, visit_types_resolve
 from emr.services.connections import connection_adapter
 from emr.services.settings import visit_type_descriptions_fill
 
@@ -208,7 +208,7 @@ def providers_sync(*, connection: EmrConnection, today: date | None = None) -> d
             for shift in provider.shifts
             if shift.location_ehr_id and shift.location_ehr_id not in locations
         }
-        locations.update(locations_resolve(connection=connection, names=unknown_locations))
+        locations.update(ehr_references_resolve(model=Location, connection=connection, names=unknown_locations))
         seen_types = {
             rule.visit_type_code: (rule.visit_type_display, _rule_minutes(rule.start_time, rule.end_time, rule.total_visits))
             for provider in emr_providers

@@ -138,8 +138,17 @@ def directory_error_body(status_code: int, error: str) -> dict:
     }
 
 
+def directory_error_response(error: ApiError) -> Response:
+    message = error.message
+    if error.status == 429:
+        message = f"Rate limit exceeded for this API key; retry after {error.headers.get('Retry-After', '?')} seconds."
+    return Response(directory_error_body(error.status, message), status=error.status, headers=error.headers)
+
+
 def directory_exception_handler(exc, context):
+    """The provider directory's handler; its view maps the upstream (Calendly) failures to an
+    ``ApiError`` first (``emr.api.provider_directory``)."""
     error = normalize(exc)
     if error is None:
         return None
-    return Response(directory_error_body(error.status, error.message), status=error.status, headers=error.headers)
+    return directory_error_response(error)

@@ -1,8 +1,8 @@
 """The HTTP side of a webhook attempt: one POST, its outcome as plain data. No ORM.
 
 The URL is checked again here, at send time, against the addresses its host resolves to now; the
-request then goes to a checked address (``url_safety.pinned_target``), so what was checked is what
-is connected to: the first one, or the next one when a connection cannot be opened (nothing was
+request then goes to a checked address (``tenants.url_guard.pinned_target``), so what was checked
+is what is connected to: the first one, or the next one when a connection cannot be opened (nothing was
 sent yet). Redirects are not followed (a redirect could point anywhere).
 At most the first ``RESPONSE_EXCERPT_BYTES`` of the response body are read.
 
@@ -26,7 +26,7 @@ from functools import lru_cache, partial
 
 import httpx
 
-from tenants.webhooks.url_safety import UnsafeUrl, pinned_target, url_resolve
+from tenants.url_guard import UnsafeUrl, pinned_target, url_resolve
 
 RESPONSE_EXCERPT_BYTES = 1024
 USER_AGENT = "scheduling-webhooks/1.0"
@@ -124,7 +124,8 @@ class Post:
 
 
 def webhook_post_many(
-    posts: list[Post], *, timeout: float, allow_private: bool, concurrency: int, per_url: int
+    posts: list[Post], *, timeout: float, allow_private: bool, concurrency: int, per_url: int,
+    allowed_networks: tuple[str, ...] = (),
 ) -> list[SendResult]:
     """Several attempts on one event loop, at most ``concurrency`` in flight and at most
     ``per_url`` to any one URL (a receiver is not flooded); each is over in ``timeout`` seconds
@@ -145,6 +146,7 @@ def webhook_post_many(
                     headers=post.headers,
                     timeout=timeout,
                     allow_private=allow_private,
+                    allowed_networks=allowed_networks,
                     started=time.monotonic(),
                 )
 
@@ -163,17 +165,24 @@ def webhook_post_many(
     return results
 
 
-def webhook_post(*, url: str, body: bytes, headers: dict[str, str], timeout: float, allow_private: bool) -> SendResult:
+def webhook_post(
+    *, url: str, body: bytes, headers: dict[str, str], timeout: float, allow_private: bool,
+    allowed_networks: tuple[str, ...] = (),
+) -> SendResult:
     """One attempt, over in ``timeout`` seconds whatever the network or the receiver does. For
     synchronous callers (it runs its own event loop)."""
     started = time.monotonic()
     return asyncio.run(
-        _attempt(url=url, body=body, headers=headers, timeout=timeout, allow_private=allow_private, started=started)
+        _attempt(
+            url=url, body=body, headers=headers, timeout=timeout, allow_private=allow_private,
+            allowed_networks=allowed_networks, started=started,
+        )
     )
 
 
 async def _attempt(
-    *, url: str, body: bytes, headers: dict[str, str], timeout: float, allow_private: bool, started: float
+    *, url: str, body: bytes, headers: dict[str, str], timeout: float, allow_private: bool,
+    allowed_networks: tuple[str, ...] = (), started: float,
 ) -> SendResult:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout - (time.monotonic() - started)
@@ -186,7 +195,9 @@ async def _attempt(
 
     try:
         async with asyncio.timeout_at(deadline):
-            addresses = await loop.run_in_executor(_RESOLVER, partial(url_resolve, url, allow_private=allow_private))
+            addresses = await loop.run_in_executor(_RESOLVER, partial(
+                url_resolve, url, allow_private=allow_private, allowed_networks=allowed_networks
+            ))
     except UnsafeUrl as exc:
         kind = ErrorKind.UNSAFE_URL if exc.permanent else ErrorKind.UNSAFE_ADDRESS
         return failed(f"URL not allowed: {exc.message}", kind)

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Max, Q, QuerySet
-from django.http import Http404
 from django.utils import timezone
 
+from tenants.errors import NotFound
 from tenants.models import Delivery, DeliveryAttempt, Organization, WebhookEndpoint
 
 
@@ -19,14 +19,14 @@ def webhook_endpoint_list(*, organization: Organization) -> list[WebhookEndpoint
 
 
 def webhook_endpoint_get(*, organization: Organization, endpoint_id: str) -> WebhookEndpoint:
-    """The organization's live endpoint; 404 for unknown, deleted or another tenant's ids."""
+    """The organization's live endpoint; ``NotFound`` for unknown, deleted or another tenant's ids."""
     endpoint = (
         WebhookEndpoint.objects.filter(organization=organization, pk=str(endpoint_id)[:40], deleted_at__isnull=True).first()
         if isinstance(endpoint_id, str)
         else None
     )
     if endpoint is None:
-        raise Http404("Webhook not found.")
+        raise NotFound("Webhook not found.")
     return endpoint
 
 

@@ -114,3 +114,27 @@ def test_changing_an_appointments_contact_details_emits_an_event(staff, admin_wo
     # Saving again without a change emits nothing more.
     assert submit(staff, url).status_code == 302
     assert Event.objects.filter(organization=admin_world.a.organization, type="appointment.updated").count() == 1
+
+
+def _rows(world) -> dict:
+    org = world.a.organization
+    return {model.__name__: sorted(map(str, model.objects.filter(organization=org).values_list("pk", flat=True)))
+            for model in (Location, Service, Resource, ResourceService, Appointment)} | {
+        "AppointmentResource": sorted(AppointmentResource.objects.filter(appointment__organization=org)
+                                      .values_list("appointment_id", "resource_id"))}
+
+
+@pytest.mark.parametrize("name,model,attr", KINDS, ids=[k[0] for k in KINDS])
+@pytest.mark.parametrize("how", ["single", "bulk"])
+def test_a_refused_delete_keeps_every_row_it_would_have_touched(staff, admin_world, booked, name, model, attr, how):
+    obj = getattr(admin_world, attr)
+    before = _rows(admin_world)
+    if how == "single":
+        staff.post(reverse(f"admin:booking_{name}_delete", args=[obj.pk]), {"post": "yes"}, follow=True)
+    else:
+        staff.post(reverse(f"admin:booking_{name}_changelist"),
+                   {"action": "delete_selected", "_selected_action": [obj.pk], "post": "yes"}, follow=True)
+    assert _rows(admin_world) == before
+    booked.refresh_from_db()
+    assert (booked.location_id, booked.service_id, booked.status) == (
+        admin_world.a_location.pk, admin_world.a_service.pk, Appointment.Status.BOOKED)

@@ -37,6 +37,7 @@ class Feed:
         self.body = ics()
         self.requests: list[tuple[str, str, str | None]] = []
         self.password: str | None = None  # CalDAV: require HTTP Basic with this password
+        self.redirects: dict[str, str] = {}  # path -> where a request for it is redirected
 
 
 @pytest.fixture
@@ -52,6 +53,12 @@ def feed():
             request_body = self.rfile.read(length) if length else b""
             auth = self.headers.get("Authorization")
             state.requests.append((self.command, self.path, auth))
+            if self.path in state.redirects:
+                self.send_response(302)
+                self.send_header("Location", state.redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if state.password is not None:
                 expected = "Basic " + base64.b64encode(f"dav-user:{state.password}".encode()).decode()
                 if auth != expected:
@@ -180,6 +187,52 @@ def test_private_addresses_are_refused_unless_allowed(clinic, feed, calendar, se
     assert not external_calendar_sync(calendar=calendar)
     calendar.refresh_from_db()
     assert "private address" in calendar.last_error and feed.requests == []
+
+
+@pytest.fixture
+def only_loopback_allowed(settings):
+    """Private addresses are not allowed, but this test server's address is (an allow-listed
+    intranet host): the first hop is reachable, so what a redirect does is what is tested."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+
+
+@pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/feed.ics"])
+def test_a_feed_redirecting_into_a_private_address_is_refused(clinic, feed, calendar, only_loopback_allowed, target):
+    feed.redirects["/feed.ics"] = target
+    assert not external_calendar_sync(calendar=calendar)
+    calendar.refresh_from_db()
+    assert [r[:2] for r in feed.requests] == [("GET", "/feed.ics")]
+    assert target in calendar.last_error and "private address" in calendar.last_error
+    assert busy(calendar) == []
+
+
+def test_a_feed_redirect_to_an_allowed_address_is_followed(clinic, feed, calendar, only_loopback_allowed):
+    one = _soon(2, 14)
+    feed.body = ics(vevent("moved", _stamp(one), _stamp(one + timedelta(hours=1))))
+    feed.redirects["/feed.ics"] = feed.url + "/moved.ics"
+    assert external_calendar_sync(calendar=calendar)
+    assert [r[:2] for r in feed.requests] == [("GET", "/feed.ics"), ("GET", "/moved.ics")]
+    assert busy(calendar) == [(one, one + timedelta(hours=1), "Busy")]
+
+
+def test_a_feed_redirecting_more_than_three_times_is_refused(clinic, feed, calendar, only_loopback_allowed):
+    for hop in range(4):
+        feed.redirects["/feed.ics" if hop == 0 else f"/hop{hop}.ics"] = f"{feed.url}/hop{hop + 1}.ics"
+    assert not external_calendar_sync(calendar=calendar)
+    calendar.refresh_from_db()
+    assert "redirect" in calendar.last_error.lower() and len(feed.requests) == 4
+
+
+def test_a_caldav_redirect_into_a_private_address_is_refused(clinic, feed, only_loopback_allowed):
+    calendar = b.ExternalCalendar.objects.create(
+        organization=clinic.organization, resource=clinic.resources[1], url=feed.url + "/dav/", kind="caldav",
+    )
+    feed.redirects["/dav/"] = "http://169.254.169.254/dav/"
+    assert not external_calendar_sync(calendar=calendar)
+    calendar.refresh_from_db()
+    assert "169.254.169.254" in calendar.last_error and "private address" in calendar.last_error
+    assert {r[1] for r in feed.requests} == {"/dav/"}
 
 
 def test_sync_external_syncs_first_and_blocks_the_time(clinic, feed, calendar, settings):

@@ -97,7 +97,7 @@ def test_an_env_file_is_read_and_the_environment_wins_over_it(tmp_path):
 
 
 def _variables_read() -> set[str]:
-    settings_py = (ROOT / "config" / "settings.py").read_text()
+    settings_py = (ROOT / "config" / "settings.py").read_text() + (ROOT / "config" / "local.py").read_text()
     gunicorn_py = (ROOT / "config" / "gunicorn.conf.py").read_text()
     names = set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]+)"', settings_py))
     names |= set(re.findall(r'os\.environ\.get\(\s*"([A-Z][A-Z0-9_]+)"', settings_py + gunicorn_py))
@@ -111,3 +111,68 @@ def test_the_readme_documents_every_variable_the_settings_read():
     read = _variables_read()
     assert {"DATABASE_URL", "Q_TIMEOUT", "GUNICORN_WORKERS", "ENV_FILE"} <= read  # the parsing finds them
     assert read - documented == set()
+
+
+IMPORT_ONLY = """
+import json, config.settings as s
+print(json.dumps({"SECRET_KEY": s.SECRET_KEY, "GENERATED": s.SECRET_KEY_GENERATED}))
+"""
+
+CHECKS = """
+import django, json
+django.setup()
+from django.core.checks import run_checks
+print(json.dumps([m.id for m in run_checks(include_deployment_checks=False)]))
+"""
+
+
+def _run(code: str, **variables) -> dict | list:
+    env = {"PATH": os.environ.get("PATH", ""), "ENV_FILE": str(ROOT / "var" / "no-such.env"), **variables}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_settings_creates_no_folder_and_writes_no_file(tmp_path):
+    var = tmp_path / "var"
+    top_level = set(os.listdir(ROOT))
+    first = _run(IMPORT_ONLY, VAR_DIR=str(var))
+    second = _run(IMPORT_ONLY, VAR_DIR=str(var))
+    assert not var.exists() and list(tmp_path.iterdir()) == []
+    assert set(os.listdir(ROOT)) - top_level == set()
+    # Without a generated secret on disk yet, each process makes one up for itself.
+    assert first["GENERATED"] and first["SECRET_KEY"] and first["SECRET_KEY"] != second["SECRET_KEY"]
+
+
+def test_the_run_command_makes_var_and_the_secret_every_process_then_reads(tmp_path):
+    var = tmp_path / "var"
+    env = {"VAR_DIR": str(var)}
+    _run("from config.local import local_state_ensure; local_state_ensure(); print('{}')", **env)
+    secret = var / "secret_key"
+    assert (var / "static").is_dir() and secret.stat().st_mode & 0o777 == 0o600
+    read = [_run(IMPORT_ONLY, **env) for _ in range(2)]
+    assert read[0] == read[1] == {"SECRET_KEY": secret.read_text().strip(), "GENERATED": True}
+    # A set SECRET_KEY wins, and the run command then writes no secret.
+    other = tmp_path / "other"
+    _run("from config.local import local_state_ensure; local_state_ensure(); print('{}')", VAR_DIR=str(other),
+         SECRET_KEY="from-the-environment")
+    assert (other / "static").is_dir() and not (other / "secret_key").exists()
+    assert _run(IMPORT_ONLY, SECRET_KEY="from-the-environment", **env) == {
+        "SECRET_KEY": "from-the-environment", "GENERATED": False}
+
+
+def test_a_deployment_on_a_generated_secret_is_warned(tmp_path):
+    base = {"DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(tmp_path / "var")}
+    assert "config.W001" in _run(CHECKS, **base)
+    assert "config.W001" not in _run(CHECKS, **base, SECRET_KEY="a-real-secret-set-by-the-deployment")
+    assert "config.W001" not in _run(CHECKS, **base, DEBUG="true")
+
+
+def test_allowed_outbound_networks_must_be_networks(settings):
+    from config.checks import outbound_networks_check
+
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["10.20.0.0/16", "192.168.1.5", "fd00::/8"]
+    assert outbound_networks_check() == []
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["10.20.0.0/16", "intranet"]
+    [error] = outbound_networks_check()
+    assert error.id == "config.E001" and "'intranet'" in error.msg

@@ -13,9 +13,11 @@ from standardwebhooks import Webhook
 from emr.models import Job
 from emr.services import emr_connection_create
 from tenants.crypto import decrypt_text
+from tenants.errors import NotFound
 from tenants.events import event_emit
 from tenants.models import Delivery, Event, WebhookEndpoint
 from tenants.services import api_client_create, api_client_revoke
+from tenants.webhooks.selectors import webhook_endpoint_get
 from tenants.webhooks.services import delivery_attempt_run
 from tests.conftest import make_tenant
 
@@ -136,6 +138,14 @@ def test_unknown_webhook_ids_are_404_in_the_v1_shape(tenant):
         response = getattr(tenant.v1(), method)(url)
         assert response.status_code == 404
         assert response.json() == {"success": False, "message": "Webhook not found."}
+
+
+def test_the_endpoint_selector_raises_the_domain_not_found(tenant):
+    other = make_tenant("Elsewhere")
+    theirs = WebhookEndpoint.objects.create(organization=other.organization, url="https://example.com/hook")
+    for endpoint_id in ("wh_nope", theirs.pk, None):
+        with pytest.raises(NotFound, match="Webhook not found."):
+            webhook_endpoint_get(organization=tenant.organization, endpoint_id=endpoint_id)
 
 
 def test_wrong_methods_are_405_in_the_v1_shape(tenant):

@@ -13,9 +13,9 @@ from django.test import override_settings
 
 from tenants.events import event_emit
 from tenants.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from tenants.url_guard import UnsafeUrl, address_is_public, pinned_target, url_check, url_resolve
 from tenants.webhooks.client import ErrorKind, webhook_post
 from tenants.webhooks.services import delivery_attempt_run, webhook_endpoint_create
-from tenants.webhooks.url_safety import UnsafeUrl, address_is_public, pinned_target, url_check, url_resolve
 
 PUBLIC_V4 = "93.184.215.14"
 
@@ -83,6 +83,18 @@ def test_with_private_allowed_http_and_loopback_pass_without_lookups():
     assert url_check("http://localhost/hook", allow_private=True) == []
     with pytest.raises(UnsafeUrl):
         url_check("ftp://127.0.0.1/", allow_private=True)  # still http(s) only
+
+
+def test_allowed_networks_admit_only_their_own_addresses():
+    assert url_check("https://127.0.0.1/hook", allow_private=False, allowed_networks=["127.0.0.0/8"]) == ["127.0.0.1"]
+    assert url_resolve("https://10.0.0.8/x", allow_private=False, allowed_networks=["10.0.0.0/24"]) == ["10.0.0.8"]
+    for url in ("https://10.0.1.8/x", "https://169.254.169.254/latest/meta-data", "https://[::1]/x"):
+        with pytest.raises(UnsafeUrl, match="public addresses"):
+            url_check(url, allow_private=False, allowed_networks=["10.0.0.0/24", "127.0.0.0/8"])
+    with pytest.raises(UnsafeUrl, match="https"):  # webhooks stay https-only
+        url_check("http://127.0.0.1/hook", allow_private=False, allowed_networks=["127.0.0.0/8"])
+    assert url_check("http://127.0.0.1/feed", allow_private=False, require_https=False,
+                     allowed_networks=["127.0.0.1/32"]) == ["127.0.0.1"]
 
 
 def test_pinned_target_keeps_the_host_for_the_header_and_tls():

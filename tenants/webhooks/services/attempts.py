@@ -248,6 +248,7 @@ def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None)
         [post for _claim, _url, post in posts],
         timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
         allow_private=settings.WEBHOOK_ALLOW_PRIVATE_URLS,
+        allowed_networks=tuple(settings.OUTBOUND_ALLOWED_NETWORKS),
         concurrency=SEND_CONCURRENCY,
         per_url=SEND_CONCURRENCY_PER_URL,
     )

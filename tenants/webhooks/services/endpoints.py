@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from tenants.crypto import decrypt_text, encrypt_text
 from tenants.models import Delivery, Organization, WebhookEndpoint
+from tenants.url_guard import UnsafeUrl, url_check
 from tenants.webhooks.signing import secret_generate
-from tenants.webhooks.url_safety import UnsafeUrl, url_check
 
 EVENT_TYPES = (
     "appointment.live_fetch_completed",
@@ -45,7 +45,9 @@ def webhook_url_validate(*, url: str) -> str:
         raise ValidationError({"url": "must be a string."})
     url = url.strip()
     try:
-        url_check(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_URLS)
+        url_check(
+            url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_URLS, allowed_networks=settings.OUTBOUND_ALLOWED_NETWORKS
+        )
     except UnsafeUrl as exc:
         raise ValidationError({"url": exc.message}) from None
     return url

@@ -1,12 +1,16 @@
-"""Which webhook URLs we are willing to POST to.
+"""The one guard for outbound URLs: which addresses webhooks and external calendars may reach.
 
-Unless ``WEBHOOK_ALLOW_PRIVATE_URLS`` is set, an endpoint must be ``https://`` and its host must
-resolve only to public addresses: no loopback, private, link-local, shared (CGNAT), multicast,
-reserved or unspecified ranges, including IPv4 addresses hidden inside IPv6 forms (mapped, NAT64,
-6to4, Teredo). The check runs when the URL is saved (``url_check``) and again at send time
-(``url_resolve``), where the request is then sent to an address that was checked
-(``PinnedTarget``), so a DNS answer that changes between check and connect (DNS rebinding) cannot
-redirect it.
+Unless private addresses are allowed (``WEBHOOK_ALLOW_PRIVATE_URLS``), a host must resolve only to
+public addresses: no loopback, private, link-local, shared (CGNAT), multicast, reserved or
+unspecified ranges, including IPv4 addresses hidden inside IPv6 forms (mapped, NAT64, 6to4,
+Teredo). ``allowed_networks`` (``OUTBOUND_ALLOWED_NETWORKS``) names networks that may be reached
+although they are not public (an intranet CalDAV server). Webhooks also require ``https://``
+(``require_https``); calendar feeds may be plain http.
+
+A URL is checked when it is saved (``url_check``) and again before every request
+(``url_resolve``), every redirect hop included; the request is then sent to an address that was
+checked (``pinned_target``), so a DNS answer that changes between check and connect (DNS
+rebinding) cannot redirect it.
 
 No Django and no ORM here: plain functions over strings and addresses.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -67,7 +72,7 @@ def address_is_public(address: str | ipaddress.IPv4Address | ipaddress.IPv6Addre
     )
 
 
-def url_parse(url: str, *, allow_private: bool) -> SplitResult:
+def url_parse(url: str, *, allow_private: bool, require_https: bool = True) -> SplitResult:
     """The URL's parts after the checks that need no network; raises ``UnsafeUrl``."""
     if not isinstance(url, str) or not url.strip():
         raise UnsafeUrl("must be a URL.", permanent=True)
@@ -83,7 +88,7 @@ def url_parse(url: str, *, allow_private: bool) -> SplitResult:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise UnsafeUrl("must start with https://.", permanent=True)
-    if scheme == "http" and not allow_private:
+    if scheme == "http" and require_https and not allow_private:
         raise UnsafeUrl("must use https:// (plain http is not allowed unless WEBHOOK_ALLOW_PRIVATE_URLS=true).", permanent=True)
     if not parts.hostname:
         raise UnsafeUrl("must name a host.", permanent=True)
@@ -123,33 +128,57 @@ def _default_port(parts: SplitResult) -> int:
     return parts.port or (443 if parts.scheme.lower() == "https" else 80)
 
 
-def _addresses_checked(parts: SplitResult, *, allow_private: bool) -> list[str]:
+def address_is_allowed(address: str, *, allowed_networks: Iterable[str] = ()) -> bool:
+    """Public, or inside one of ``allowed_networks`` (CIDR strings)."""
+    if address_is_public(address):
+        return True
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    for network in allowed_networks:
+        net = ipaddress.ip_network(network, strict=False)
+        if ip.version == net.version and ip in net:
+            return True
+    return False
+
+
+def _addresses_checked(parts: SplitResult, *, allow_private: bool, allowed_networks: Iterable[str]) -> list[str]:
     addresses = host_resolve(parts.hostname, _default_port(parts))
-    blocked = [] if allow_private else [a for a in addresses if not address_is_public(a)]
+    allowed_networks = tuple(allowed_networks)
+    blocked = [] if allow_private else [
+        a for a in addresses if not address_is_allowed(a, allowed_networks=allowed_networks)
+    ]
     if blocked:
         raise UnsafeUrl(
-            f"must resolve to public addresses only ({parts.hostname} resolves to {', '.join(blocked)}).",
+            f"must resolve to public addresses only ({parts.hostname} resolves to private address "
+            f"{', '.join(blocked)}).",
             permanent=False,
         )
     return addresses
 
 
-def url_check(url: str, *, allow_private: bool) -> list[str]:
-    """Check ``url`` when it is saved; returns the public addresses its host resolves to (none are
+def url_check(
+    url: str, *, allow_private: bool, require_https: bool = True, allowed_networks: Iterable[str] = ()
+) -> list[str]:
+    """Check ``url`` when it is saved; returns the allowed addresses its host resolves to (none are
     looked up when private addresses are allowed). Raises ``UnsafeUrl``."""
-    parts = url_parse(url, allow_private=allow_private)
+    parts = url_parse(url, allow_private=allow_private, require_https=require_https)
     if allow_private:
         return []
-    return _addresses_checked(parts, allow_private=False)
+    return _addresses_checked(parts, allow_private=False, allowed_networks=allowed_networks)
 
 
-def url_resolve(url: str, *, allow_private: bool) -> list[str]:
-    """Check ``url`` at send time; returns the addresses to connect to, in the resolver's order,
-    all of them public unless private addresses are allowed. The host is looked up also when they
-    are allowed, so that development and tests send exactly as production does: to a checked
-    address (``pinned_target``), never to whatever a second lookup answers. Raises ``UnsafeUrl``."""
-    parts = url_parse(url, allow_private=allow_private)
-    return _addresses_checked(parts, allow_private=allow_private)
+def url_resolve(
+    url: str, *, allow_private: bool, require_https: bool = True, allowed_networks: Iterable[str] = ()
+) -> list[str]:
+    """Check ``url`` before a request; returns the addresses to connect to, in the resolver's
+    order, each public or in ``allowed_networks`` unless private addresses are allowed. The host is
+    looked up also when they are allowed, so that development and tests send exactly as production
+    does: to a checked address (``pinned_target``), never to whatever a second lookup answers.
+    Raises ``UnsafeUrl``."""
+    parts = url_parse(url, allow_private=allow_private, require_https=require_https)
+    return _addresses_checked(parts, allow_private=allow_private, allowed_networks=allowed_networks)
 
 
 def _is_ip(host: str) -> bool:
