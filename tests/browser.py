@@ -47,3 +47,14 @@ def browser_page():
                 context.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def admin_login(page, base: str, username: str, password: str, viewport: tuple[int, int] | None = None) -> None:
+    """Log in to the staff admin through its form and wait for the index."""
+    if viewport:
+        page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/admin/")

@@ -6,17 +6,13 @@ import pytest
 
 from booking.models import ResourceService
 from tests.admin.conftest import PASSWORD
-from tests.browser import browser_page
+from tests.browser import admin_login, browser_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base}/admin/")
+    admin_login(page, base, username, PASSWORD)
 
 
 def test_staff_browse_only_their_clinic_and_pick_only_its_objects(live_server, admin_world):

@@ -22,7 +22,7 @@ from booking.models import Appointment, Location, Resource, Service
 from emr.services import demo
 from tenants.models import Membership
 from tests.admin.conftest import PASSWORD
-from tests.browser import browser_page
+from tests.browser import admin_login, browser_page
 from tests.conftest import make_tenant
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -50,12 +50,7 @@ def clinic(db, tmp_path, monkeypatch):
 
 
 def login(page, base: str, username: str, password: str) -> None:
-    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base}/admin/")
+    admin_login(page, base, username, password, viewport=(WIDTH, HEIGHT))
 
 
 def monday_of(day: date) -> date:

@@ -19,7 +19,7 @@ from booking.models import Block, Location, Resource, Service, Shift
 from booking.selectors import resource_zone_get
 from tenants.models import Membership
 from tests.admin.conftest import PASSWORD
-from tests.browser import browser_page
+from tests.browser import admin_login, browser_page
 from tests.conftest import make_tenant
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -41,12 +41,7 @@ def clinic(db):
 
 
 def login(page, base: str, username: str) -> None:
-    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base}/admin/")
+    admin_login(page, base, username, PASSWORD, viewport=(WIDTH, HEIGHT))
 
 
 def _grid(windows, service) -> list[str]:
