@@ -1,4 +1,9 @@
-"""External calendars: iCalendar feeds and CalDAV served by a real HTTP server on 127.0.0.1."""
+"""External calendars: iCalendar feeds served by a real HTTP server on 127.0.0.1, and CalDAV
+calendars on a real CalDAV server (Radicale, started by the tests on 127.0.0.1).
+
+The feed server below is hand-written: it also stands in for a CalDAV server in the one CalDAV test
+of a fault a real server cannot be made to produce on demand (a redirect into a private address).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import base64
 import http.server
 import threading
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import icalendar
 import pytest
 from django.utils import timezone as dj_timezone
 from django_q.models import Schedule
@@ -15,7 +22,8 @@ from booking import models as b
 from booking.services.external_calendars import external_calendar_password_set, external_calendar_sync
 from booking.tasks import external_calendar_sync_one, external_calendars_sync
 from tenants.models import Organization
-from tests.booking.conftest import MONDAY, utc
+from tests.booking.conftest import MONDAY, MONDAY_DATE, utc
+from tests.caldav_server import PASSWORD, USER, radicale_running
 
 UTC = UTC
 
@@ -30,7 +38,8 @@ def vevent(uid: str, start: str, end: str, *extra: str, summary: str = "Busy") -
 
 
 class Feed:
-    """What the fake calendar server answers; tests change it between syncs."""
+    """What the fake calendar server answers; tests change it between syncs. For CalDAV it is
+    only used for what a real server does not do on demand (see ``radicale`` for the rest)."""
 
     def __init__(self):
         self.status = 200
@@ -154,8 +163,6 @@ def test_all_day_and_floating_events_use_the_resource_zone(clinic, feed, calenda
     )
     assert external_calendar_sync(calendar=calendar)
     ny = clinic.location.timezone  # the resource's zone comes from its first linked location
-    from zoneinfo import ZoneInfo
-
     zone = ZoneInfo(ny)
     midnight = datetime.combine(day, datetime.min.time(), tzinfo=zone)
     assert [(s, e) for s, e, _ in busy(calendar)] == [
@@ -225,6 +232,7 @@ def test_a_feed_redirecting_more_than_three_times_is_refused(clinic, feed, calen
 
 
 def test_a_caldav_redirect_into_a_private_address_is_refused(clinic, feed, only_loopback_allowed):
+    # The hand-written server on purpose: a real CalDAV server does not redirect on demand.
     calendar = b.ExternalCalendar.objects.create(
         organization=clinic.organization, resource=clinic.resources[1], url=feed.url + "/dav/", kind="caldav",
     )
@@ -275,24 +283,6 @@ def test_sync_external_is_bounded_in_time(clinic, feed, calendar, settings):
     assert response.status_code == 200 and response["X-Cache"] == "MISS" and feed.requests == []
 
 
-def test_caldav_calendar_with_encrypted_password(clinic, feed):
-    calendar = b.ExternalCalendar.objects.create(
-        organization=clinic.organization, resource=clinic.resources[1], url=feed.url + "/dav/", kind="caldav",
-        username="dav-user",
-    )
-    external_calendar_password_set(calendar=calendar, password="s3cret")
-    assert "s3cret" not in b.ExternalCalendar.objects.get(pk=calendar.pk).password_encrypted
-    feed.password = "s3cret"
-    one = _soon(4, 9)
-    feed.body = ics(vevent("dav", _stamp(one), _stamp(one + timedelta(hours=2)), summary="Surgery"))
-    assert external_calendar_sync(calendar=calendar)
-    assert busy(calendar) == [(one, one + timedelta(hours=2), "Surgery")]
-    assert "REPORT" in [r[0] for r in feed.requests]
-    feed.password = "changed"
-    assert not external_calendar_sync(calendar=calendar)
-    assert busy(calendar) == [(one, one + timedelta(hours=2), "Surgery")]
-
-
 def test_tasks_and_schedules(clinic, feed, calendar):
     one = _soon(2, 14)
     feed.body = ics(vevent("single", _stamp(one), _stamp(one + timedelta(hours=1))))
@@ -323,3 +313,160 @@ def test_the_availability_selector_never_syncs_the_service_does(clinic, feed, ca
     assert [r[0] for r in feed.requests] == ["GET"] and busy(calendar) == [(one, one + timedelta(hours=1), "Busy")]
     # the caller's organization carries the version the sync left, for the answer's cache key
     assert clinic.organization.availability_version == version(clinic) > before
+
+
+# --- CalDAV against a real server ----------------------------------------------------------------
+
+NEW_YORK = "America/New_York"
+
+
+@pytest.fixture(scope="session")
+def radicale(tmp_path_factory):
+    """One Radicale for the run (per xdist worker); every test makes its own calendar in it."""
+    with radicale_running(tmp_path_factory.mktemp("radicale")) as server:
+        yield server
+
+
+def event(uid: str, start: datetime, end: datetime, summary: str, **props) -> icalendar.Event:
+    component = icalendar.Event()
+    component.add("uid", uid)
+    component.add("dtstamp", datetime(2025, 1, 1, tzinfo=UTC))
+    component.add("dtstart", start)
+    component.add("dtend", end)
+    component.add("summary", summary)
+    for name, value in props.items():
+        component.add(name.replace("_", "-"), value)
+    return component
+
+
+def calendar_item(*components: icalendar.Event) -> bytes:
+    """One CalDAV object: a series with its overridden instances (one UID), or one event; times
+    with a zone carry their VTIMEZONE, as calendar programs write them."""
+    document = icalendar.Calendar()
+    document.add("prodid", "-//scheduling tests//EN")
+    document.add("version", "2.0")
+    for component in components:
+        document.add_component(component)
+    document.add_missing_timezones()
+    return document.to_ical()
+
+
+def at(day, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(NEW_YORK)).replace(hour=hour, minute=minute)
+
+
+def mixed_calendar(day) -> tuple[list[bytes], list[tuple[datetime, datetime, str]]]:
+    """Busy, recurring, cancelled and transparent events from ``day`` (New York) on: the items to
+    store, and the busy intervals (UTC) a correct reader finds in them."""
+    half = timedelta(minutes=30)
+    plus = lambda days: day + timedelta(days=days)  # noqa: E731
+    items = [
+        calendar_item(event("dentist", at(day, 9), at(day, 10), "Dentist")),
+        # Daily rounds: the 2nd day deleted (EXDATE), the 3rd moved to 15:00, the 4th cancelled.
+        calendar_item(
+            event("rounds", at(day, 11), at(day, 11, 30), "Rounds", rrule={"freq": "daily", "count": 5},
+                  exdate=at(plus(1), 11)),
+            event("rounds", at(plus(2), 15), at(plus(2), 15, 30), "Rounds (moved)", recurrence_id=at(plus(2), 11)),
+            event("rounds", at(plus(3), 11), at(plus(3), 11, 30), "Rounds", recurrence_id=at(plus(3), 11),
+                  status="CANCELLED"),
+        ),
+        calendar_item(event("cancelled", at(day, 14), at(day, 15), "Cancelled meeting", status="CANCELLED")),
+        calendar_item(event("focus", at(day, 15), at(day, 16), "Focus time", transp="TRANSPARENT")),
+        # A whole series that is free, and one that is cancelled: no instance of either blocks.
+        calendar_item(event("lunch", at(day, 12), at(day, 13), "Lunch", transp="TRANSPARENT",
+                            rrule={"freq": "daily", "count": 5})),
+        calendar_item(event("old-series", at(day, 13), at(day, 13, 30), "Dropped series", status="CANCELLED",
+                            rrule={"freq": "daily", "count": 5})),
+        # Written in UTC rather than with a zone.
+        calendar_item(event("call", at(day, 16).astimezone(UTC), at(day, 16, 30).astimezone(UTC), "Call")),
+    ]
+    busy_intervals = [
+        (at(day, 9), at(day, 10), "Dentist"),
+        (at(day, 11), at(day, 11) + half, "Rounds"),
+        (at(day, 16), at(day, 16) + half, "Call"),
+        (at(plus(2), 15), at(plus(2), 15) + half, "Rounds (moved)"),
+        (at(plus(4), 11), at(plus(4), 11) + half, "Rounds"),
+    ]
+    return items, [(s.astimezone(UTC), e.astimezone(UTC), summary) for s, e, summary in busy_intervals]
+
+
+def caldav_calendar(clinic, radicale, items, *, resource=0, password=PASSWORD) -> b.ExternalCalendar:
+    calendar = b.ExternalCalendar.objects.create(
+        organization=clinic.organization, resource=clinic.resources[resource], url=radicale.calendar_new(*items),
+        kind="caldav", username=USER, name="Radicale",
+    )
+    external_calendar_password_set(calendar=calendar, password=password)
+    return calendar
+
+
+def test_caldav_sync_blocks_exactly_the_busy_instances(clinic, radicale):
+    day = (dj_timezone.now() + timedelta(days=3)).astimezone(ZoneInfo(NEW_YORK)).date()
+    items, expected = mixed_calendar(day)
+    far = calendar_item(event("far", at(day + timedelta(days=200), 9), at(day + timedelta(days=200), 10), "Far"))
+    calendar = caldav_calendar(clinic, radicale, [*items, far])
+    before = version(clinic)
+    assert external_calendar_sync(calendar=calendar), calendar.last_error
+    assert busy(calendar) == sorted(expected)
+    assert version(clinic) > before
+    calendar.refresh_from_db()
+    assert calendar.last_error == "" and calendar.last_synced_at is not None
+
+
+def test_caldav_sync_follows_changes_on_the_server(clinic, radicale):
+    import httpx
+
+    day = (dj_timezone.now() + timedelta(days=2)).date()
+    calendar = caldav_calendar(clinic, radicale, [calendar_item(event("dentist", at(day, 9), at(day, 10), "Dentist"))])
+    assert external_calendar_sync(calendar=calendar)
+    assert busy(calendar) == [(at(day, 9).astimezone(UTC), at(day, 10).astimezone(UTC), "Dentist")]
+    # The same object changed on the server: cancelled there, so it no longer blocks.
+    cancelled = calendar_item(event("dentist", at(day, 9), at(day, 10), "Dentist", status="CANCELLED", sequence=1))
+    stored = httpx.put(calendar.url + "item0.ics", content=cancelled, auth=(USER, PASSWORD),
+                       headers={"Content-Type": "text/calendar"})
+    assert stored.status_code in (201, 204), stored.text
+    assert external_calendar_sync(calendar=calendar)
+    assert busy(calendar) == []
+
+
+def test_caldav_password_is_stored_encrypted_and_a_refused_login_keeps_the_last_data(clinic, radicale):
+    one = _soon(4, 9)
+    calendar = caldav_calendar(clinic, radicale, [calendar_item(event("dav", one, one + timedelta(hours=2), "Surgery"))],
+                               resource=1)
+    assert PASSWORD not in b.ExternalCalendar.objects.get(pk=calendar.pk).password_encrypted
+    assert external_calendar_sync(calendar=calendar), calendar.last_error
+    assert busy(calendar) == [(one, one + timedelta(hours=2), "Surgery")]
+    external_calendar_password_set(calendar=calendar, password="changed")
+    assert not external_calendar_sync(calendar=calendar)
+    calendar.refresh_from_db()
+    assert "Unauthorized" in calendar.last_error
+    assert busy(calendar) == [(one, one + timedelta(hours=2), "Surgery")]
+    assert "Failed login attempt" in radicale.log.read_text()
+
+
+def test_availability_reflects_exactly_the_busy_caldav_instances(clinic, radicale, settings):
+    adams = clinic.resources[0]
+    api = clinic.tenant.v3()
+    # The tests' Monday lies about two years ahead: sync a window reaching past it.
+    settings.EXTERNAL_CALENDAR_SYNC_DAYS = max(settings.EXTERNAL_CALENDAR_SYNC_DAYS,
+                                               (utc(0, days=7) - dj_timezone.now()).days + 2)
+    items, expected = mixed_calendar(MONDAY_DATE)
+    caldav_calendar(clinic, radicale, items)
+    params = clinic.params(roundRobin="NONE", ResourceIds=[str(adams.pk)])
+
+    def starts(response) -> list[datetime]:
+        assert response.status_code == 200, response.content
+        return [datetime.fromisoformat(t["start_time"]) for t in response.json()["availableTimes"]]
+
+    free = starts(api.get("/v3/availability", params))
+    synced = api.get("/v3/availability", {**params, "syncExternal": "true"})
+    assert synced["X-Cache"] == "MISS"
+    blocked = set(free) - set(starts(synced))
+    duration = timedelta(minutes=clinic.service.duration)
+    on_monday = [(s, e) for s, e, _ in expected if s.date() == MONDAY_DATE]
+    assert blocked == {t for t in free if any(t < e and t + duration > s for s, e in on_monday)}
+    assert set(starts(synced)) <= set(free)
+    # Each busy interval of the day took its slots; the cancelled and transparent ones took none.
+    assert {at(MONDAY_DATE, 9), at(MONDAY_DATE, 11), at(MONDAY_DATE, 16)} <= blocked
+    assert {at(MONDAY_DATE, 12), at(MONDAY_DATE, 13), at(MONDAY_DATE, 14), at(MONDAY_DATE, 15)} <= set(starts(synced))
+    # A plain request afterwards reads the synced data too.
+    assert set(starts(api.get("/v3/availability", params))) == set(free) - blocked
