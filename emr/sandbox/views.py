@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -9,7 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
 from emr.models import SandboxClient
 from emr.sandbox import PREFIX, data, server, tokens
@@ -29,14 +30,31 @@ def _base_url(request) -> str:
 
 
 def _enabled(view):
+    @functools.wraps(view)  # keeps the view's csrf_exempt mark
     def wrapped(request, *args, **kwargs):
         if not settings.SANDBOX_ENABLED:
             return _fhir(404, server.operation_outcome("not-found", "The sandbox EMR is disabled (SANDBOX_ENABLED=false)."))
         return view(request, *args, **kwargs)
 
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
     return wrapped
+
+
+def _read_only(view):
+    """GET only; any other method answers 405 with an OperationOutcome, as a read-only
+    FHIR server does. CSRF-exempt: these endpoints take a bearer token, never a session cookie, and
+    a write attempt gets the FHIR answer rather than Django's CSRF page."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if request.method != "GET":
+            return _fhir(
+                405,
+                server.operation_outcome("not-supported", f"{request.method} is not supported: this server is read-only."),
+                Allow="GET",
+            )
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(wrapped)
 
 
 def dataset() -> data.SandboxDataset:
@@ -44,13 +62,13 @@ def dataset() -> data.SandboxDataset:
 
 
 @_enabled
-@require_GET
+@_read_only
 def metadata(request):
     return _fhir(200, server.capability_statement(_base_url(request)))
 
 
 @_enabled
-@require_GET
+@_read_only
 def smart_configuration(request):
     return JsonResponse(server.smart_configuration(_base_url(request)))
 
@@ -97,7 +115,7 @@ def _authorized(request) -> HttpResponse | None:
 
 
 @_enabled
-@require_GET
+@_read_only
 def search(request, resource_type: str):
     if (denied := _authorized(request)) is not None:
         return denied
@@ -106,7 +124,7 @@ def search(request, resource_type: str):
 
 
 @_enabled
-@require_GET
+@_read_only
 def read(request, resource_type: str, resource_id: str):
     if (denied := _authorized(request)) is not None:
         return denied
@@ -116,3 +134,10 @@ def read(request, resource_type: str, resource_id: str):
 
 def _pairs(request) -> list[tuple[str, str]]:
     return [(key, value) for key, values in request.GET.lists() for value in values]
+
+
+@csrf_exempt
+@_enabled
+def unknown(request, path: str):
+    """Any other path under the sandbox: 404 with an OperationOutcome, never the site's HTML page."""
+    return _fhir(404, server.operation_outcome("not-found", f"No such endpoint: {path or '/'}."))
