@@ -38,6 +38,14 @@ PARAMETERS = {
     "Slot": {"schedule", "start", "status"},
     "Provenance": {"target"},
 }
+# The R4 type of each search parameter (as its SearchParameter defines it); ``patient.identifier``
+# is the chain ``patient`` -> Patient's ``identifier``, a token.
+PARAMETER_TYPES = {
+    "date": "date", "start": "date",
+    "patient": "reference", "practitioner": "reference", "actor": "reference", "location": "reference",
+    "schedule": "reference", "target": "reference",
+    "name": "string",
+}
 INCLUDES = {
     "Appointment:patient": ("Patient",),
     "Appointment:practitioner": ("Practitioner",),
@@ -92,7 +100,7 @@ def capability_statement(base_url: str) -> dict:
                     {
                         "type": resource_type,
                         "interaction": [{"code": "read"}, {"code": "search-type"}],
-                        "searchParam": [{"name": name, "type": "token"} for name in sorted(params)],
+                        "searchParam": [{"name": name, "type": PARAMETER_TYPES.get(name, "token")} for name in sorted(params)],
                         **({"searchInclude": sorted(INCLUDES), "searchRevInclude": ["Provenance:target"]} if resource_type == "Appointment" else {}),
                     }
                     for resource_type, params in PARAMETERS.items()
