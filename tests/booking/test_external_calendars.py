@@ -1,8 +1,9 @@
 """External calendars: iCalendar feeds served by a real HTTP server on 127.0.0.1, and CalDAV
 calendars on a real CalDAV server (Radicale, started by the tests on 127.0.0.1).
 
-The feed server below is hand-written: it also stands in for a CalDAV server in the one CalDAV test
-of a fault a real server cannot be made to produce on demand (a redirect into a private address).
+The feed server below is hand-written: it also stands in for a CalDAV server in the CalDAV tests of
+faults a real server cannot be made to produce on demand (a redirect into a private address, a 500,
+a server that hangs).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import http.server
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -47,6 +49,7 @@ class Feed:
         self.requests: list[tuple[str, str, str | None]] = []
         self.password: str | None = None  # CalDAV: require HTTP Basic with this password
         self.redirects: dict[str, str] = {}  # path -> where a request for it is redirected
+        self.delay = 0.0  # seconds to wait before answering (a server that hangs)
 
 
 @pytest.fixture
@@ -62,6 +65,8 @@ def feed():
             request_body = self.rfile.read(length) if length else b""
             auth = self.headers.get("Authorization")
             state.requests.append((self.command, self.path, auth))
+            if state.delay:
+                time.sleep(state.delay)
             if self.path in state.redirects:
                 self.send_response(302)
                 self.send_header("Location", state.redirects[self.path])
@@ -76,7 +81,7 @@ def feed():
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-            if self.command == "REPORT":
+            if self.command == "REPORT" and state.status == 200:
                 data = (
                     '<?xml version="1.0" encoding="utf-8"?><d:multistatus xmlns:d="DAV:" '
                     'xmlns:c="urn:ietf:params:xml:ns:caldav"><d:response><d:href>/dav/1.ics</d:href><d:propstat><d:prop>'
@@ -470,3 +475,25 @@ def test_availability_reflects_exactly_the_busy_caldav_instances(clinic, radical
     assert {at(MONDAY_DATE, 12), at(MONDAY_DATE, 13), at(MONDAY_DATE, 14), at(MONDAY_DATE, 15)} <= set(starts(synced))
     # A plain request afterwards reads the synced data too.
     assert set(starts(api.get("/v3/availability", params))) == set(free) - blocked
+
+
+@pytest.mark.parametrize("fault", ["http-500", "hang"])
+def test_a_failing_caldav_server_keeps_the_last_good_data(clinic, radicale, feed, fault):
+    # The hand-written server on purpose: Radicale does not fail or hang on demand.
+    one = _soon(3, 10)
+    calendar = caldav_calendar(clinic, radicale, [calendar_item(event("dav", one, one + timedelta(hours=1), "Clinic"))])
+    assert external_calendar_sync(calendar=calendar)
+    good = busy(calendar)
+    assert good == [(one, one + timedelta(hours=1), "Clinic")]
+    calendar.url = feed.url + "/dav/"
+    calendar.save()
+    if fault == "http-500":
+        feed.status = 500
+    else:
+        feed.delay = 6
+    started = time.monotonic()
+    assert not external_calendar_sync(calendar=calendar, timeout=1)
+    assert time.monotonic() - started < 4.5  # the 1 s timeout ended the wait, not the server (6 s)
+    calendar.refresh_from_db()
+    assert busy(calendar) == good and calendar.last_error.startswith("CalDAV request failed")
+    assert ("500" if fault == "http-500" else "Timeout") in calendar.last_error
