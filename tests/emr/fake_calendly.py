@@ -113,6 +113,7 @@ class FakeCalendly:
 
     def _send(self, handler, status: int, body: dict, headers: dict | None = None) -> None:
         raw = json.dumps(body).encode()
+        self._leave(handler)  # before the answer goes out: its client may send the next request at once
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(raw)))
@@ -140,10 +141,17 @@ class FakeCalendly:
             self.log.append(Logged(parts.path, query, handler.headers.get("Authorization", ""), time.monotonic()))
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        handler.in_flight = True
         try:
             self._answer(handler, parts.path, query)
         finally:
-            with self._lock:
+            self._leave(handler)
+
+    def _leave(self, handler) -> None:
+        """The request no longer counts as in flight (once, however often called)."""
+        with self._lock:
+            if getattr(handler, "in_flight", False):
+                handler.in_flight = False
                 self.in_flight -= 1
 
     def _answer(self, handler, path: str, query: dict) -> None:
