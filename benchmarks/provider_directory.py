@@ -62,13 +62,13 @@ import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection as db  # noqa: E402
-from django.db import transaction
+from django.db import transaction  # noqa: E402
 from django.db.models import F  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from booking import models as b  # noqa: E402
 from booking.availability import wallclock  # noqa: E402
-from emr.calendly import MAX_AVAILABLE_TIMES_DAYS, CalendlyClient, time_chunks  # noqa: E402
+from emr.calendly import CalendlyClient, time_chunks  # noqa: E402
 from emr.models import CalendlyConnection, CalendlyEventType  # noqa: E402
 from emr.sandbox.calendly import sandbox_calendly_token  # noqa: E402
 from emr.services.calendly import calendly_connect, calendly_sync  # noqa: E402
@@ -154,7 +154,7 @@ def main() -> None:
     load_before = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"database: {db.vendor}; {PROVIDERS} providers, {DAYS}-day window from {start:%Y-%m-%d}; sandbox Calendly "
           f"under gunicorn {WORKERS} workers x {THREADS} threads, +{LATENCY_MS} ms a call; "
-          f"CALENDLY_CONCURRENCY {settings.CALENDLY_CONCURRENCY}")
+          f"CALENDLY_CONCURRENCY {settings.CALENDLY_CONCURRENCY}, CALENDLY_CHUNK_DAYS {settings.CALENDLY_CHUNK_DAYS}")
     try:
         with gunicorn_running(env, workers=WORKERS) as url:
             connection = calendly_connect(organization=org, token=sandbox_calendly_token(org),
@@ -165,7 +165,7 @@ def main() -> None:
             assert len(rows) == PROVIDERS and len(event_type_ids) == 1, (counts, len(rows), event_type_ids)
             event_type_id = event_type_ids.pop()
             uris = [row.uri for row in rows]
-            chunks = time_chunks(start, end, MAX_AVAILABLE_TIMES_DAYS)
+            chunks = time_chunks(start, end, settings.CALENDLY_CHUNK_DAYS)
             calls = len(uris) * len(chunks)
             print(f"synced {counts}; one directory request asks {len(uris)} event types x {len(chunks)} chunks = "
                   f"{calls} calls")
@@ -174,7 +174,7 @@ def main() -> None:
             token = sandbox_calendly_token(org)
             http = httpx.Client(base_url=f"{url}/sandbox/calendly", headers={"Authorization": f"Bearer {token}"},
                                 timeout=30, limits=httpx.Limits(max_connections=64))
-            lo, hi = chunks[0]
+            lo, hi = start, start + timedelta(days=7)
 
             def one_call(uri=uris[0]):
                 response = http.get("/event_type_available_times", params={
@@ -201,7 +201,8 @@ def main() -> None:
             # --- the Calendly client alone --------------------------------------------------------
             for concurrency in sorted({8, 20, settings.CALENDLY_CONCURRENCY}):
                 def client_call(concurrency=concurrency):
-                    with CalendlyClient(token=token, base_url=connection.base_url, concurrency=concurrency) as client:
+                    with CalendlyClient(token=token, base_url=connection.base_url, concurrency=concurrency,
+                                        chunk_days=settings.CALENDLY_CHUNK_DAYS) as client:
                         times = client.available_times_many([(uri, start, end) for uri in uris])
                     assert all(times), "a provider without open times"
 

@@ -4,8 +4,8 @@ their synced Calendly event types, and (for a time window) their open start time
 A provider matches when it is an active resource of type provider, licensed in at least one
 requested state and, when asked, has that email. Items are ordered by provider name, then event
 type name. With a window, Calendly's ``/event_type_available_times`` is asked for every matching
-event type at once (``CalendlyClient.available_times_many``: chunks of at most 7 days, bounded
-concurrency); answers are cached for ``CALENDLY_CACHE_SECONDS`` under the connection's
+event type at once (``CalendlyClient.available_times_many``: chunks of at most ``CALENDLY_CHUNK_DAYS``
+days, bounded concurrency); answers are cached for ``CALENDLY_CACHE_SECONDS`` under the connection's
 ``cache_version`` (bumped by every sync). Any upstream failure fails the whole answer: a list is
 never presented as complete when part of it could not be read.
 """

@@ -2,7 +2,8 @@
 
 It serves ``/users/me``, ``/organization_memberships`` and ``/event_types`` (paged by ``count``
 with an absolute ``pagination.next_page``) and ``/event_type_available_times`` (refusing, like
-Calendly did, spans over 7 days and starts in the past), from plain data the test sets. Faults
+Calendly, spans over ``max_days`` days (31, Calendly's limit since 2026-07-09; 7 before) and
+starts in the past), from plain data the test sets. Faults
 are queued per path: a status with headers and body (429 with ``Retry-After``, 500, …) or a delay
 (a hang). Every request is logged.
 """
@@ -39,7 +40,7 @@ class Logged:
 
 
 class FakeCalendly:
-    def __init__(self, *, token: str = TOKEN, max_days: int = 7):
+    def __init__(self, *, token: str = TOKEN, max_days: int = 31):
         self.token = token
         self.max_days = max_days
         self.org_uri = ""

@@ -3,7 +3,7 @@ both answer shapes, the link format, the cache, upstream failures, the rate limi
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.cache import cache
@@ -95,7 +95,8 @@ def test_inactive_providers_and_other_resource_types_are_left_out(tenant, world,
     assert names == ["Zed Ada", "Zed Ada"]
 
 
-def test_with_a_window_open_times_merged_sorted_and_linked(tenant, world, calendly):
+def test_with_a_window_open_times_merged_sorted_and_linked(tenant, world, calendly, settings):
+    settings.CALENDLY_CHUNK_DAYS = 7  # merged across chunks
     start, end = window(10)
     uri = f"{calendly.url}/event_types/{ET_ADA}"
     times = [start + timedelta(days=9, hours=15), start + timedelta(hours=9), start + timedelta(days=7, hours=9, minutes=30),
@@ -209,7 +210,8 @@ def test_an_event_type_deleted_in_calendly_since_the_sync_has_no_times(tenant, w
     assert response.status_code == 200 and response.json()["data"] == []
 
 
-def test_many_providers_with_one_shared_event_type_are_asked_concurrently(tenant, calendly):
+def test_many_providers_with_one_shared_event_type_are_asked_concurrently(tenant, calendly, settings):
+    settings.CALENDLY_CHUNK_DAYS, settings.CALENDLY_CONCURRENCY = 7, 8
     for i in range(10):
         provider(tenant, f"Dr {i:02}", f"p{i}@clinic.test", states=["CA"])
         calendly.event_type(ET_ADA, calendly.user(f"P{i}", f"p{i}@clinic.test"), "Intake", copy_of=f"P{i}")
@@ -293,10 +295,21 @@ def test_edge_queries_are_valid(tenant, world, calendly, params):
         assert [i["providerName"] for i in response.json()["data"]] == ["Cy Cole", "Zed Ada", "Zed Ada"]
 
 
-def test_a_31_day_window_is_asked_in_five_chunks(tenant, world, calendly):
+@pytest.mark.parametrize("chunk_days,days,calls", [(7, 31, 5), (7, 10, 2), (31, 31, 1), (31, 10, 1)])
+def test_a_window_is_asked_in_chunks_of_calendly_chunk_days(tenant, world, calendly, settings, chunk_days, days, calls):
+    settings.CALENDLY_CHUNK_DAYS = chunk_days
+    calendly.max_days = chunk_days  # the fake refuses any longer span
     start = day_after_tomorrow()
-    get(tenant, provider_states="CA", event_type_id=ET_ADA, start_time=z(start), end_time=z(start + timedelta(days=31)))
-    assert len(calendly.calls("/event_type_available_times")) == 5
+    end = start + timedelta(days=days)
+    uri = f"{calendly.url}/event_types/{ET_ADA}"
+    calendly.times[uri] = [z(start + timedelta(days=d, hours=9)) for d in reversed(range(days))]
+    response = get(tenant, provider_states="CA", event_type_id=ET_ADA, start_time=z(start), end_time=z(end))
+    assert response.status_code == 200, response.content
+    assert response.json()["data"][0]["startTime"] == [z(start + timedelta(days=d, hours=9)) for d in range(days)]
+    asked = calendly.calls("/event_type_available_times")
+    assert len(asked) == calls
+    assert all(datetime.fromisoformat(a.query["end_time"]) - datetime.fromisoformat(a.query["start_time"])
+               <= timedelta(days=chunk_days) for a in asked)
 
 
 @pytest.mark.parametrize("headers", [{}, {"HTTP_CV_API_KEY": "sk_" + "0" * 60}, {"HTTP_CV_API_KEY": ""}, {"HTTP_X_API_KEY": "x"}],
