@@ -227,7 +227,7 @@ class CalendlyClient:
         base_url: str = CALENDLY_API_URL,
         timeout: float = 10.0,
         deadline: float = 30.0,
-        concurrency: int = 8,
+        concurrency: int = 20,
         page_size: int = 100,
         max_pages: int = 200,
         chunk_days: int = MAX_AVAILABLE_TIMES_DAYS,
