@@ -74,9 +74,9 @@ def _matches(*, organization: Organization, connection: CalendlyConnection, quer
     return out
 
 
-def _utc(value: datetime, *, link: bool = False) -> str:
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S") + ("+00:00" if link else "Z")
+def _utc(value: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``; the link's form ends ``+00:00`` instead of ``Z``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cache_key(connection: CalendlyConnection, uri: str) -> str:
@@ -144,16 +144,25 @@ def provider_directory(*, organization: Organization, query: DirectoryQuery, now
         return []
     uris = list(dict.fromkeys(m.event_type.uri for m in matches))
     times = available_times_for(connection=connection, uris=uris, start=start, end=query.end)
+    # Providers sharing an event type share most start times: each instant is formatted once.
+    texts: dict[int, str] = {}
+
+    def text(epoch: int) -> str:
+        value = texts.get(epoch)
+        if value is None:
+            value = texts[epoch] = _utc(datetime.fromtimestamp(epoch, UTC))
+        return value
+
     data = []
     for m in matches:
-        starts = [datetime.fromtimestamp(t, UTC) for t in times.get(m.event_type.uri, ())]
-        if not starts:
+        epochs = times.get(m.event_type.uri, ())
+        if not epochs:
             continue
         data.append(
             {
                 "providerName": m.resource.name,
-                "calendlyLink": f"{m.event_type.scheduling_url.rstrip('/')}/{_utc(starts[0], link=True)}",
-                "startTime": [_utc(s) for s in starts],
+                "calendlyLink": f"{m.event_type.scheduling_url.rstrip('/')}/{text(epochs[0])[:-1]}+00:00",
+                "startTime": [text(t) for t in epochs],
                 "eventTypeId": m.event_type.event_type_id,
             }
         )
