@@ -15,10 +15,11 @@ off, so every call computes its answer like Calendly would. The directory reques
 process through Django's test client (authentication, throttling, validation, the Calendly client
 over real HTTP, caching, rendering). Prints p50/p95 in ms:
 
-- ``sandbox one call``: one 7-day ``/event_type_available_times`` call on its own (latency + the
+- ``sandbox one call``: one ``/event_type_available_times`` call of the request on its own (latency + the
   sandbox's own work), and the same call made N at once (does the sandbox answer in parallel?);
 - ``client``: the Calendly client alone asking every chunk of every provider
-  (``available_times_many``) at concurrency 8, 20 and the configured ``CALENDLY_CONCURRENCY``;
+  (``available_times_many``): 7-day spans 8 at once (the former defaults), 31-day spans 8 and 20
+  at once, and the configured ``CALENDLY_CHUNK_DAYS`` and ``CALENDLY_CONCURRENCY``;
 - ``directory 20 providers x 14 days uncached`` (the connection's cache version bumped before
   each request, as a sync does) and ``cached``.
 
@@ -174,7 +175,7 @@ def main() -> None:
             token = sandbox_calendly_token(org)
             http = httpx.Client(base_url=f"{url}/sandbox/calendly", headers={"Authorization": f"Bearer {token}"},
                                 timeout=30, limits=httpx.Limits(max_connections=64))
-            lo, hi = start, start + timedelta(days=7)
+            lo, hi = chunks[0]  # one call of a directory request
 
             def one_call(uri=uris[0]):
                 response = http.get("/event_type_available_times", params={
@@ -185,7 +186,7 @@ def main() -> None:
 
             one_call()
             single = timed(one_call, ROUNDS)
-            print(f"sandbox one call (7 days, one provider) {fmt(single)} ({LATENCY_MS} ms of it added latency)")
+            print(f"sandbox one call ({(hi - lo).days} days, one provider) {fmt(single)} ({LATENCY_MS} ms of it added latency)")
             for n in (8, 20):
                 pool = ThreadPoolExecutor(max_workers=n)
 
@@ -199,17 +200,21 @@ def main() -> None:
             http.close()
 
             # --- the Calendly client alone --------------------------------------------------------
-            for concurrency in sorted({8, 20, settings.CALENDLY_CONCURRENCY}):
-                def client_call(concurrency=concurrency):
+            # The former defaults (7-day spans, 8 at once), then 31-day spans at 8 and 20 at once,
+            # then the configured ones.
+            variants = [(7, 8), (31, 8), (31, 20), (settings.CALENDLY_CHUNK_DAYS, settings.CALENDLY_CONCURRENCY)]
+            for chunk_days, concurrency in dict.fromkeys(variants):
+                def client_call(chunk_days=chunk_days, concurrency=concurrency):
                     with CalendlyClient(token=token, base_url=connection.base_url, concurrency=concurrency,
-                                        chunk_days=settings.CALENDLY_CHUNK_DAYS) as client:
+                                        chunk_days=chunk_days) as client:
                         times = client.available_times_many([(uri, start, end) for uri in uris])
                     assert all(times), "a provider without open times"
 
                 figures = timed(client_call, max(5, ROUNDS // 2))
-                waves = math.ceil(calls / concurrency)
-                print(f"client {calls} calls at concurrency {concurrency:>2} ({waves} waves) {fmt(figures)}; "
-                      f"floor {waves} x one call = {waves * single[0]:.0f} ms")
+                n = len(uris) * len(time_chunks(start, end, chunk_days))
+                waves = math.ceil(n / concurrency)
+                print(f"client {n} calls ({chunk_days}-day spans) at concurrency {concurrency:>2} ({waves} waves) "
+                      f"{fmt(figures)}; floor {waves} x one call = {waves * single[0]:.0f} ms")
 
             # --- the full stack -------------------------------------------------------------------
             web = Client(HTTP_HOST="localhost", HTTP_CV_API_KEY=api_key)
