@@ -355,3 +355,34 @@ def test_the_rate_limit_is_60_a_minute_per_key_in_the_directory_shape(tenant, wo
     assert body["status"] == 429 and body["success"] is False and body["message"] == "Too many requests"
     assert 1 <= int(response["Retry-After"]) <= 60 and response["Retry-After"] in body["error"]
     assert get(other, provider_states="CA").status_code == 200  # another key has its own count
+
+
+def test_calendly_down_answers_502_in_the_directory_shape_and_caches_nothing(tenant, world, calendly):
+    from emr.models import CalendlyConnection
+    from tests.servers import free_port
+
+    start, end = window(3)
+    calendly.times[f"{calendly.url}/event_types/{ET_ADA}"] = [z(start + timedelta(hours=9))]
+    live = world["connection"].base_url
+    CalendlyConnection.objects.filter(pk=world["connection"].pk).update(base_url=f"http://127.0.0.1:{free_port()}")
+    params = {"provider_states": "CA", "event_type_id": ET_ADA, "start_time": z(start), "end_time": z(end)}
+    response = get(tenant, **params)
+    assert response.status_code == 502, response.content
+    body = response.json()
+    assert set(body) == {"status", "success", "message", "error"}
+    assert body["status"] == 502 and body["success"] is False and body["message"] == "Bad gateway"
+    assert body["error"].startswith("Calendly: ") and "could not be reached" in body["error"]
+    CalendlyConnection.objects.filter(pk=world["connection"].pk).update(base_url=live)
+    assert get(tenant, **params).json()["data"][0]["startTime"] == [z(start + timedelta(hours=9))]
+
+
+def test_every_one_of_the_56_codes_is_accepted_in_any_case(tenant, world):
+    from tenants.us_states import US_STATE_CODES
+
+    assert len(US_STATE_CODES) == 56
+    codes = ", ".join(code.lower() if i % 2 else code for i, code in enumerate(sorted(US_STATE_CODES)))
+    response = get(tenant, provider_states=codes)
+    assert response.status_code == 200, response.content
+    assert [i["providerName"] for i in response.json()["data"]] == ["Bo Bell", "Cy Cole", "Zed Ada", "Zed Ada"]
+    for code in ("UM", "FM", "MH", "PW", "AA"):  # US codes of other kinds: not licensing states
+        assert get(tenant, provider_states=f"CA,{code}").status_code == 400
