@@ -3,6 +3,7 @@ Calendly with added latency (issue 11).
 
     python benchmarks/provider_directory.py            # a throwaway SQLite database in a temp dir
     DATABASE_URL=postgres://... python benchmarks/provider_directory.py   # that database (its own org, removed after)
+    REDIS_URL=redis://127.0.0.1:6379/0 python benchmarks/provider_directory.py   # cache and rate limit in Redis (own key prefix)
 
 Scenario: 20 providers licensed in CA, each offering one service at one location (so one Calendly
 event type id, a copy per provider), shifts Monday to Saturday and about three appointments a
@@ -52,6 +53,9 @@ if not os.environ.get("DATABASE_URL"):
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("PROVIDER_DIRECTORY_RATE_LIMIT", "100000000/min")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# With REDIS_URL (cached times and the rate limit's count in Redis, as in production), keys of
+# its own: nothing else in that Redis is read or touched.
+os.environ.setdefault("CACHE_KEY_PREFIX", "directory-bench-" + secrets.token_hex(6))
 # Both processes sign and check the sandbox token with it.
 os.environ.setdefault("SECRET_KEY", "directory-bench-" + secrets.token_urlsafe(32))
 
@@ -153,7 +157,7 @@ def main() -> None:
     env = {**os.environ, "SANDBOX_ENABLED": "true", "SANDBOX_CALENDLY_LATENCY_MS": str(LATENCY_MS),
            "AVAILABILITY_CACHE_SECONDS": "0", "GUNICORN_THREADS": str(THREADS), "GUNICORN_TIMEOUT": "120"}
     load_before = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"database: {db.vendor}; {PROVIDERS} providers, {DAYS}-day window from {start:%Y-%m-%d}; sandbox Calendly "
+    print(f"database: {db.vendor}; cache: {'Redis' if settings.REDIS_URL else 'in-process'}; {PROVIDERS} providers, {DAYS}-day window from {start:%Y-%m-%d}; sandbox Calendly "
           f"under gunicorn {WORKERS} workers x {THREADS} threads, +{LATENCY_MS} ms a call; "
           f"CALENDLY_CONCURRENCY {settings.CALENDLY_CONCURRENCY}, CALENDLY_CHUNK_DAYS {settings.CALENDLY_CHUNK_DAYS}")
     try:
