@@ -58,7 +58,12 @@ def _matches(*, organization: Organization, connection: CalendlyConnection, quer
         calendly_user__resource__type=Resource.Type.PROVIDER,
         calendly_user__resource__status=ActiveStatus.ACTIVE,
         calendly_user__resource__organization=organization,
-    ).select_related("calendly_user__resource")
+    ).select_related("calendly_user__resource").only(
+        # What matching, ordering and the answer read, and no more: the cached answer's query.
+        "uri", "name", "scheduling_url", "event_type_id", "calendly_user__id",
+        "calendly_user__resource__id", "calendly_user__resource__name", "calendly_user__resource__email",
+        "calendly_user__resource__licensed_states",
+    )
     if query.event_type_id is not None:
         rows = rows.filter(event_type_id=query.event_type_id)
     out = []

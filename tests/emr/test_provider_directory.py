@@ -386,3 +386,30 @@ def test_every_one_of_the_56_codes_is_accepted_in_any_case(tenant, world):
     assert [i["providerName"] for i in response.json()["data"]] == ["Bo Bell", "Cy Cole", "Zed Ada", "Zed Ada"]
     for code in ("UM", "FM", "MH", "PW", "AA"):  # US codes of other kinds: not licensing states
         assert get(tenant, provider_states=f"CA,{code}").status_code == 400
+
+
+def test_the_queries_of_an_answer_do_not_grow_with_its_providers(tenant, world, calendly):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    start, end = window(3)
+    links = {"provider_states": "CA,NY,TX"}
+    times = {"provider_states": "CA,NY,TX", "event_type_id": ET_ADA, "start_time": z(start), "end_time": z(end)}
+
+    def queries(params) -> tuple[int, int]:
+        get(tenant, **params)  # first: times asked of Calendly and cached
+        with CaptureQueriesContext(db) as captured:
+            response = get(tenant, **params)
+        assert response.status_code == 200, response.content
+        return len(response.json()["data"]), len(captured)
+
+    calendly.times[f"{calendly.url}/event_types/{ET_ADA}"] = [z(start + timedelta(hours=9))]
+    before = queries(links), queries(times)
+    for i in range(4):
+        provider(tenant, f"Dr {i}", f"dr{i}@clinic.test", states=["TX"])
+        uri = calendly.event_type(ET_ADA, calendly.user(f"DR{i}", f"dr{i}@clinic.test"), "Intake", copy_of=f"DR{i}")
+        calendly.times[uri] = [z(start + timedelta(hours=10))]
+    calendly_sync(connection=world["connection"])
+    after = queries(links), queries(times)
+    assert [data for data, _ in before] == [4, 1] and [data for data, _ in after] == [8, 5]
+    assert [count for _, count in before] == [count for _, count in after]
