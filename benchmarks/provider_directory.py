@@ -157,7 +157,8 @@ def main() -> None:
     env = {**os.environ, "SANDBOX_ENABLED": "true", "SANDBOX_CALENDLY_LATENCY_MS": str(LATENCY_MS),
            "AVAILABILITY_CACHE_SECONDS": "0", "GUNICORN_THREADS": str(THREADS), "GUNICORN_TIMEOUT": "120"}
     load_before = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"database: {db.vendor}; cache: {'Redis' if settings.REDIS_URL else 'in-process'}; {PROVIDERS} providers, {DAYS}-day window from {start:%Y-%m-%d}; sandbox Calendly "
+    print(f"database: {db.vendor}; cache: {'Redis' if settings.REDIS_URL else 'in-process'}; {PROVIDERS} providers, "
+          f"{DAYS}-day window from {start:%Y-%m-%d}; sandbox Calendly "
           f"under gunicorn {WORKERS} workers x {THREADS} threads, +{LATENCY_MS} ms a call; "
           f"CALENDLY_CONCURRENCY {settings.CALENDLY_CONCURRENCY}, CALENDLY_CHUNK_DAYS {settings.CALENDLY_CHUNK_DAYS}")
     try:
@@ -246,6 +247,12 @@ def main() -> None:
               f"on {os.cpu_count()} cores (figures vary with the machine's load)")
     finally:
         Organization.objects.filter(pk=org.pk).delete()
+        if settings.REDIS_URL:  # its own keys only: the prefix is the benchmark's
+            from django_redis import get_redis_connection
+
+            redis = get_redis_connection("default")
+            for key in redis.scan_iter(match=f"{os.environ['CACHE_KEY_PREFIX']}:*", count=1000):
+                redis.delete(key)
 
 
 if __name__ == "__main__":
