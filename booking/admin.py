@@ -178,6 +178,10 @@ class ResourceForm(forms.ModelForm):
         model = m.Resource
         fields = "__all__"
 
+    def clean_email(self):
+        """Stored lowercase, as ``/v3/resources`` stores it (the provider directory matches on it)."""
+        return (self.cleaned_data.get("email") or "").strip().lower()
+
 
 @admin.register(m.Resource)
 class ResourceAdmin(AvailabilityAdmin):

@@ -8,7 +8,8 @@ class ProjectConfig(AppConfig):
     verbose_name = "Project settings"
 
     def ready(self):
-        from config.checks import generated_secret_check, outbound_networks_check
+        from config.checks import calendly_settings_check, generated_secret_check, outbound_networks_check
 
         checks.register(generated_secret_check, checks.Tags.security)
         checks.register(outbound_networks_check, checks.Tags.security)
+        checks.register(calendly_settings_check)

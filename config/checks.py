@@ -43,3 +43,24 @@ def outbound_networks_check(app_configs=None, **kwargs) -> list[checks.Error]:
             id="config.E001",
         )
     ]
+
+
+def calendly_settings_check(app_configs=None, **kwargs) -> list[checks.Error]:
+    """``config.E002``: ``CALENDLY_CHUNK_DAYS`` is a span Calendly accepts (1 to 31 days) and
+    ``CALENDLY_CONCURRENCY`` at least 1; otherwise every directory request with a window would
+    fail."""
+    from emr.calendly import MAX_AVAILABLE_TIMES_DAYS
+
+    errors = []
+    chunk_days = getattr(settings, "CALENDLY_CHUNK_DAYS", MAX_AVAILABLE_TIMES_DAYS)
+    if not 1 <= chunk_days <= MAX_AVAILABLE_TIMES_DAYS:
+        errors.append(checks.Error(
+            f"CALENDLY_CHUNK_DAYS must be between 1 and {MAX_AVAILABLE_TIMES_DAYS} (it is {chunk_days}).",
+            hint="Calendly answers available times for at most 31 days a call.",
+            id="config.E002",
+        ))
+    if getattr(settings, "CALENDLY_CONCURRENCY", 1) < 1:
+        errors.append(checks.Error(
+            f"CALENDLY_CONCURRENCY must be at least 1 (it is {settings.CALENDLY_CONCURRENCY}).", id="config.E002",
+        ))
+    return errors

@@ -232,11 +232,14 @@ EMR_MAX_PAGES = env.int("EMR_MAX_PAGES", default=200)
 EMR_PAGE_SIZE = env.int("EMR_PAGE_SIZE", default=100)
 EMR_SCHEDULE_HORIZON_DAYS = env.int("EMR_SCHEDULE_HORIZON_DAYS", default=28)
 # Calendly (the provider directory): per-request timeout, the deadline of one directory request
-# or sync (429 waits included), calls in flight at once, how long available times are reused,
-# the sync's cadence, and latency the sandbox Calendly adds to each answer (benchmarks).
+# or sync (429 waits included), calls in flight at once, the longest span one available-times call
+# asks (Calendly accepts 31 days since 2026-07-09, 7 before; system check config.E002), how long
+# available times are reused, the sync's cadence, and latency the sandbox Calendly adds to each
+# answer (benchmarks).
 CALENDLY_TIMEOUT_SECONDS = env.float("CALENDLY_TIMEOUT_SECONDS", default=10.0)
 CALENDLY_DEADLINE_SECONDS = env.float("CALENDLY_DEADLINE_SECONDS", default=20.0)
-CALENDLY_CONCURRENCY = env.int("CALENDLY_CONCURRENCY", default=8)
+CALENDLY_CONCURRENCY = env.int("CALENDLY_CONCURRENCY", default=20)
+CALENDLY_CHUNK_DAYS = env.int("CALENDLY_CHUNK_DAYS", default=31)
 CALENDLY_CACHE_SECONDS = env.int("CALENDLY_CACHE_SECONDS", default=180)
 CALENDLY_SYNC_MINUTES = env.int("CALENDLY_SYNC_MINUTES", default=60)
 SANDBOX_CALENDLY_LATENCY_MS = env.int("SANDBOX_CALENDLY_LATENCY_MS", default=0)

@@ -8,8 +8,11 @@ What it speaks (Calendly's developer documentation and OpenAPI document):
   ``{"collection": [...], "pagination": {"next_page": <absolute URL or null>, …}}``; the client
   follows ``next_page`` (only on the configured host, so the token never leaves it).
 - ``GET /event_type_available_times?event_type=…&start_time=…&end_time=…``: no pagination;
-  ``start_time`` may not be in the past. The span is asked in chunks of at most
-  ``MAX_AVAILABLE_TIMES_DAYS`` days and the results are merged.
+  ``start_time`` may not be in the past; the span may be at most 31 days (7 until Calendly's
+  release of 2026-07-09). The span is asked in chunks of at most ``chunk_days`` days (at most
+  ``MAX_AVAILABLE_TIMES_DAYS``) and the results are merged.
+- Rate limits are per user and minute (500 on paid plans, 50 on the free one; 429 with
+  ``X-RateLimit-Reset``); none is documented on requests in flight at once.
 - Errors: ``{"title", "message", "details": [{"parameter", "message"}]}``, mapped to the
   ``CalendlyError`` subclasses below.
 - ``429``: wait ``Retry-After`` or ``X-RateLimit-Reset`` (seconds until the window resets) and
@@ -34,7 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 
 CALENDLY_API_URL = "https://api.calendly.com"
-MAX_AVAILABLE_TIMES_DAYS = 7
+MAX_AVAILABLE_TIMES_DAYS = 31  # Calendly's longest span of one available-times call
 DEFAULT_RATE_LIMIT_WAIT = 1.0  # a 429 that names no wait
 MAX_429_RETRIES = 5
 
@@ -224,7 +227,7 @@ class CalendlyClient:
         base_url: str = CALENDLY_API_URL,
         timeout: float = 10.0,
         deadline: float = 30.0,
-        concurrency: int = 8,
+        concurrency: int = 20,
         page_size: int = 100,
         max_pages: int = 200,
         chunk_days: int = MAX_AVAILABLE_TIMES_DAYS,
@@ -237,6 +240,8 @@ class CalendlyClient:
         self.concurrency = max(1, concurrency)
         self.page_size = page_size
         self.max_pages = max_pages
+        if not 1 <= chunk_days <= MAX_AVAILABLE_TIMES_DAYS:
+            raise ValueError(f"chunk_days must be between 1 and {MAX_AVAILABLE_TIMES_DAYS}, not {chunk_days}.")
         self.chunk_days = chunk_days
         self.clock, self.sleep = clock, sleep
         self.deadline_at = clock() + deadline

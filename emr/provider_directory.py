@@ -4,8 +4,8 @@ their synced Calendly event types, and (for a time window) their open start time
 A provider matches when it is an active resource of type provider, licensed in at least one
 requested state and, when asked, has that email. Items are ordered by provider name, then event
 type name. With a window, Calendly's ``/event_type_available_times`` is asked for every matching
-event type at once (``CalendlyClient.available_times_many``: chunks of at most 7 days, bounded
-concurrency); answers are cached for ``CALENDLY_CACHE_SECONDS`` under the connection's
+event type at once (``CalendlyClient.available_times_many``: chunks of at most ``CALENDLY_CHUNK_DAYS``
+days, bounded concurrency); answers are cached for ``CALENDLY_CACHE_SECONDS`` under the connection's
 ``cache_version`` (bumped by every sync). Any upstream failure fails the whole answer: a list is
 never presented as complete when part of it could not be read.
 """
@@ -58,7 +58,12 @@ def _matches(*, organization: Organization, connection: CalendlyConnection, quer
         calendly_user__resource__type=Resource.Type.PROVIDER,
         calendly_user__resource__status=ActiveStatus.ACTIVE,
         calendly_user__resource__organization=organization,
-    ).select_related("calendly_user__resource")
+    ).select_related("calendly_user__resource").only(
+        # What matching, ordering and the answer read, and no more: the cached answer's query.
+        "uri", "name", "scheduling_url", "event_type_id", "calendly_user__id",
+        "calendly_user__resource__id", "calendly_user__resource__name", "calendly_user__resource__email",
+        "calendly_user__resource__licensed_states",
+    )
     if query.event_type_id is not None:
         rows = rows.filter(event_type_id=query.event_type_id)
     out = []
@@ -74,9 +79,9 @@ def _matches(*, organization: Organization, connection: CalendlyConnection, quer
     return out
 
 
-def _utc(value: datetime, *, link: bool = False) -> str:
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S") + ("+00:00" if link else "Z")
+def _utc(value: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``; the link's form ends ``+00:00`` instead of ``Z``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cache_key(connection: CalendlyConnection, uri: str) -> str:
@@ -144,16 +149,25 @@ def provider_directory(*, organization: Organization, query: DirectoryQuery, now
         return []
     uris = list(dict.fromkeys(m.event_type.uri for m in matches))
     times = available_times_for(connection=connection, uris=uris, start=start, end=query.end)
+    # Providers sharing an event type share most start times: each instant is formatted once.
+    texts: dict[int, str] = {}
+
+    def text(epoch: int) -> str:
+        value = texts.get(epoch)
+        if value is None:
+            value = texts[epoch] = _utc(datetime.fromtimestamp(epoch, UTC))
+        return value
+
     data = []
     for m in matches:
-        starts = [datetime.fromtimestamp(t, UTC) for t in times.get(m.event_type.uri, ())]
-        if not starts:
+        epochs = times.get(m.event_type.uri, ())
+        if not epochs:
             continue
         data.append(
             {
                 "providerName": m.resource.name,
-                "calendlyLink": f"{m.event_type.scheduling_url.rstrip('/')}/{_utc(starts[0], link=True)}",
-                "startTime": [_utc(s) for s in starts],
+                "calendlyLink": f"{m.event_type.scheduling_url.rstrip('/')}/{text(epochs[0])[:-1]}+00:00",
+                "startTime": [text(t) for t in epochs],
                 "eventTypeId": m.event_type.event_type_id,
             }
         )

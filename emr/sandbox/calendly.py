@@ -11,7 +11,7 @@ The open
 times of an event type are what ``GET /v3/availability`` offers for that provider, service and
 location (``booking.availability.selectors.availability_answer``: the same engine, hours,
 appointments and blocks). Like Calendly, it answers in its error shape ``{"title", "message",
-"details"}``, refuses windows longer than 7 days or starting in the past, and pages collections
+"details"}``, refuses windows longer than 31 days (Calendly's limit since 2026-07-09) or starting in the past, and pages collections
 by ``count``/``page_token`` with an absolute ``pagination.next_page``.
 """
 
@@ -35,7 +35,7 @@ from tenants.models import Organization
 
 PREFIX = "/sandbox/calendly"
 SALT = "sandbox-calendly-token"
-MAX_DAYS = 7
+MAX_DAYS = 31
 PAST_TOLERANCE = timedelta(seconds=60)  # clocks of caller and sandbox may differ a little
 DEFAULT_COUNT, MAX_COUNT = 20, 100
 

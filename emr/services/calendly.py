@@ -119,6 +119,7 @@ def calendly_client(*, connection: CalendlyConnection, deadline: float | None = 
         timeout=settings.CALENDLY_TIMEOUT_SECONDS,
         deadline=settings.CALENDLY_DEADLINE_SECONDS if deadline is None else deadline,
         concurrency=settings.CALENDLY_CONCURRENCY,
+        chunk_days=settings.CALENDLY_CHUNK_DAYS,
     )
 
 

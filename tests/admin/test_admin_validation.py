@@ -205,3 +205,13 @@ def test_zones_that_are_not_iana_zones_are_refused(staff, bookable, zone):
     assert "timezone" in errors
     location.refresh_from_db()
     assert location.timezone == "UTC"
+
+
+def test_a_resource_email_is_stored_trimmed_and_lowercase_as_the_api_stores_it(staff, bookable):
+    resource = bookable.a_resource
+    response = submit(staff, reverse("admin:booking_resource_change", args=[resource.pk]), email="  Dr.Ada@Clinic.TEST ")
+    assert response.status_code == 302, form_errors(response)
+    resource.refresh_from_db()
+    assert resource.email == "dr.ada@clinic.test"
+    answered = bookable.a.v3().get(f"/v3/resources/{resource.pk}").json()
+    assert answered["email"] == "dr.ada@clinic.test"

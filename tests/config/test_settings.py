@@ -176,3 +176,16 @@ def test_allowed_outbound_networks_must_be_networks(settings):
     settings.OUTBOUND_ALLOWED_NETWORKS = ["10.20.0.0/16", "intranet"]
     [error] = outbound_networks_check()
     assert error.id == "config.E001" and "'intranet'" in error.msg
+
+
+@pytest.mark.parametrize("chunk_days,concurrency,errors", [
+    (31, 20, []), (1, 1, []), (7, 8, []),
+    (0, 20, ["CALENDLY_CHUNK_DAYS"]), (32, 20, ["CALENDLY_CHUNK_DAYS"]), (31, 0, ["CALENDLY_CONCURRENCY"]),
+])
+def test_calendly_settings_out_of_range_are_system_check_errors(settings, chunk_days, concurrency, errors):
+    from config.checks import calendly_settings_check
+
+    settings.CALENDLY_CHUNK_DAYS, settings.CALENDLY_CONCURRENCY = chunk_days, concurrency
+    found = calendly_settings_check()
+    assert [e.msg.split()[0] for e in found] == errors
+    assert all(e.id == "config.E002" for e in found)

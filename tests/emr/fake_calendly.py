@@ -2,7 +2,8 @@
 
 It serves ``/users/me``, ``/organization_memberships`` and ``/event_types`` (paged by ``count``
 with an absolute ``pagination.next_page``) and ``/event_type_available_times`` (refusing, like
-Calendly did, spans over 7 days and starts in the past), from plain data the test sets. Faults
+Calendly, spans over ``max_days`` days (31, Calendly's limit since 2026-07-09; 7 before) and
+starts in the past), from plain data the test sets. Faults
 are queued per path: a status with headers and body (429 with ``Retry-After``, 500, …) or a delay
 (a hang). Every request is logged.
 """
@@ -39,7 +40,7 @@ class Logged:
 
 
 class FakeCalendly:
-    def __init__(self, *, token: str = TOKEN, max_days: int = 7):
+    def __init__(self, *, token: str = TOKEN, max_days: int = 31):
         self.token = token
         self.max_days = max_days
         self.org_uri = ""
@@ -113,6 +114,7 @@ class FakeCalendly:
 
     def _send(self, handler, status: int, body: dict, headers: dict | None = None) -> None:
         raw = json.dumps(body).encode()
+        self._leave(handler)  # before the answer goes out: its client may send the next request at once
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(raw)))
@@ -140,10 +142,17 @@ class FakeCalendly:
             self.log.append(Logged(parts.path, query, handler.headers.get("Authorization", ""), time.monotonic()))
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        handler.in_flight = True
         try:
             self._answer(handler, parts.path, query)
         finally:
-            with self._lock:
+            self._leave(handler)
+
+    def _leave(self, handler) -> None:
+        """The request no longer counts as in flight (once, however often called)."""
+        with self._lock:
+            if getattr(handler, "in_flight", False):
+                handler.in_flight = False
                 self.in_flight -= 1
 
     def _answer(self, handler, path: str, query: dict) -> None:

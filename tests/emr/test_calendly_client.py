@@ -1,4 +1,4 @@
-"""The Calendly client against a fake Calendly on a loopback port: pagination, 7-day chunks,
+"""The Calendly client against a fake Calendly on a loopback port: pagination, chunks of a window,
 merging, 429 handling within the deadline, errors mapped to types, timeouts, bounded concurrency.
 No database."""
 
@@ -77,8 +77,12 @@ def test_a_next_page_on_another_host_is_not_followed(calendly):
     assert len(calendly.log) == 1  # the token went nowhere else
 
 
-@pytest.mark.parametrize("days,chunks", [(10, 2), (31, 5), (7, 1), (0.5, 1)])
-def test_windows_are_asked_in_chunks_of_at_most_seven_days(calendly, days, chunks):
+@pytest.mark.parametrize("days,chunk_days,chunks", [
+    (10, 7, 2), (31, 7, 5), (7, 7, 1), (0.5, 7, 1),  # a Calendly that accepts 7 days a call, as it did
+    (31, 31, 1), (10, 31, 1), (45, 31, 2),  # the default: Calendly's 31 days
+])
+def test_windows_are_asked_in_chunks_of_at_most_chunk_days(calendly, days, chunk_days, chunks):
+    calendly.max_days = chunk_days  # the fake refuses any longer span
     start = soon()
     end = start + timedelta(days=days)
     uri = calendly.event_type("ET1", "owner")
@@ -89,18 +93,18 @@ def test_windows_are_asked_in_chunks_of_at_most_seven_days(calendly, days, chunk
             if at <= end:
                 expected.append(at)
     # Out of order on purpose, and one exactly on a chunk boundary (asked twice, kept once).
-    boundary = start + timedelta(days=7)
-    calendly.times[uri] = [z(t) for t in reversed(expected)] + ([z(boundary)] if days > 7 else [])
-    if days > 7:
+    boundary = start + timedelta(days=chunk_days)
+    calendly.times[uri] = [z(t) for t in reversed(expected)] + ([z(boundary)] if days > chunk_days else [])
+    if days > chunk_days:
         expected = sorted(set(expected) | {boundary})
-    with client_for(calendly) as client:
+    with client_for(calendly, chunk_days=chunk_days) as client:
         times = client.available_times(event_type_uri=uri, start=start, end=end)
     asked = calendly.calls("/event_type_available_times")
-    assert len(asked) == chunks == len(time_chunks(start, end))
+    assert len(asked) == chunks == len(time_chunks(start, end, chunk_days))
     spans = sorted((datetime.fromisoformat(a.query["start_time"]),
                     datetime.fromisoformat(a.query["end_time"])) for a in asked)
     assert spans[0][0] == start and spans[-1][1] == end
-    assert all(hi - lo <= timedelta(days=7) for lo, hi in spans)
+    assert all(hi - lo <= timedelta(days=chunk_days) for lo, hi in spans)
     assert all(spans[i][1] == spans[i + 1][0] for i in range(len(spans) - 1))  # contiguous, no gap
     assert [t.start for t in times] == expected
     assert all(t.start.tzinfo is not None for t in times)
@@ -113,7 +117,7 @@ def test_many_event_types_merge_per_event_type_and_run_concurrently_but_bounded(
     for i, uri in enumerate(uris):
         calendly.times[uri] = [z(start + timedelta(days=13, hours=i % 5)), z(start + timedelta(hours=i))]
     calendly.fail("/event_type_available_times", status=0, delay=0.2, times=-1)  # every call is slow
-    with client_for(calendly, concurrency=4) as client:
+    with client_for(calendly, concurrency=4, chunk_days=7) as client:
         answers = client.available_times_many([(uri, start, end) for uri in uris])
     assert len(calendly.calls("/event_type_available_times")) == 24
     assert 1 < calendly.max_in_flight <= 4

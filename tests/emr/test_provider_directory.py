@@ -3,7 +3,7 @@ both answer shapes, the link format, the cache, upstream failures, the rate limi
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.cache import cache
@@ -95,7 +95,8 @@ def test_inactive_providers_and_other_resource_types_are_left_out(tenant, world,
     assert names == ["Zed Ada", "Zed Ada"]
 
 
-def test_with_a_window_open_times_merged_sorted_and_linked(tenant, world, calendly):
+def test_with_a_window_open_times_merged_sorted_and_linked(tenant, world, calendly, settings):
+    settings.CALENDLY_CHUNK_DAYS = 7  # merged across chunks
     start, end = window(10)
     uri = f"{calendly.url}/event_types/{ET_ADA}"
     times = [start + timedelta(days=9, hours=15), start + timedelta(hours=9), start + timedelta(days=7, hours=9, minutes=30),
@@ -209,7 +210,8 @@ def test_an_event_type_deleted_in_calendly_since_the_sync_has_no_times(tenant, w
     assert response.status_code == 200 and response.json()["data"] == []
 
 
-def test_many_providers_with_one_shared_event_type_are_asked_concurrently(tenant, calendly):
+def test_many_providers_with_one_shared_event_type_are_asked_concurrently(tenant, calendly, settings):
+    settings.CALENDLY_CHUNK_DAYS, settings.CALENDLY_CONCURRENCY = 7, 8
     for i in range(10):
         provider(tenant, f"Dr {i:02}", f"p{i}@clinic.test", states=["CA"])
         calendly.event_type(ET_ADA, calendly.user(f"P{i}", f"p{i}@clinic.test"), "Intake", copy_of=f"P{i}")
@@ -293,10 +295,21 @@ def test_edge_queries_are_valid(tenant, world, calendly, params):
         assert [i["providerName"] for i in response.json()["data"]] == ["Cy Cole", "Zed Ada", "Zed Ada"]
 
 
-def test_a_31_day_window_is_asked_in_five_chunks(tenant, world, calendly):
+@pytest.mark.parametrize("chunk_days,days,calls", [(7, 31, 5), (7, 10, 2), (31, 31, 1), (31, 10, 1)])
+def test_a_window_is_asked_in_chunks_of_calendly_chunk_days(tenant, world, calendly, settings, chunk_days, days, calls):
+    settings.CALENDLY_CHUNK_DAYS = chunk_days
+    calendly.max_days = chunk_days  # the fake refuses any longer span
     start = day_after_tomorrow()
-    get(tenant, provider_states="CA", event_type_id=ET_ADA, start_time=z(start), end_time=z(start + timedelta(days=31)))
-    assert len(calendly.calls("/event_type_available_times")) == 5
+    end = start + timedelta(days=days)
+    uri = f"{calendly.url}/event_types/{ET_ADA}"
+    calendly.times[uri] = [z(start + timedelta(days=d, hours=9)) for d in reversed(range(days))]
+    response = get(tenant, provider_states="CA", event_type_id=ET_ADA, start_time=z(start), end_time=z(end))
+    assert response.status_code == 200, response.content
+    assert response.json()["data"][0]["startTime"] == [z(start + timedelta(days=d, hours=9)) for d in range(days)]
+    asked = calendly.calls("/event_type_available_times")
+    assert len(asked) == calls
+    assert all(datetime.fromisoformat(a.query["end_time"]) - datetime.fromisoformat(a.query["start_time"])
+               <= timedelta(days=chunk_days) for a in asked)
 
 
 @pytest.mark.parametrize("headers", [{}, {"HTTP_CV_API_KEY": "sk_" + "0" * 60}, {"HTTP_CV_API_KEY": ""}, {"HTTP_X_API_KEY": "x"}],
@@ -342,3 +355,61 @@ def test_the_rate_limit_is_60_a_minute_per_key_in_the_directory_shape(tenant, wo
     assert body["status"] == 429 and body["success"] is False and body["message"] == "Too many requests"
     assert 1 <= int(response["Retry-After"]) <= 60 and response["Retry-After"] in body["error"]
     assert get(other, provider_states="CA").status_code == 200  # another key has its own count
+
+
+def test_calendly_down_answers_502_in_the_directory_shape_and_caches_nothing(tenant, world, calendly):
+    from emr.models import CalendlyConnection
+    from tests.servers import free_port
+
+    start, end = window(3)
+    calendly.times[f"{calendly.url}/event_types/{ET_ADA}"] = [z(start + timedelta(hours=9))]
+    live = world["connection"].base_url
+    CalendlyConnection.objects.filter(pk=world["connection"].pk).update(base_url=f"http://127.0.0.1:{free_port()}")
+    params = {"provider_states": "CA", "event_type_id": ET_ADA, "start_time": z(start), "end_time": z(end)}
+    response = get(tenant, **params)
+    assert response.status_code == 502, response.content
+    body = response.json()
+    assert set(body) == {"status", "success", "message", "error"}
+    assert body["status"] == 502 and body["success"] is False and body["message"] == "Bad gateway"
+    assert body["error"].startswith("Calendly: ") and "could not be reached" in body["error"]
+    CalendlyConnection.objects.filter(pk=world["connection"].pk).update(base_url=live)
+    assert get(tenant, **params).json()["data"][0]["startTime"] == [z(start + timedelta(hours=9))]
+
+
+def test_every_one_of_the_56_codes_is_accepted_in_any_case(tenant, world):
+    from tenants.us_states import US_STATE_CODES
+
+    assert len(US_STATE_CODES) == 56
+    codes = ", ".join(code.lower() if i % 2 else code for i, code in enumerate(sorted(US_STATE_CODES)))
+    response = get(tenant, provider_states=codes)
+    assert response.status_code == 200, response.content
+    assert [i["providerName"] for i in response.json()["data"]] == ["Bo Bell", "Cy Cole", "Zed Ada", "Zed Ada"]
+    for code in ("UM", "FM", "MH", "PW", "AA"):  # US codes of other kinds: not licensing states
+        assert get(tenant, provider_states=f"CA,{code}").status_code == 400
+
+
+def test_the_queries_of_an_answer_do_not_grow_with_its_providers(tenant, world, calendly):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    start, end = window(3)
+    links = {"provider_states": "CA,NY,TX"}
+    times = {"provider_states": "CA,NY,TX", "event_type_id": ET_ADA, "start_time": z(start), "end_time": z(end)}
+
+    def queries(params) -> tuple[int, int]:
+        get(tenant, **params)  # first: times asked of Calendly and cached
+        with CaptureQueriesContext(db) as captured:
+            response = get(tenant, **params)
+        assert response.status_code == 200, response.content
+        return len(response.json()["data"]), len(captured)
+
+    calendly.times[f"{calendly.url}/event_types/{ET_ADA}"] = [z(start + timedelta(hours=9))]
+    before = queries(links), queries(times)
+    for i in range(4):
+        provider(tenant, f"Dr {i}", f"dr{i}@clinic.test", states=["TX"])
+        uri = calendly.event_type(ET_ADA, calendly.user(f"DR{i}", f"dr{i}@clinic.test"), "Intake", copy_of=f"DR{i}")
+        calendly.times[uri] = [z(start + timedelta(hours=10))]
+    calendly_sync(connection=world["connection"])
+    after = queries(links), queries(times)
+    assert [data for data, _ in before] == [4, 1] and [data for data, _ in after] == [8, 5]
+    assert [count for _, count in before] == [count for _, count in after]

@@ -68,10 +68,12 @@ def test_the_sync_brings_the_providers_and_their_services(clinic):
     assert len({t.uri for t in types}) == 2
 
 
-def test_directory_times_through_the_sandbox_agree_with_v3_availability(clinic):
+@pytest.mark.parametrize("chunk_days", [7, 31], ids=["two-7-day-chunks", "one-call"])
+def test_directory_times_through_the_sandbox_agree_with_v3_availability(clinic, settings, chunk_days):
+    settings.CALENDLY_CHUNK_DAYS = chunk_days
     adams, baker = clinic.resources
     event_type_id = CalendlyEventType.objects.filter(organization=clinic.organization).first().event_type_id
-    start, end = utc(0), utc(0, days=10)  # two 7-day chunks
+    start, end = utc(0), utc(0, days=10)
     response = directory(clinic.tenant).get("/api/v1/provider-availability", {
         "provider_states": "ny", "event_type_id": event_type_id, "start_time": z(start), "end_time": z(end)})
     assert response.status_code == 200, response.content
@@ -113,10 +115,10 @@ def test_the_sandbox_speaks_calendly_and_keeps_tenants_apart(clinic, site):
         theirs.available_times(event_type_uri=mine_uri, start=utc(0), end=utc(0, days=1))
     with pytest.raises(CalendlyAuthError), CalendlyClient(token="sbx_forged", base_url=base) as forged:
         forged.current_user()
-    # Calendly's own limits: no span over 7 days, no start in the past.
-    with pytest.raises(CalendlyBadRequest, match="no greater than 7 days"):
-        mine.chunk_days = 8
-        mine.available_times(event_type_uri=mine_uri, start=utc(0), end=utc(0, days=8))
+    # Calendly's own limits: no span over 31 days, no start in the past.
+    with pytest.raises(CalendlyBadRequest, match="no greater than 31 days"):
+        mine.chunk_days = 32
+        mine.available_times(event_type_uri=mine_uri, start=utc(0), end=utc(0, days=32))
     with pytest.raises(CalendlyBadRequest, match="in the future"):
         mine.chunk_days = 7
         mine.available_times(event_type_uri=mine_uri, start=utc(0, days=-800), end=utc(0, days=-799))
