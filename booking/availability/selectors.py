@@ -19,10 +19,10 @@ from booking.availability.cache import (
     service_settings_cache_key,
     service_settings_cache_set,
 )
-from booking.availability.loader import ResourceRow, availability_inputs_load, resource_rows, service_in
-from booking.models import Location, Resource, Service
+from booking.availability.loader import ResourceRow, inputs_load, request_inputs
+from booking.models import Location, Resource
 from booking.selectors import tenant_get
-from tenants.errors import InvalidInput
+from tenants.errors import InvalidInput, NotFound
 from tenants.models import Organization
 
 
@@ -94,27 +94,25 @@ class AvailabilityAnswer:
 
 @dataclass
 class _Resolved:
-    location: Location
-    service: Service
+    location: engine.LocationIn
+    service: engine.ServiceIn
     rows: list[ResourceRow]
     query: engine.Query
     effective: engine.Effective
 
 
-def _service_settings(*, organization: Organization, params: AvailabilityParams) -> tuple[engine.ServiceIn, Service | None]:
+def _service_settings(*, organization: Organization, params: AvailabilityParams) -> engine.ServiceIn | None:
     """The service's settings as the engine reads them, from the cache at the organization's data
-    version, else from the database (404 for an unknown or another tenant's service; the service
-    is then returned too, to save reading it again)."""
-    key = service_settings_cache_key(
+    version (present only for the organization's own service: it is stored after reading it), or
+    None."""
+    cached = service_settings_cache_get(key=_service_settings_key(organization, params))
+    return engine.ServiceIn(*cached) if cached is not None else None
+
+
+def _service_settings_key(organization: Organization, params: AvailabilityParams) -> str:
+    return service_settings_cache_key(
         organization_id=organization.pk, version=organization.availability_version, service_id=params.service_id
     )
-    cached = service_settings_cache_get(key=key)
-    if cached is not None:
-        return engine.ServiceIn(*cached), None
-    service = tenant_get(model=Service, organization=organization, pk=params.service_id)
-    service_input = service_in(service)
-    service_settings_cache_set(key=key, value=astuple(service_input))
-    return service_input, service
 
 
 def _service_checks(*, params: AvailabilityParams, service: engine.ServiceIn, now: datetime) -> engine.Effective:
@@ -133,18 +131,24 @@ def _service_checks(*, params: AvailabilityParams, service: engine.ServiceIn, no
 
 def _resolve(
     *, organization: Organization, params: AvailabilityParams, now: datetime, extra_resource: bool = False,
-    service: Service | None = None,
+    service_first: bool = False,
 ) -> _Resolved:
     """The checks that need the data: 404 for an unknown (or another tenant's) location or service,
-    then the service-dependent 400s. ``service`` saves reading it again."""
-    location = tenant_get(model=Location, organization=organization, pk=params.location_id)
-    if service is None:
-        service = tenant_get(model=Service, organization=organization, pk=params.service_id)
-    effective = _service_checks(params=params, service=service_in(service), now=now)
-    rows = resource_rows(
-        organization=organization, location=location, service=service,
+    then the service-dependent 400s (``service_first``: the service's 404 and 400s before the
+    location's 404, the order of the listing), then the ``ResourceIds`` that are not linked. The
+    location, the service and the resource rows are one statement (``loader.request_inputs``)."""
+    location, service, rows = request_inputs(
+        organization=organization, location_id=params.location_id, service_id=params.service_id,
         resource_ids=list(params.resource_ids) if params.resource_ids is not None else None,
     )
+    if location is None and not service_first:
+        raise NotFound(f"Location {params.location_id} not found.")
+    if service is None:
+        raise NotFound(f"Service {params.service_id} not found.")
+    service_settings_cache_set(key=_service_settings_key(organization, params), value=astuple(service))
+    effective = _service_checks(params=params, service=service, now=now)
+    if location is None:
+        raise NotFound(f"Location {params.location_id} not found.")
     if params.resource_ids is not None and not extra_resource:
         linked = {row.id for row in rows if row.linked}
         missing = [rid for rid in params.resource_ids if rid not in linked]
@@ -154,6 +158,13 @@ def _resolve(
             )
     query = params.query(now=now, seed=params.seed(organization.pk, effective))
     return _Resolved(location, service, rows, query, effective)
+
+
+def _inputs(organization: Organization, resolved: _Resolved) -> engine.Inputs:
+    return inputs_load(
+        organization_id=organization.pk, location=resolved.location, service=resolved.service, query=resolved.query,
+        rows=resolved.rows,
+    )
 
 
 def availability_sync_candidates(*, organization: Organization, params: AvailabilityParams) -> list[str]:
@@ -175,8 +186,13 @@ def availability_answer(
     """
     now = timezone.now()
     now_epoch = math.ceil(now.timestamp())
-    service_input, service = _service_settings(organization=organization, params=params)
-    effective = _service_checks(params=params, service=service_input, now=now)
+    resolved = None
+    service_input = _service_settings(organization=organization, params=params)
+    if service_input is None:
+        resolved = _resolve(organization=organization, params=params, now=now, service_first=True)
+        effective = resolved.effective
+    else:
+        effective = _service_checks(params=params, service=service_input, now=now)
     key = availability_cache_key(
         organization_id=organization.pk, version=organization.availability_version,
         normalized=params.normalized(organization.pk, effective),
@@ -185,16 +201,11 @@ def availability_answer(
         cached = availability_cache_get(key=key, now=now_epoch)
         if cached is not None:
             return AvailabilityAnswer(cached, "HIT")
-    resolved = _resolve(organization=organization, params=params, now=now, service=service)
-    inputs = availability_inputs_load(
-        organization=organization, location=resolved.location, service=resolved.service,
-        query=resolved.query, rows=resolved.rows,
-    )
-    result = engine.availability_compute(inputs)
+    if resolved is None:
+        resolved = _resolve(organization=organization, params=params, now=now, service_first=True)
+    result = engine.availability_compute(_inputs(organization, resolved))
     body = answer_bytes(
-        engine.rule_10_output(
-            result, service_id=str(resolved.service.pk), location_id=str(resolved.location.pk), zone=params.zone
-        )
+        engine.rule_10_output(result, service_id=resolved.service.id, location_id=resolved.location.id, zone=params.zone)
     )
     if not sync_failed:
         availability_cache_set(
@@ -217,15 +228,12 @@ def availability_explain(
         **{**params.__dict__, "resource_ids": (str(resource.pk),), "start": at, "end": at, "first_available": False}
     )
     resolved = _resolve(organization=organization, params=params, now=timezone.now(), extra_resource=True)
-    inputs = availability_inputs_load(
-        organization=organization, location=resolved.location, service=resolved.service,
-        query=resolved.query, rows=resolved.rows,
-    )
+    inputs = _inputs(organization, resolved)
     explanation = engine.candidate_explain(inputs, str(resource.pk), at)
     return {
         "ResourceId": str(resource.pk),
-        "ServiceId": str(resolved.service.pk),
-        "LocationId": str(resolved.location.pk),
+        "ServiceId": resolved.service.id,
+        "LocationId": resolved.location.id,
         "time": wallclock.instant(wallclock.epoch(at), params.zone).isoformat(),
         "available": explanation.available,
         "onGrid": explanation.on_grid,
@@ -260,14 +268,11 @@ def availability_explain_day(
         end=wallclock.instant(wallclock.wall_to_epoch(zone, day, wallclock.MIDNIGHT, True) - 1, zone),
     )
     resolved = _resolve(organization=organization, params=params, now=timezone.now(), extra_resource=True)
-    inputs = availability_inputs_load(
-        organization=organization, location=resolved.location, service=resolved.service,
-        query=resolved.query, rows=resolved.rows,
-    )
+    inputs = _inputs(organization, resolved)
     return {
         "ResourceId": str(resource.pk),
-        "ServiceId": str(resolved.service.pk),
-        "LocationId": str(resolved.location.pk),
+        "ServiceId": resolved.service.id,
+        "LocationId": resolved.location.id,
         "date": day.isoformat(),
         "timezone": zone,
         "starts": [
