@@ -192,6 +192,9 @@ def rule_4_capacity(service: ServiceIn, resource: ResourceIn) -> int:
 # --- Rule 5 ----------------------------------------------------------------------------------
 
 
+_ALWAYS_ACTIVE = frozenset((BOOKED, RESERVED))
+
+
 def appointment_is_active(appointment: Booked, now: float) -> bool:
     """Rule 5: "status BK or RS, or IN not yet expired"."""
     if appointment.status in (BOOKED, RESERVED):
@@ -209,7 +212,7 @@ def rule_5_occupied(resource: ResourceIn, now: float) -> list[tuple[int, int, in
     0.) As ``(start, end, end + padding, ref)``."""
     out = []
     for a in resource.appointments:
-        if appointment_is_active(a, now):
+        if a.status in _ALWAYS_ACTIVE or appointment_is_active(a, now):
             end = epoch_ceil(a.end)
             out.append((epoch(a.start), end, end + minutes_to_seconds(a.padding), a.ref))
     return out
