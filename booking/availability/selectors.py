@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from dataclasses import astuple, dataclass
@@ -24,6 +25,9 @@ from booking.models import Location, Resource
 from booking.selectors import tenant_get
 from tenants.errors import InvalidInput, NotFound
 from tenants.models import Organization
+from tenants.shared_cache import generation_read, shared_redis
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,18 +105,32 @@ class _Resolved:
     effective: engine.Effective
 
 
-def _service_settings(*, organization: Organization, params: AvailabilityParams) -> engine.ServiceIn | None:
+def _service_settings(*, organization: Organization, params: AvailabilityParams, version) -> engine.ServiceIn | None:
     """The service's settings as the engine reads them, from the cache at the organization's data
     version (present only for the organization's own service: it is stored after reading it), or
     None."""
-    cached = service_settings_cache_get(key=_service_settings_key(organization, params))
+    if version is None:
+        return None
+    cached = service_settings_cache_get(key=_service_settings_key(organization, params, version))
     return engine.ServiceIn(*cached) if cached is not None else None
 
 
-def _service_settings_key(organization: Organization, params: AvailabilityParams) -> str:
-    return service_settings_cache_key(
-        organization_id=organization.pk, version=organization.availability_version, service_id=params.service_id
-    )
+def _service_settings_key(organization: Organization, params: AvailabilityParams, version) -> str:
+    return service_settings_cache_key(organization_id=organization.pk, version=version, service_id=params.service_id)
+
+
+def _cache_version(organization: Organization):
+    """The organization's data version the cache keys carry (rule 12): with a Redis cache its
+    generation there, read without a query (None while a write is pending: then the cache is not
+    used at all), else the ``availability_version`` read with the credential (``cache``)."""
+    client = shared_redis()
+    if client is None:
+        return organization.availability_version
+    try:
+        return generation_read(client, organization.pk)
+    except Exception:  # noqa: BLE001 - a broken cache must not break availability
+        logger.warning("availability generation read failed", exc_info=True)
+        return None
 
 
 def _service_checks(*, params: AvailabilityParams, service: engine.ServiceIn, now: datetime) -> engine.Effective:
@@ -131,7 +149,7 @@ def _service_checks(*, params: AvailabilityParams, service: engine.ServiceIn, no
 
 def _resolve(
     *, organization: Organization, params: AvailabilityParams, now: datetime, extra_resource: bool = False,
-    service_first: bool = False,
+    service_first: bool = False, version=None,
 ) -> _Resolved:
     """The checks that need the data: 404 for an unknown (or another tenant's) location or service,
     then the service-dependent 400s (``service_first``: the service's 404 and 400s before the
@@ -145,7 +163,8 @@ def _resolve(
         raise NotFound(f"Location {params.location_id} not found.")
     if service is None:
         raise NotFound(f"Service {params.service_id} not found.")
-    service_settings_cache_set(key=_service_settings_key(organization, params), value=astuple(service))
+    if version is not None:
+        service_settings_cache_set(key=_service_settings_key(organization, params, version), value=astuple(service))
     effective = _service_checks(params=params, service=service, now=now)
     if location is None:
         raise NotFound(f"Location {params.location_id} not found.")
@@ -179,25 +198,27 @@ def availability_answer(
 ) -> AvailabilityAnswer:
     """The ``GET /v3/availability`` body (rules 1 to 12).
 
-    ``organization.availability_version`` is the one read with the credential, or after a
-    ``syncExternal`` sync (``booking.services.external_calendars.availability_external_sync``)
-    the one it re-read. ``sync_failed``: the answer is computed from the last synced data and
-    neither read from nor written to the cache.
+    The cache keys carry ``_cache_version``: the generation in Redis, else
+    ``organization.availability_version`` as read with the credential or, after a ``syncExternal``
+    sync (``booking.services.external_calendars.availability_external_sync``), as it re-read it.
+    ``sync_failed``: the answer is computed from the last synced data and neither read from nor
+    written to the cache.
     """
     now = timezone.now()
     now_epoch = math.ceil(now.timestamp())
+    version = None if sync_failed else _cache_version(organization)
     resolved = None
-    service_input = _service_settings(organization=organization, params=params)
+    service_input = _service_settings(organization=organization, params=params, version=version)
     if service_input is None:
-        resolved = _resolve(organization=organization, params=params, now=now, service_first=True)
+        resolved = _resolve(organization=organization, params=params, now=now, service_first=True, version=version)
         effective = resolved.effective
     else:
         effective = _service_checks(params=params, service=service_input, now=now)
-    key = availability_cache_key(
-        organization_id=organization.pk, version=organization.availability_version,
-        normalized=params.normalized(organization.pk, effective),
-    )
-    if not sync_failed:
+    key = None
+    if version is not None:
+        key = availability_cache_key(
+            organization_id=organization.pk, version=version, normalized=params.normalized(organization.pk, effective)
+        )
         cached = availability_cache_get(key=key, now=now_epoch)
         if cached is not None:
             return AvailabilityAnswer(cached, "HIT")
@@ -207,7 +228,7 @@ def availability_answer(
     body = answer_bytes(
         engine.rule_10_output(result, service_id=resolved.service.id, location_id=resolved.location.id, zone=params.zone)
     )
-    if not sync_failed:
+    if key is not None:
         availability_cache_set(
             key=key,
             body=body,
