@@ -27,6 +27,7 @@ the database, so a revocation or a write seen by one process is seen by all.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -126,19 +127,32 @@ def credential_key(kind: str, lookup: str) -> str:
     return _key(f"credential:{kind}:{lookup}")
 
 
-def credential_read(client, key: str, *, also: str | None = None) -> tuple[bytes | None, str | None, bytes | None]:
-    """``(entry, lease, also_value)``: the stored entry (None when absent or tombstoned), else a lease
-    this reader holds (None when another reader holds one or a tombstone is there), plus the raw
-    value of key ``also`` read in the same round trip."""
-    values = client.mget([key, also] if also else [key])
-    value, extra = values[0], (values[1] if also else None)
+@dataclass
+class CredentialRead:
+    entry: bytes | None  # the stored entry (None when absent or tombstoned)
+    lease: str | None  # else a lease this reader holds (None: another reader's, or a tombstone)
+    used: bytes | None  # the value of the ``used`` key
+    generation: str | None = None  # ``generation_read`` of the ``organization_id`` asked for
+    generation_known: bool = False  # whether it was asked for
+
+
+def credential_read(client, key: str, *, used: str, organization_id=None) -> CredentialRead:
+    """The credential's entry and its last use, and when the caller knows the organization the
+    key belongs to, its generation too: one round trip."""
+    with client.pipeline(transaction=False) as pipe:
+        pipe.mget([key, used])
+        if organization_id is not None:
+            _script(client, _GENERATION_READ)(keys=[_generation_key(organization_id)], args=[_token()], client=pipe)
+        answers = pipe.execute()
+    (value, last_used), generation = answers[0], (answers[1] if organization_id is not None else None)
+    read = CredentialRead(None, None, last_used, generation.decode() if generation else None, organization_id is not None)
     if value is not None and value.startswith(_ENTRY):
-        return value[len(_ENTRY) :], None, extra
-    if value is None:
+        read.entry = value[len(_ENTRY) :]
+    elif value is None:
         lease = _LEASE + _token().encode()
         if client.set(key, lease, nx=True, ex=LEASE_SECONDS):
-            return None, lease.decode(), extra
-    return None, None, extra
+            read.lease = lease.decode()
+    return read
 
 
 def credential_fill(client, key: str, lease: str, entry: bytes) -> bool:

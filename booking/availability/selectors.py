@@ -111,21 +111,43 @@ def _service_settings(*, organization: Organization, params: AvailabilityParams,
     None."""
     if version is None:
         return None
-    cached = service_settings_cache_get(key=_service_settings_key(organization, params, version))
-    return engine.ServiceIn(*cached) if cached is not None else None
+    key = _service_settings_key(organization, params, version)
+    found = _service_settings_seen.get(key)
+    if found is None:
+        cached = service_settings_cache_get(key=key)
+        if cached is None:
+            return None
+        found = _service_settings_remember(key, engine.ServiceIn(*cached))
+    return found
+
+
+# The service settings this process has read, under the same keys as the cache: a key names the
+# organization's data version, which every write to a service changes, so they never go stale.
+_service_settings_seen: dict[str, engine.ServiceIn] = {}
+
+
+def _service_settings_remember(key: str, service: engine.ServiceIn) -> engine.ServiceIn:
+    if len(_service_settings_seen) > 10_000:
+        _service_settings_seen.clear()
+    _service_settings_seen[key] = service
+    return service
 
 
 def _service_settings_key(organization: Organization, params: AvailabilityParams, version) -> str:
     return service_settings_cache_key(organization_id=organization.pk, version=version, service_id=params.service_id)
 
 
-def _cache_version(organization: Organization):
+def _cache_version(organization: Organization, *, fresh: bool = False):
     """The organization's data version the cache keys carry (rule 12): with a Redis cache its
     generation there, read without a query (None while a write is pending: then the cache is not
-    used at all), else the ``availability_version`` read with the credential (``cache``)."""
+    used at all) and usually with the credential (``data_generation``), else the
+    ``availability_version`` read with the credential (``cache``). ``fresh``: read it now (after
+    a ``syncExternal`` sync, which may have changed it)."""
     client = shared_redis()
     if client is None:
         return organization.availability_version
+    if not fresh and hasattr(organization, "data_generation"):
+        return organization.data_generation
     try:
         return generation_read(client, organization.pk)
     except Exception:  # noqa: BLE001 - a broken cache must not break availability
@@ -164,7 +186,9 @@ def _resolve(
     if service is None:
         raise NotFound(f"Service {params.service_id} not found.")
     if version is not None:
-        service_settings_cache_set(key=_service_settings_key(organization, params, version), value=astuple(service))
+        key = _service_settings_key(organization, params, version)
+        service_settings_cache_set(key=key, value=astuple(service))
+        _service_settings_remember(key, service)
     effective = _service_checks(params=params, service=service, now=now)
     if location is None:
         raise NotFound(f"Location {params.location_id} not found.")
@@ -206,7 +230,7 @@ def availability_answer(
     """
     now = timezone.now()
     now_epoch = math.ceil(now.timestamp())
-    version = None if sync_failed else _cache_version(organization)
+    version = None if sync_failed else _cache_version(organization, fresh=params.sync_external)
     resolved = None
     service_input = _service_settings(organization=organization, params=params, version=version)
     if service_input is None:

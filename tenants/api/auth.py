@@ -83,28 +83,39 @@ def _api_client_by_key_lookup(lookup: str) -> ApiClient | None:
     return ApiClient.objects.select_related("organization").filter(api_key_lookup=lookup, revoked_at__isnull=True).first()
 
 
+# The organization each API key lookup belongs to, once seen: a lookup never changes hands (a
+# rotation makes a new one), so knowing it lets the generation be read with the credential.
+_organization_of_lookup: dict[str, object] = {}
+
+
 def _api_client_by_key_cached(redis, lookup: str) -> ApiClient | None:
     """The cached client, else the database's, stored for the next request unless a write changed
-    the credential meanwhile; its ``last_used_at`` is the latest any worker recorded."""
+    the credential meanwhile; its ``last_used_at`` is the latest any worker recorded, and its
+    organization's ``data_generation`` the one read with it (as the database's version was)."""
     key = credential_key("sk", lookup)
     try:
-        entry, lease, used = credential_read(redis, key, also=used_key("sk", lookup))
+        read = credential_read(redis, key, used=used_key("sk", lookup), organization_id=_organization_of_lookup.get(lookup))
     except Exception:  # noqa: BLE001 - a broken cache must not break authentication
         logger.warning("credential cache read failed", exc_info=True)
         return _api_client_by_key_lookup(lookup)
-    if entry is not None:
-        client = pickle.loads(entry)  # noqa: S301 - written by this code, in our own Redis
+    if read.entry is not None:
+        client = pickle.loads(read.entry)  # noqa: S301 - written by this code, in our own Redis
     else:
         client = _api_client_by_key_lookup(lookup)
         if client is None:
             return None
-        if lease is not None:
+        if read.lease is not None:
             try:
-                credential_fill(redis, key, lease, pickle.dumps(client))
+                credential_fill(redis, key, read.lease, pickle.dumps(client))
             except Exception:  # noqa: BLE001
                 logger.warning("credential cache write failed", exc_info=True)
-    if used is not None:
-        client.last_used_at = max(client.last_used_at or EPOCH, datetime.fromtimestamp(float(used), UTC))
+    if read.used is not None:
+        client.last_used_at = max(client.last_used_at or EPOCH, datetime.fromtimestamp(float(read.used), UTC))
+    if read.generation_known and client.organization_id == _organization_of_lookup.get(lookup):
+        client.organization.data_generation = read.generation
+    if len(_organization_of_lookup) > 100_000:
+        _organization_of_lookup.clear()
+    _organization_of_lookup[lookup] = client.organization_id
     return client
 
 

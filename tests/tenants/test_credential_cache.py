@@ -101,11 +101,13 @@ def test_a_read_overtaken_by_a_revocation_is_not_stored(db, shared):
     clinic = clinic_make()
     lookup = clinic.tenant.api_client.api_key_lookup
     key = shared_cache.credential_key("sk", lookup)
-    entry, lease, _ = shared_cache.credential_read(shared, key)
-    assert entry is None and lease is not None
+    used = shared_cache.used_key("sk", lookup)
+    read = shared_cache.credential_read(shared, key, used=used)
+    assert read.entry is None and read.lease is not None
     api_client_revoke(api_client=clinic.tenant.api_client)
-    assert not shared_cache.credential_fill(shared, key, lease, b"stale")
-    assert shared_cache.credential_read(shared, key)[:2] == (None, None)  # tombstoned: read the database
+    assert not shared_cache.credential_fill(shared, key, read.lease, b"stale")
+    again = shared_cache.credential_read(shared, key, used=used)
+    assert (again.entry, again.lease) == (None, None)  # tombstoned: read the database
     assert _availability(clinic).status_code == 401
 
 
