@@ -13,6 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from functools import cache
 
 from django.db import connection, models
 
@@ -32,12 +33,25 @@ from booking.models import (
 )
 from tenants.models import Organization
 
+# The names below are worked out once per database vendor: the statements are rebuilt on every
+# request (their IN lists vary), their table and column names never do.
+
 
 def _table(model) -> str:
+    return _quoted_table(model, connection.vendor)
+
+
+@cache
+def _quoted_table(model, vendor: str) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
 def _col(model, field: str, alias: str) -> str:
+    return _quoted_column(model, field, alias, connection.vendor)
+
+
+@cache
+def _quoted_column(model, field: str, alias: str, vendor: str) -> str:
     return f"{alias}.{connection.ops.quote_name(model._meta.get_field(field).column)}"
 
 
@@ -50,8 +64,13 @@ def _epoch(column: str) -> str:
 def _text(model, field: str, alias: str) -> str:
     """An id column (or a foreign key) as text computed by the database: a uuid in its dashed form
     (SQLite keeps 32 hex digits), an integer in decimal."""
+    return _id_text(model, field, alias, connection.vendor)
+
+
+@cache
+def _id_text(model, field: str, alias: str, vendor: str) -> str:
     column = _col(model, field, alias)
-    if connection.vendor == "postgresql":
+    if vendor == "postgresql":
         return f"{column}::text"
     target = model._meta.get_field(field)
     target = target.target_field if target.is_relation else target
