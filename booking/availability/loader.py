@@ -4,7 +4,9 @@
 (``LOADER_QUERIES``), whatever the number of resources and days: one per kind of row, each
 filtered to the candidate resources and to the engine's horizon around the request window. The
 six row kinds are read by the SQL of ``loader_sql`` on one cursor (the ORM's query building cost
-more than the rows); the resource rows stay an ORM query.
+more than the rows). ``GET /v3/availability`` reads the location, the service and the resource rows
+in one statement too (``request_inputs``); callers holding the model objects use the ORM query
+``resource_rows``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from booking.selectors import resource_first_location_zone, resource_zone
 from booking.validators import parse_wall_time
 from tenants.models import Organization
 
-LOADER_QUERIES = 7  # resources, shifts, allocations, blocks, recurring blocks, appointments, external busy
+LOADER_QUERIES = 7  # resources (with the location and service: request_inputs), shifts, allocations, blocks, recurring blocks, appointments, external busy
 
 
 @dataclass(frozen=True)
