@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
+import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass
 from datetime import date, datetime
 
@@ -210,6 +213,35 @@ def _inputs(organization: Organization, resolved: _Resolved) -> engine.Inputs:
     )
 
 
+_collector_lock = threading.Lock()
+_collector_pauses = 0  # computations running with the collector paused
+_collector_was_enabled = False  # as the first of them found it
+
+
+@contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector paused while an answer is computed.
+
+    Loading, computing and rendering an answer allocate tens of thousands of short-lived tuples,
+    dataclasses, lists and dicts; the collector, triggered by allocation counts, then traversed the
+    whole heap several times per request (measured: a fifth of an uncached 20 x 7 request, a third
+    of an 80 x 31 one). None of these objects form cycles, so reference counting frees them all
+    the same; collection resumes when the last computation running in the process ends."""
+    global _collector_pauses, _collector_was_enabled
+    with _collector_lock:
+        if _collector_pauses == 0:
+            _collector_was_enabled = gc.isenabled()
+            gc.disable()
+        _collector_pauses += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_pauses -= 1
+            if _collector_pauses == 0 and _collector_was_enabled:
+                gc.enable()
+
+
 def availability_sync_candidates(*, organization: Organization, params: AvailabilityParams) -> list[str]:
     """The resources a ``syncExternal`` request syncs first (rule 2's candidates), after the checks
     that need the data (404, the service's 400s), so a refused request syncs nothing."""
@@ -246,12 +278,13 @@ def availability_answer(
         cached = availability_cache_get(key=key, now=now_epoch)
         if cached is not None:
             return AvailabilityAnswer(cached, "HIT")
-    if resolved is None:
-        resolved = _resolve(organization=organization, params=params, now=now, service_first=True)
-    result = engine.availability_compute(_inputs(organization, resolved))
-    body = answer_bytes(
-        engine.rule_10_output(result, service_id=resolved.service.id, location_id=resolved.location.id, zone=params.zone)
-    )
+    with _collector_paused():
+        if resolved is None:
+            resolved = _resolve(organization=organization, params=params, now=now, service_first=True)
+        result = engine.availability_compute(_inputs(organization, resolved))
+        body = answer_bytes(
+            engine.rule_10_output(result, service_id=resolved.service.id, location_id=resolved.location.id, zone=params.zone)
+        )
     if key is not None:
         availability_cache_set(
             key=key,
