@@ -243,13 +243,15 @@ def request_rows(*, organization_id, location_id, service_id, resource_ids: list
     service and the resources joined to it, each filtered to the organization."""
     org, loc, svc = _id(organization_id), _id(location_id), _id(service_id)
     o, lo, v, r, k, f, fl = "o", "lo", "v", "r", "k", "f", "fl"
-    linked = (f"EXISTS (SELECT 1 FROM {_table(ResourceService)} k WHERE {_col(ResourceService, 'resource', k)} = "
-              f"{_col(Resource, 'id', r)} AND {_col(ResourceService, 'service', k)} = %s "
-              f"AND {_col(ResourceService, 'location', k)} = %s)")
+    # The subqueries name the organization too, though the resource they follow is already its own.
+    linked = (f"EXISTS (SELECT 1 FROM {_table(ResourceService)} k WHERE {_col(ResourceService, 'organization', k)} = "
+              f"{_col(Organization, 'id', o)} AND {_col(ResourceService, 'resource', k)} = {_col(Resource, 'id', r)} "
+              f"AND {_col(ResourceService, 'service', k)} = %s AND {_col(ResourceService, 'location', k)} = %s)")
     params: list = [svc, loc]  # the SELECT's (``linked``); then the joins', the resources', the organization's
     first_zone = (f"(SELECT {_col(Location, 'timezone', fl)} FROM {_table(ResourceService)} f "
                   f"INNER JOIN {_table(Location)} fl ON {_col(Location, 'id', fl)} = {_col(ResourceService, 'location', f)} "
-                  f"WHERE {_col(ResourceService, 'resource', f)} = {_col(Resource, 'id', r)} "
+                  f"WHERE {_col(ResourceService, 'organization', f)} = {_col(Organization, 'id', o)} "
+                  f"AND {_col(ResourceService, 'resource', f)} = {_col(Resource, 'id', r)} "
                   f"ORDER BY {_col(ResourceService, 'created_at', f)}, {_col(ResourceService, 'id', f)} LIMIT 1)")
     columns = (
         [_col(Organization, "timezone", o)]
