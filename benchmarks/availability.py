@@ -165,7 +165,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     first = next_monday()
     backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
-    print(f"database: {connection.vendor}; cache: {backend}; data from {first} on")
+    print(f"database: {connection.vendor}; cache: {backend}; data from {first} on; {_load()}")
     started = time.perf_counter()
     org, api_key, location, service, resources = build(first, DATA_DAYS)
     with connection.cursor() as cursor:
@@ -182,6 +182,13 @@ def main() -> None:
             run(client, org, location, service, resources[:50], first)
     finally:
         Organization.objects.filter(pk=org.pk).delete()
+    print(_load())
+
+
+def _load() -> str:
+    """The machine's load average: other processes on a shared machine move every figure."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 class _Recorder:

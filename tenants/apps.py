@@ -19,6 +19,7 @@ class TenantsConfig(AppConfig):
     verbose_name = "Organizations and access"
 
     def ready(self):
+        from tenants import signals  # noqa: F401 - connects the credential cache's receivers
         from tenants.webhooks.checks import webhook_settings_check
 
         checks.register(webhook_settings_check)

@@ -4,7 +4,9 @@
 (``LOADER_QUERIES``), whatever the number of resources and days: one per kind of row, each
 filtered to the candidate resources and to the engine's horizon around the request window. The
 six row kinds are read by the SQL of ``loader_sql`` on one cursor (the ORM's query building cost
-more than the rows); the resource rows stay an ORM query.
+more than the rows). ``GET /v3/availability`` reads the location, the service and the resource rows
+in one statement too (``request_inputs``); callers holding the model objects use the ORM query
+``resource_rows``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import timedelta
 from django.db.models import OuterRef, Q, Subquery
 
 from booking.availability import engine, wallclock
-from booking.availability.loader_sql import as_date, as_list, as_time, loader_rows, uuid_text
+from booking.availability.loader_sql import as_date, as_list, as_time, loader_rows, request_rows
 from booking.availability.wallclock import RecurringRule, WeeklyWindow
 from booking.models import (
     ActiveStatus,
@@ -29,7 +31,7 @@ from booking.selectors import resource_first_location_zone, resource_zone
 from booking.validators import parse_wall_time
 from tenants.models import Organization
 
-LOADER_QUERIES = 7  # resources, shifts, allocations, blocks, recurring blocks, appointments, external busy
+LOADER_QUERIES = 7  # resources (with the location and service: request_inputs), shifts, allocations, blocks, recurring blocks, appointments, external busy
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,42 @@ def resource_rows(
     ]
 
 
+def request_inputs(
+    *, organization: Organization, location_id, service_id, resource_ids: list | None
+) -> tuple[engine.LocationIn | None, engine.ServiceIn | None, list[ResourceRow]]:
+    """The request's location and service as the engine reads them (None when the organization has
+    no such one) and ``resource_rows``' rows, from one statement (``loader_sql.request_rows``)."""
+    read = request_rows(
+        organization_id=organization.pk, location_id=location_id, service_id=service_id, resource_ids=resource_ids
+    )
+    location = service = None
+    if read.location is not None:
+        pk, zone, weekly, status = read.location
+        location = engine.LocationIn(
+            id=pk, zone=zone, weekly=tuple(weekly_json_windows(as_list(weekly))), active=status == ActiveStatus.ACTIVE
+        )
+    if read.service is not None:
+        pk, duration, padding, capacity, interval, round_robin, select, low, high, step = read.service
+        service = engine.ServiceIn(
+            id=pk, duration=duration, padding=padding, capacity=capacity, booking_interval=interval,
+            round_robin=round_robin, duration_select=bool(select), duration_min=low, duration_max=high,
+            duration_interval=step,
+        )
+    rows = [
+        ResourceRow(
+            id=pk,
+            name=name,
+            linked=bool(linked),
+            zone=resource_zone(own=own_zone, first_location=first, organization_zone=read.organization_zone),
+            capacity=capacity,
+            active=status == ActiveStatus.ACTIVE,
+            hidden=bool(hidden),
+        )
+        for pk, name, own_zone, capacity, status, hidden, first, linked in read.resources
+    ]
+    return location, service, rows
+
+
 def availability_inputs_load(
     *,
     organization: Organization,
@@ -128,10 +166,20 @@ def availability_inputs_load(
     """
     if rows is None:
         rows = resource_rows(organization=organization, location=location, service=service, resource_ids=resource_ids)
-    location_input = location_in(location)
-    service_input = service_in(service)
+    return inputs_load(
+        organization_id=organization.pk, location=location_in(location), service=service_in(service), query=query,
+        rows=rows, exclude_appointment_id=exclude_appointment_id,
+    )
+
+
+def inputs_load(
+    *, organization_id, location: engine.LocationIn, service: engine.ServiceIn, query: engine.Query,
+    rows: list[ResourceRow], exclude_appointment_id=None,
+) -> engine.Inputs:
+    """``availability_inputs_load`` from the engine's view of the location and the service
+    (``request_inputs``), for the organization's ``rows``."""
     if not rows:
-        return engine.Inputs(location=location_input, service=service_input, resources=(), query=query)
+        return engine.Inputs(location=location, service=service, resources=(), query=query)
 
     ids = [row.id for row in rows]
     zone_of = {row.id: row.zone for row in rows}
@@ -139,50 +187,51 @@ def availability_inputs_load(
     first_date, last_date = (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
 
     rows_by_kind = loader_rows(
-        organization_id=organization.pk, location_id=location.pk, service_id=service.pk, ids=ids, start=start, end=end,
+        organization_id=organization_id, location_id=location.id, service_id=service.id, ids=ids, start=start, end=end,
         first_date=first_date, last_date=last_date, now=query.now,
         near=engine.load_horizon_near(query) - engine.MAX_PADDING, far=start - engine.MAX_PADDING,
         exclude_appointment_id=exclude_appointment_id,
     )
+    # Ids arrive as text (``loader_sql``); each row kind is grouped by its resource.
     shifts = defaultdict(list)
     for resource_id, dow, s, e, valid_from, valid_until, every, pk in rows_by_kind["shifts"]:
-        shifts[uuid_text(resource_id)].append(
-            WeeklyWindow(dow, as_time(s), as_time(e), as_date(valid_from), as_date(valid_until), every, uuid_text(pk))
+        shifts[resource_id].append(
+            WeeklyWindow(dow, as_time(s), as_time(e), as_date(valid_from), as_date(valid_until), every, pk)
         )
     allocations = defaultdict(list)
     for resource_id, s, e, pk in rows_by_kind["allocations"]:
-        allocations[uuid_text(resource_id)].append(engine.Span(s, e, uuid_text(pk)))
+        allocations[resource_id].append(engine.Span(s, e, pk))
     own_blocks = defaultdict(list)
     shared_blocks = []
     for resource_id, s, e, pk in rows_by_kind["blocks"]:
-        span = engine.Span(s, e, uuid_text(pk))
+        span = engine.Span(s, e, pk)
         if resource_id is None:
             shared_blocks.append(span)
         else:
-            own_blocks[uuid_text(resource_id)].append(span)
+            own_blocks[resource_id].append(span)
     own_recurring = defaultdict(list)
     shared_recurring = []
     for row in rows_by_kind["recurring"]:
         resource_id, frequency, interval, start_date, end_date, s, e, zone, weekdays, month_day, pk = row
-        resource_id = uuid_text(resource_id) if resource_id is not None else None
         # Its own zone, else its scope entity's: the resource's, or the location's (a service has
         # none, so a service-scoped block is read in the zone of the location asked about).
-        zone = zone or (zone_of[resource_id] if resource_id is not None else location.timezone)
+        zone = zone or (zone_of[resource_id] if resource_id is not None else location.zone)
         rule = RecurringRule(
             frequency=frequency, start_date=as_date(start_date), start=as_time(s), end=as_time(e), zone=zone,
             interval=interval, end_date=as_date(end_date), weekdays=tuple(as_list(weekdays)), month_day=month_day,
-            ref=uuid_text(pk),
+            ref=pk,
         )
         if resource_id is None:
             shared_recurring.append(rule)
         else:
             own_recurring[resource_id].append(rule)
     appointments = defaultdict(list)
+    booked = engine.Booked
     for resource_id, pk, s, e, status, expires_at, padding in rows_by_kind["appointments"]:
-        appointments[uuid_text(resource_id)].append(engine.Booked(uuid_text(pk), s, e, status, padding or 0, expires_at))
+        appointments[resource_id].append(booked(pk, s, e, status, padding or 0, expires_at))
     busy = defaultdict(list)
     for resource_id, calendar_id, s, e in rows_by_kind["busy"]:
-        busy[uuid_text(resource_id)].append(engine.Span(s, e, uuid_text(calendar_id)))
+        busy[resource_id].append(engine.Span(s, e, calendar_id))
 
     resources = tuple(
         engine.ResourceIn(
@@ -202,11 +251,10 @@ def availability_inputs_load(
         for row in rows
     )
     return engine.Inputs(
-        location=location_input,
-        service=service_input,
+        location=location,
+        service=service,
         resources=resources,
         query=query,
         blocks=tuple(shared_blocks),
         recurring_blocks=tuple(shared_recurring),
     )
-

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time
+from functools import cache
 
-from django.db import connection
+from django.db import connection, models
 
 from booking.availability.wallclock import MIDNIGHT
 from booking.models import (
@@ -22,17 +24,34 @@ from booking.models import (
     AppointmentResource,
     Block,
     ExternalBusy,
+    Location,
     RecurringBlock,
+    Resource,
+    ResourceService,
     Service,
     Shift,
 )
+from tenants.models import Organization
+
+# The names below are worked out once per database vendor: the statements are rebuilt on every
+# request (their IN lists vary), their table and column names never do.
 
 
 def _table(model) -> str:
+    return _quoted_table(model, connection.vendor)
+
+
+@cache
+def _quoted_table(model, vendor: str) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
 def _col(model, field: str, alias: str) -> str:
+    return _quoted_column(model, field, alias, connection.vendor)
+
+
+@cache
+def _quoted_column(model, field: str, alias: str, vendor: str) -> str:
     return f"{alias}.{connection.ops.quote_name(model._meta.get_field(field).column)}"
 
 
@@ -42,12 +61,28 @@ def _epoch(column: str) -> str:
     return f"ROUND((julianday({column}) - 2440587.5) * 86400.0, 3)"
 
 
-def _text(column: str) -> str:
-    return f"{column}::text" if connection.vendor == "postgresql" else column
+def _text(model, field: str, alias: str) -> str:
+    """An id column (or a foreign key) as text computed by the database: a uuid in its dashed form
+    (SQLite keeps 32 hex digits), an integer in decimal."""
+    return _id_text(model, field, alias, connection.vendor)
+
+
+@cache
+def _id_text(model, field: str, alias: str, vendor: str) -> str:
+    column = _col(model, field, alias)
+    if vendor == "postgresql":
+        return f"{column}::text"
+    target = model._meta.get_field(field)
+    target = target.target_field if target.is_relation else target
+    if not isinstance(target, models.UUIDField):
+        return f"CAST({column} AS TEXT)"
+    parts = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+    return " || '-' || ".join(f"substr({column}, {start}, {length})" for start, length in parts)
 
 
 def uuid_text(raw) -> str:
-    """SQLite keeps 32 hex digits, PostgreSQL answers the dashed form (integer keys as they are)."""
+    """A uuid read without ``_text``: SQLite keeps 32 hex digits, PostgreSQL answers the dashed
+    form (integer keys as they are)."""
     if not isinstance(raw, str):
         return str(raw)
     if len(raw) == 32:
@@ -99,9 +134,9 @@ def loader_rows(
     with connection.cursor() as cursor:
         s = "s"
         cursor.execute(
-            f"SELECT {_text(_col(Shift, 'resource', s))}, {_col(Shift, 'day_of_week', s)}, {_col(Shift, 'start_time', s)}, "
+            f"SELECT {_text(Shift, 'resource', s)}, {_col(Shift, 'day_of_week', s)}, {_col(Shift, 'start_time', s)}, "
             f"{_col(Shift, 'end_time', s)}, {_col(Shift, 'valid_from', s)}, {_col(Shift, 'valid_until', s)}, "
-            f"{_col(Shift, 'recur_every_weeks', s)}, {_text(_col(Shift, 'id', s))} FROM {_table(Shift)} s "
+            f"{_col(Shift, 'recur_every_weeks', s)}, {_text(Shift, 'id', s)} FROM {_table(Shift)} s "
             f"WHERE {_col(Shift, 'organization', s)} = %s AND {_col(Shift, 'resource', s)} IN ({_in(rids)}) "
             f"AND ({_col(Shift, 'location', s)} IS NULL OR {_col(Shift, 'location', s)} = %s) "
             f"AND ({_col(Shift, 'valid_until', s)} IS NULL OR {_col(Shift, 'valid_until', s)} >= %s) "
@@ -111,8 +146,8 @@ def loader_rows(
         out["shifts"] = cursor.fetchall()
         a = "a"
         cursor.execute(
-            f"SELECT {_text(_col(Allocation, 'resource', a))}, {_epoch(_col(Allocation, 'start', a))}, "
-            f"{_epoch(_col(Allocation, 'end', a))}, {_text(_col(Allocation, 'id', a))} FROM {_table(Allocation)} a "
+            f"SELECT {_text(Allocation, 'resource', a)}, {_epoch(_col(Allocation, 'start', a))}, "
+            f"{_epoch(_col(Allocation, 'end', a))}, {_text(Allocation, 'id', a)} FROM {_table(Allocation)} a "
             f"WHERE {_col(Allocation, 'organization', a)} = %s AND {_col(Allocation, 'resource', a)} IN ({_in(rids)}) "
             f"AND {_col(Allocation, 'start', a)} < %s AND {_col(Allocation, 'end', a)} > %s "
             f"AND ({_col(Allocation, 'location', a)} IS NULL OR {_col(Allocation, 'location', a)} = %s)",
@@ -121,8 +156,8 @@ def loader_rows(
         out["allocations"] = cursor.fetchall()
         b = "b"
         cursor.execute(
-            f"SELECT {_text(_col(Block, 'resource', b))}, {_epoch(_col(Block, 'start', b))}, {_epoch(_col(Block, 'end', b))}, "
-            f"{_text(_col(Block, 'id', b))} FROM {_table(Block)} b "
+            f"SELECT {_text(Block, 'resource', b)}, {_epoch(_col(Block, 'start', b))}, {_epoch(_col(Block, 'end', b))}, "
+            f"{_text(Block, 'id', b)} FROM {_table(Block)} b "
             f"WHERE {_col(Block, 'organization', b)} = %s AND {_col(Block, 'start', b)} < %s AND {_col(Block, 'end', b)} > %s "
             f"AND ({_col(Block, 'resource', b)} IN ({_in(rids)}) OR {_col(Block, 'location', b)} = %s "
             f"OR {_col(Block, 'service', b)} = %s)",
@@ -132,7 +167,7 @@ def loader_rows(
         r = "r"
         fields = ("resource", "frequency", "interval", "start_date", "end_date", "start_time", "end_time", "timezone",
                   "weekdays", "month_day", "id")
-        columns = [_text(_col(RecurringBlock, f, r)) if f in ("resource", "id") else _col(RecurringBlock, f, r) for f in fields]
+        columns = [_text(RecurringBlock, f, r) if f in ("resource", "id") else _col(RecurringBlock, f, r) for f in fields]
         cursor.execute(
             f"SELECT {', '.join(columns)} FROM {_table(RecurringBlock)} r "
             f"WHERE {_col(RecurringBlock, 'organization', r)} = %s AND {_col(RecurringBlock, 'start_date', r)} <= %s "
@@ -153,7 +188,7 @@ def loader_rows(
         status = _col(Appointment, "status", ap)
         expires = _col(Appointment, "expires_at", ap)
         sql = (
-            f"SELECT {_text(_col(AppointmentResource, 'resource', link))}, {_text(_col(AppointmentResource, 'appointment', link))}, "
+            f"SELECT {_text(AppointmentResource, 'resource', link)}, {_text(AppointmentResource, 'appointment', link)}, "
             f"{_epoch(_col(Appointment, 'start', ap))}, {_epoch(_col(Appointment, 'end', ap))}, {status}, "
             f"{_epoch(expires)}, {_col(Service, 'padding', sv)} "
             f"FROM {_table(AppointmentResource)} l "
@@ -171,7 +206,7 @@ def loader_rows(
         out["appointments"] = cursor.fetchall()
         x = "x"
         cursor.execute(
-            f"SELECT {_text(_col(ExternalBusy, 'resource', x))}, {_text(_col(ExternalBusy, 'calendar', x))}, "
+            f"SELECT {_text(ExternalBusy, 'resource', x)}, {_text(ExternalBusy, 'calendar', x)}, "
             f"{_epoch(_col(ExternalBusy, 'start', x))}, {_epoch(_col(ExternalBusy, 'end', x))} FROM {_table(ExternalBusy)} x "
             f"WHERE {_col(ExternalBusy, 'resource', x)} IN ({_in(rids)}) "
             f"AND {_col(ExternalBusy, 'start', x)} < %s AND {_col(ExternalBusy, 'end', x)} > %s",
@@ -179,3 +214,87 @@ def loader_rows(
         )
         out["busy"] = cursor.fetchall()
     return out
+
+
+# --- the request's own rows ----------------------------------------------------------------------
+
+LOCATION_FIELDS = ("id", "timezone", "weekly_availability", "status")
+SERVICE_FIELDS = ("id", "duration", "padding", "bookings_per_slot", "booking_interval", "round_robin", "duration_select",
+                  "duration_min", "duration_max", "duration_interval")
+RESOURCE_FIELDS = ("id", "name", "timezone", "bookings_per_slot", "status", "hide_in_availability")
+
+
+@dataclass(frozen=True)
+class RequestRows:
+    """What ``request_rows`` read: the organization's zone, the location and the service (None when
+    the organization has no such one), and the resource rows (``RESOURCE_FIELDS``, then the zone of
+    the first location each was linked to and whether it offers the service at the location)."""
+
+    organization_zone: str
+    location: tuple | None  # LOCATION_FIELDS
+    service: tuple | None  # SERVICE_FIELDS
+    resources: list[tuple]
+
+
+def request_rows(*, organization_id, location_id, service_id, resource_ids: list | None) -> RequestRows:
+    """The organization's zone, its location and service named by the request, and the resources to
+    consider in answer order (name, id): ``resource_ids`` if given, else every resource linked to
+    the service at the location. One statement: the organization's row, with the location, the
+    service and the resources joined to it, each filtered to the organization."""
+    org, loc, svc = _id(organization_id), _id(location_id), _id(service_id)
+    o, lo, v, r, k, f, fl = "o", "lo", "v", "r", "k", "f", "fl"
+    # The subqueries name the organization too, though the resource they follow is already its own.
+    linked = (f"EXISTS (SELECT 1 FROM {_table(ResourceService)} k WHERE {_col(ResourceService, 'organization', k)} = "
+              f"{_col(Organization, 'id', o)} AND {_col(ResourceService, 'resource', k)} = {_col(Resource, 'id', r)} "
+              f"AND {_col(ResourceService, 'service', k)} = %s AND {_col(ResourceService, 'location', k)} = %s)")
+    params: list = [svc, loc]  # the SELECT's (``linked``); then the joins', the resources', the organization's
+    first_zone = (f"(SELECT {_col(Location, 'timezone', fl)} FROM {_table(ResourceService)} f "
+                  f"INNER JOIN {_table(Location)} fl ON {_col(Location, 'id', fl)} = {_col(ResourceService, 'location', f)} "
+                  f"WHERE {_col(ResourceService, 'organization', f)} = {_col(Organization, 'id', o)} "
+                  f"AND {_col(ResourceService, 'resource', f)} = {_col(Resource, 'id', r)} "
+                  f"ORDER BY {_col(ResourceService, 'created_at', f)}, {_col(ResourceService, 'id', f)} LIMIT 1)")
+    columns = (
+        [_col(Organization, "timezone", o)]
+        + [_text(Location, c, lo) if c == "id" else _col(Location, c, lo) for c in LOCATION_FIELDS]
+        + [_text(Service, c, v) if c == "id" else _col(Service, c, v) for c in SERVICE_FIELDS]
+        + [_text(Resource, c, r) if c == "id" else _col(Resource, c, r) for c in RESOURCE_FIELDS]
+        + [first_zone, linked]
+    )
+    if resource_ids is not None:
+        if resource_ids:
+            ids = [_id(i) for i in resource_ids]
+            chosen = f"{_col(Resource, 'id', r)} IN ({_in(ids)})"
+        else:
+            ids, chosen = [], "1 = 0"
+    else:
+        ids = [org, svc, loc]
+        chosen = (f"{_col(Resource, 'id', r)} IN (SELECT {_col(ResourceService, 'resource', k)} FROM {_table(ResourceService)} k "
+                  f"WHERE {_col(ResourceService, 'organization', k)} = %s AND {_col(ResourceService, 'service', k)} = %s "
+                  f"AND {_col(ResourceService, 'location', k)} = %s)")
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {_table(Organization)} o "
+        f"LEFT OUTER JOIN {_table(Location)} lo ON {_col(Location, 'organization', lo)} = {_col(Organization, 'id', o)} "
+        f"AND {_col(Location, 'id', lo)} = %s "
+        f"LEFT OUTER JOIN {_table(Service)} v ON {_col(Service, 'organization', v)} = {_col(Organization, 'id', o)} "
+        f"AND {_col(Service, 'id', v)} = %s "
+        f"LEFT OUTER JOIN {_table(Resource)} r ON {_col(Resource, 'organization', r)} = {_col(Organization, 'id', o)} "
+        f"AND {_col(Location, 'id', lo)} IS NOT NULL AND {_col(Service, 'id', v)} IS NOT NULL AND {chosen} "
+        f"WHERE {_col(Organization, 'id', o)} = %s "
+        f"ORDER BY {_col(Resource, 'name', r)}, {_col(Resource, 'id', r)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, loc, svc, *ids, org])
+        rows = cursor.fetchall()
+    if not rows:
+        raise LookupError(f"organization {organization_id} not found")
+    n_loc, n_svc = len(LOCATION_FIELDS), len(SERVICE_FIELDS)
+    first = rows[0]
+    location = first[1 : 1 + n_loc]
+    service = first[1 + n_loc : 1 + n_loc + n_svc]
+    resources = [row[1 + n_loc + n_svc :] for row in rows if row[1 + n_loc + n_svc] is not None]
+    return RequestRows(
+        organization_zone=first[0],
+        location=location if location[0] is not None else None,
+        service=service if service[0] is not None else None,
+        resources=resources,
+    )

@@ -7,16 +7,30 @@ their querysets from it. The ``/v1/`` family's header credentials live in ``emr/
 
 from __future__ import annotations
 
+import logging
+import pickle
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from django.db import transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from tenants.credentials import secret_lookup, secret_matches
 from tenants.models import ApiClient, OAuthToken, Organization
+from tenants.shared_cache import (
+    credential_fill,
+    credential_key,
+    credential_read,
+    credential_tombstone,
+    shared_redis,
+    used_key,
+)
+
+logger = logging.getLogger(__name__)
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 @dataclass
@@ -52,15 +66,89 @@ def touch_last_used(obj, field: str = "last_used_at") -> None:
 
 
 def api_client_by_key(value: str) -> ApiClient | None:
+    """The API client whose key ``value`` is, with its organization; None when unknown, revoked or
+    of an inactive organization. Read from the shared cache when there is one
+    (``tenants.shared_cache``: exact under revocation and rotation), else from the database."""
     lookup = secret_lookup("sk", value)
     if lookup is None:
         return None
-    client = (
-        ApiClient.objects.select_related("organization").filter(api_key_lookup=lookup, revoked_at__isnull=True).first()
-    )
+    redis = shared_redis()
+    client = _api_client_by_key_lookup(lookup) if redis is None else _api_client_by_key_cached(redis, lookup)
     if client is None or not secret_matches(value, client.api_key_hash) or not client.organization.is_active:
         return None
     return client
+
+
+def _api_client_by_key_lookup(lookup: str) -> ApiClient | None:
+    return ApiClient.objects.select_related("organization").filter(api_key_lookup=lookup, revoked_at__isnull=True).first()
+
+
+# The organization each API key lookup belongs to, once seen: a lookup never changes hands (a
+# rotation makes a new one), so knowing it lets the generation be read with the credential.
+_organization_of_lookup: dict[str, object] = {}
+
+
+def _api_client_by_key_cached(redis, lookup: str) -> ApiClient | None:
+    """The cached client, else the database's, stored for the next request unless a write changed
+    the credential meanwhile; its ``last_used_at`` is the latest any worker recorded, and its
+    organization's ``data_generation`` the one read with it (as the database's version was)."""
+    key = credential_key("sk", lookup)
+    try:
+        read = credential_read(redis, key, used=used_key("sk", lookup), organization_id=_organization_of_lookup.get(lookup))
+    except Exception:  # noqa: BLE001 - a broken cache must not break authentication
+        logger.warning("credential cache read failed", exc_info=True)
+        return _api_client_by_key_lookup(lookup)
+    if read.entry is not None:
+        client = pickle.loads(read.entry)  # noqa: S301 - written by this code, in our own Redis
+    else:
+        client = _api_client_by_key_lookup(lookup)
+        if client is None:
+            return None
+        if read.lease is not None:
+            try:
+                credential_fill(redis, key, read.lease, pickle.dumps(client))
+            except Exception:  # noqa: BLE001
+                logger.warning("credential cache write failed", exc_info=True)
+    if read.used is not None:
+        client.last_used_at = max(client.last_used_at or EPOCH, datetime.fromtimestamp(float(read.used), UTC))
+    if read.generation_known and client.organization_id == _organization_of_lookup.get(lookup):
+        client.organization.data_generation = read.generation
+    if len(_organization_of_lookup) > 100_000:
+        _organization_of_lookup.clear()
+    _organization_of_lookup[lookup] = client.organization_id
+    return client
+
+
+def api_client_touch(client: ApiClient) -> None:
+    """``touch_last_used`` for a client found by its API key: with a shared cache the last use is
+    kept there too (``_api_client_by_key_cached`` reads it), so the once-a-minute write holds
+    across workers without reading the database."""
+    before = client.last_used_at
+    touch_last_used(client)
+    redis = shared_redis()
+    if redis is None or client.last_used_at == before:
+        return
+    try:
+        redis.set(
+            used_key("sk", client.api_key_lookup), str(client.last_used_at.timestamp()),
+            ex=int(2 * LAST_USED_RESOLUTION.total_seconds()),
+        )
+    except Exception:  # noqa: BLE001
+        logger.warning("credential cache write failed", exc_info=True)
+
+
+def api_keys_forget(lookups) -> None:
+    """Make every worker read these API keys' clients from the database again: called by every
+    write that changes one (revocation, rotation, a save or delete of the client or of its
+    organization) before its transaction commits, and once more after (``tenants.shared_cache``).
+    Without a shared cache nothing is cached, so there is nothing to forget."""
+    redis = shared_redis()
+    lookups = [lookup for lookup in lookups if lookup]
+    if redis is None or not lookups:
+        return
+    keys = [credential_key("sk", lookup) for lookup in lookups]
+    credential_tombstone(redis, keys)  # raises, failing the write, when Redis is unreachable
+    transaction.on_commit(lambda: credential_tombstone(redis, keys), robust=True)
 
 
 def api_client_by_secret(client_id: str, client_secret: str) -> ApiClient | None:
@@ -100,7 +188,7 @@ class ApiKeyAuthentication(CredentialAuthentication):
         client = api_client_by_key(value)
         if client is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
-        touch_last_used(client)
+        api_client_touch(client)
         return Principal(organization=client.organization, api_client=client), client
 
 

@@ -739,3 +739,22 @@ def test_explain_day_names_each_object_in_local_time_and_agrees_with_the_listing
         availability_explain_day(organization=clinic.organization, location_id=clinic.location.pk,
                                  service_id=clinic.service.pk, resource_id=other_clinic.resources[0].pk,
                                  day=MONDAY_DATE)
+
+
+def test_the_garbage_collector_is_paused_only_while_answers_are_computed(clinic):
+    import gc
+
+    from booking.availability.selectors import _collector_paused
+
+    assert gc.isenabled()
+    with _collector_paused():
+        assert not gc.isenabled()
+        with _collector_paused():  # another computation in the same process
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first one still runs
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _collector_paused():
+        raise RuntimeError("a failed computation")
+    assert gc.isenabled()
+    assert get(clinic).status_code == 200
+    assert gc.isenabled()

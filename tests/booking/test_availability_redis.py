@@ -60,8 +60,18 @@ def test_booking_then_availability_misses_and_omits_the_slot(db, redis_cache):
 
 
 @pytest.fixture
-def gunicorn(requires_postgres, transactional_db, redis_url):
-    """Two gunicorn workers on the test database and the test Redis."""
+def gunicorn(requires_postgres, transactional_db, redis_url, settings):
+    """Two gunicorn workers on the test database and the test Redis; this process shares their
+    cache, as every process of a deployment does (writes rotate the generation there)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": "sched",
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+    settings.REDIS_URL = redis_url
     port = free_port()
     db = connection.settings_dict
     env = {
@@ -70,6 +80,7 @@ def gunicorn(requires_postgres, transactional_db, redis_url):
         "REDIS_URL": redis_url,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "CONN_MAX_AGE": "0",
+        "CACHE_KEY_PREFIX": "sched",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "--workers", "2", "--bind", f"127.0.0.1:{port}",
@@ -126,3 +137,28 @@ def test_several_gunicorn_workers_never_serve_a_booked_slot(gunicorn):
                      start=utc(14, 30), resource_ids=[str(adams.pk)])
     answers = [ask() for _ in range(6)]
     assert all(str(adams.pk) not in _listed(a).get(f"{MONDAY}T09:30:00-05:00", []) for a in answers)
+
+
+def test_revoking_or_rotating_a_key_stops_it_at_once_on_every_worker(gunicorn):
+    """The workers cache the key in Redis; a revocation or rotation by another process (here: this
+    one) reaches every worker before it returns."""
+    from tenants.services import api_client_create, api_client_revoke, api_client_rotate_key
+
+    clinic = clinic_make()
+    params = clinic.params(roundRobin="NONE")
+
+    def statuses(key: str) -> set[int]:
+        # A new connection each time, so requests spread over the workers.
+        return {
+            httpx.get(gunicorn + "/v3/availability", params=params, headers={"x-api-key": key}, timeout=10).status_code
+            for _ in range(8)
+        }
+
+    assert statuses(clinic.tenant.api_key) == {200}  # cached by every worker that served it
+    new_key = api_client_rotate_key(api_client=clinic.tenant.api_client)
+    assert statuses(clinic.tenant.api_key) == {401}
+    assert statuses(new_key) == {200}
+    api_client_revoke(api_client=clinic.tenant.api_client)
+    assert statuses(new_key) == {401}
+    other = api_client_create(organization=clinic.organization)
+    assert statuses(other.api_key) == {200}

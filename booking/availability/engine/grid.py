@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 
 from booking.availability.intervals import Interval
 from booking.availability.wallclock import MIDNIGHT, ONE_DAY, local_date, wall_to_epoch
@@ -76,8 +77,10 @@ def load_horizon_near(query: Query) -> datetime:
     return query.start - HORIZON_BEFORE - MAX_PADDING - ONE_DAY
 
 
+@cache
 def grid_origin(zone: str) -> int:
-    """The fixed grid origin in ``zone``: the local midnight of ``GRID_ORIGIN_DATE``."""
+    """The fixed grid origin in ``zone``: the local midnight of ``GRID_ORIGIN_DATE`` (a constant
+    per zone, worked out once)."""
     return wall_to_epoch(zone, GRID_ORIGIN_DATE, MIDNIGHT, False)
 
 

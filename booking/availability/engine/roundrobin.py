@@ -11,7 +11,7 @@ from bisect import insort
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from booking.availability.intervals import contains_point, intersect_all
+from booking.availability.intervals import POS_INF, contains_point, intersect_all
 
 from .grid import grid_points
 from .inputs import BALANCED, COMBINED, NONE
@@ -116,17 +116,21 @@ def slots(
 
     out: list[Slot] = []
     eligible: list[int] = []  # ranks of the resources valid at the current start, sorted
-    e, n_events = 0, len(events)
+    leave = eligible.remove
+    mode, seed, duration = settings.mode, settings.seed, settings.duration
+    events.append((POS_INF, 0, 0))  # a sentinel: the sweep below never runs past it
+    e = 0
     for c in sorted(starts):
-        while e < n_events and events[e][0] <= c:
-            _, joins, rank = events[e]
+        at, joins, rank = events[e]
+        while at <= c:
             if joins:
                 insort(eligible, rank)
             else:
-                eligible.remove(rank)
+                leave(rank)
             e += 1
+            at, joins, rank = events[e]
         if eligible:
-            out.append(Slot(c, c + settings.duration, choose(settings.mode, ranking, eligible, settings.seed, c)))
+            out.append(Slot(c, c + duration, choose(mode, ranking, eligible, seed, c)))
             if first_only:
                 break
     return out

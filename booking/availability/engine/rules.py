@@ -9,6 +9,7 @@ Instants are integer epoch seconds, intervals half-open ``[start, end)`` lists a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -192,6 +193,9 @@ def rule_4_capacity(service: ServiceIn, resource: ResourceIn) -> int:
 # --- Rule 5 ----------------------------------------------------------------------------------
 
 
+_ALWAYS_ACTIVE = frozenset((BOOKED, RESERVED))
+
+
 def appointment_is_active(appointment: Booked, now: float) -> bool:
     """Rule 5: "status BK or RS, or IN not yet expired"."""
     if appointment.status in (BOOKED, RESERVED):
@@ -209,9 +213,10 @@ def rule_5_occupied(resource: ResourceIn, now: float) -> list[tuple[int, int, in
     0.) As ``(start, end, end + padding, ref)``."""
     out = []
     for a in resource.appointments:
-        if appointment_is_active(a, now):
-            end = epoch_ceil(a.end)
-            out.append((epoch(a.start), end, end + minutes_to_seconds(a.padding), a.ref))
+        if a.status in _ALWAYS_ACTIVE or appointment_is_active(a, now):
+            start = math.floor(a.start) if type(a.start) is float else epoch(a.start)  # the loader's: seconds
+            end = math.ceil(a.end) if type(a.end) is float else epoch_ceil(a.end)
+            out.append((start, end, end + minutes_to_seconds(a.padding), a.ref))
     return out
 
 
@@ -263,7 +268,8 @@ def rule_7_grid(open_windows: list[Interval], step: int, lo: int, hi: int, *, kn
 
 
 def rule_8_valid_starts(
-    hard: list[Interval], saturated: list[Interval], duration: int, padding: int, overflow: bool
+    hard: list[Interval], saturated: list[Interval], duration: int, padding: int, overflow: bool,
+    open_windows: list[Interval] | None = None,
 ) -> list[Interval]:
     """Rule 8, fit: "A candidate ``c`` is valid for a resource iff ``[c, c + D + P)`` lies inside
     one open window of it. With ``allowPaddingOverflow=true`` the padding may run past the END of
@@ -277,8 +283,11 @@ def rule_8_valid_starts(
     ``[c, c + D + P)``, so "never over another appointment" means never where the appointments
     already fill every place. With ``C = 1`` the padding may not touch any appointment; with
     ``C = 2`` it may overlap one appointment, but not a time two appointments fill.
+
+    ``open_windows``: rule 6's, when the caller has them already.
     """
-    open_windows = rule_6_open_windows(hard, saturated)
+    if open_windows is None:
+        open_windows = rule_6_open_windows(hard, saturated)
     if not overflow or padding == 0:
         return starts_fitting(open_windows, duration + padding)
     return intersect(starts_fitting(open_windows, duration), starts_fitting(complement(saturated), duration + padding))

@@ -74,7 +74,9 @@ def resource_state(resource: ResourceIn, inputs: Inputs, shared: Shared, setting
     load = rule_5_load(resource, settings.clock) if hard else []
     saturated = rule_6_saturated(load, capacity)
     open_windows = rule_6_open_windows(hard, saturated)
-    valid = rule_8_valid_starts(hard, saturated, settings.duration, settings.padding, settings.overflow)
+    valid = rule_8_valid_starts(
+        hard, saturated, settings.duration, settings.padding, settings.overflow, open_windows=open_windows
+    )
     return ResourceState(
         resource, capacity, hard, load, saturated, open_windows, valid, shared.horizon.start, rule_7_origin(resource.zone)
     )

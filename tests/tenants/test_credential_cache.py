@@ -1,0 +1,181 @@
+"""API keys cached in the shared cache (Redis): a cached availability answer costs no database
+query, and revocation, rotation, deactivation and the last-used rule stay exact
+(``tenants.shared_cache``). The same across gunicorn workers: ``tests/booking/test_availability_redis.py``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from booking import models as b
+from booking.services.invalidation import availability_invalidate
+from tenants import shared_cache
+from tenants.models import ApiClient
+from tenants.services import api_client_create, api_client_revoke, api_client_rotate_key
+from tests.booking.conftest import clinic_make
+
+
+@pytest.fixture
+def shared(settings, redis_url):
+    """The production set-up: the cache and the rate limits in Redis."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": "test",
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+    settings.REDIS_URL = redis_url
+    return shared_cache.shared_redis()
+
+
+def _availability(clinic, api=None):
+    return (api or clinic.tenant.v3()).get("/v3/availability", clinic.params(roundRobin="NONE"))
+
+
+def test_a_cached_answer_runs_no_query(db, shared):
+    clinic = clinic_make()
+    first = _availability(clinic)
+    assert first.status_code == 200 and first["X-Cache"] == "MISS"
+    with CaptureQueriesContext(connection) as ctx:
+        second = _availability(clinic)
+    assert second["X-Cache"] == "HIT" and second.content == first.content
+    assert ctx.captured_queries == []
+
+
+def test_without_a_shared_cache_credentials_are_read_from_the_database(db, settings):
+    """A per-process cache is never trusted with a credential: every request reads it."""
+    assert shared_cache.shared_redis() is None
+    clinic = clinic_make()
+    _availability(clinic)
+    with CaptureQueriesContext(connection) as ctx:
+        assert _availability(clinic)["X-Cache"] == "HIT"
+    assert any("tenants_apiclient" in q["sql"] for q in ctx.captured_queries)
+
+
+def test_revoking_a_cached_key_stops_it_at_once(db, shared):
+    clinic = clinic_make()
+    assert _availability(clinic).status_code == 200
+    assert _availability(clinic)["X-Cache"] == "HIT"  # the key is cached now
+    api_client_revoke(api_client=clinic.tenant.api_client)
+    for _ in range(2):
+        assert _availability(clinic).status_code == 401
+
+
+def test_rotating_a_cached_key_retires_the_old_one_at_once(db, shared):
+    clinic = clinic_make()
+    assert _availability(clinic).status_code == 200
+    new_key = api_client_rotate_key(api_client=clinic.tenant.api_client)
+    assert _availability(clinic).status_code == 401
+    assert _availability(clinic, APIClient(HTTP_X_API_KEY=new_key)).status_code == 200
+    assert _availability(clinic).status_code == 401  # the old one stays retired once the new one is cached
+
+
+def test_deactivating_the_organization_stops_its_cached_keys(db, shared):
+    clinic = clinic_make()
+    assert _availability(clinic).status_code == 200
+    organization = clinic.organization
+    organization.is_active = False
+    organization.save()
+    assert _availability(clinic).status_code == 401
+
+
+def test_deleting_a_cached_client_stops_its_key(db, shared):
+    clinic = clinic_make()
+    extra = api_client_create(organization=clinic.organization)
+    api = APIClient(HTTP_X_API_KEY=extra.api_key)
+    assert _availability(clinic, api).status_code == 200
+    ApiClient.objects.get(pk=extra.api_client.pk).delete()
+    assert _availability(clinic, api).status_code == 401
+
+
+def test_a_read_overtaken_by_a_revocation_is_not_stored(db, shared):
+    """A worker read the key from the database just before another revoked it: its lease is gone,
+    so what it read is not stored, and the next request reads the revocation."""
+    clinic = clinic_make()
+    lookup = clinic.tenant.api_client.api_key_lookup
+    key = shared_cache.credential_key("sk", lookup)
+    used = shared_cache.used_key("sk", lookup)
+    read = shared_cache.credential_read(shared, key, used=used)
+    assert read.entry is None and read.lease is not None
+    api_client_revoke(api_client=clinic.tenant.api_client)
+    assert not shared_cache.credential_fill(shared, key, read.lease, b"stale")
+    again = shared_cache.credential_read(shared, key, used=used)
+    assert (again.entry, again.lease) == (None, None)  # tombstoned: read the database
+    assert _availability(clinic).status_code == 401
+
+
+def test_last_used_is_recorded_at_most_once_a_minute_with_cached_keys(db, shared, monkeypatch):
+    clinic = clinic_make()
+    ApiClient.objects.update(last_used_at=None)
+    assert _availability(clinic).status_code == 200
+    first = ApiClient.objects.get(pk=clinic.tenant.api_client.pk).last_used_at
+    assert first is not None
+    with CaptureQueriesContext(connection) as ctx:
+        assert _availability(clinic).status_code == 200
+    assert not any("last_used_at" in q["sql"] for q in ctx.captured_queries)
+    assert ApiClient.objects.get(pk=clinic.tenant.api_client.pk).last_used_at == first
+    later = timezone.now() + timedelta(minutes=2)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    assert _availability(clinic).status_code == 200
+    assert ApiClient.objects.get(pk=clinic.tenant.api_client.pk).last_used_at == later
+    with CaptureQueriesContext(connection) as ctx:  # written once, and every worker knows it
+        assert _availability(clinic).status_code == 200
+    assert ctx.captured_queries == []
+
+
+def test_cached_keys_keep_tenants_apart(db, shared):
+    a, b_clinic = clinic_make("A"), clinic_make("B")
+    for clinic in (a, b_clinic):  # both keys and both answers cached
+        assert _availability(clinic).status_code == 200
+        assert _availability(clinic)["X-Cache"] == "HIT"
+    theirs = b_clinic.tenant.v3()
+    for change in ({"LocationId": str(a.location.pk)}, {"ServiceId": str(a.service.pk)}):
+        response = theirs.get("/v3/availability", b_clinic.params(roundRobin="NONE", **change))
+        assert response.status_code == 404, change
+    same_query = theirs.get("/v3/availability", a.params(roundRobin="NONE"))
+    assert same_query.status_code == 404  # A's cached answer for exactly this query is not B's
+    assert _availability(b_clinic).json()["ServiceId"] == str(b_clinic.service.pk)
+
+
+def test_a_write_makes_cached_answers_unreachable_and_pending_writes_bypass_the_cache(
+    db, shared, django_capture_on_commit_callbacks
+):
+    clinic = clinic_make()
+    organization_id = clinic.organization.pk
+    before = shared_cache.generation_read(shared, organization_id)
+    assert before is not None
+    token = shared_cache.generation_pending(shared, organization_id)
+    assert shared_cache.generation_read(shared, organization_id) is None  # mid-write: no cache
+    assert _availability(clinic)["X-Cache"] == "MISS"
+    assert _availability(clinic)["X-Cache"] == "MISS"  # nothing was stored meanwhile
+    shared_cache.generation_rotate(shared, organization_id, token)
+    after = shared_cache.generation_read(shared, organization_id)
+    assert after not in (None, before)
+    assert _availability(clinic)["X-Cache"] == "MISS"
+    assert _availability(clinic)["X-Cache"] == "HIT"
+    b.Block.objects.create(organization=clinic.organization, resource=clinic.resources[0],
+                           start=timezone.now() + timedelta(days=400), end=timezone.now() + timedelta(days=401))
+    with django_capture_on_commit_callbacks(execute=True):
+        availability_invalidate(organization_id=organization_id)
+        assert shared_cache.generation_read(shared, organization_id) is None  # not committed yet
+    assert shared_cache.generation_read(shared, organization_id) not in (None, after)
+    assert _availability(clinic)["X-Cache"] == "MISS"
+    assert _availability(clinic)["X-Cache"] == "HIT"
+
+
+def test_a_pending_mark_whose_writer_died_expires_into_a_new_generation(db, shared, monkeypatch):
+    clinic = clinic_make()
+    organization_id = clinic.organization.pk
+    before = shared_cache.generation_read(shared, organization_id)
+    monkeypatch.setattr(shared_cache, "PENDING_SECONDS", -1)  # a mark already past its time, never rotated
+    shared_cache.generation_pending(shared, organization_id)
+    after = shared_cache.generation_read(shared, organization_id)
+    assert after is not None and after != before  # the reader dropped it and started a new generation
+    assert shared_cache.generation_read(shared, organization_id) == after
