@@ -233,4 +233,4 @@ def availability_compute(*, connection: EmrConnection, request: AvailabilityRequ
         )
     providers = availability_inputs(connection=connection, request=request)
     windows = calc.availability_windows(providers, options, first=request.first, last=request.last, clip=clip)
-    return [calc.window_render(w) for w in windows]
+    return calc.windows_render(windows)
