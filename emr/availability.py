@@ -4,19 +4,24 @@ calculation (``booking.availability.calculation``) → windows.
 ``availability_compute`` is the one code path of both: the GET calls it on the cache, the live
 fetch's job calls it after writing what the EMR answered into that same cache.
 
-What it reads, in a fixed number of queries whatever the range (5):
+What it reads, in a fixed number of queries whatever the range (3; the organization comes with
+the connection, ``EmrCredentialsAuthentication`` reads them together):
 
 - the providers the connection sees (``emr.selectors.providers_visible``'s rule), active and not
   hidden, narrowed by ``provider_ids`` (EHR ids), each with its zone (``resource_zone``: its own,
   else its first linked location's, else the organization's — the zone its hours are read in
   everywhere);
-- their shifts (with the facility) and the shifts' visit-type rules;
-- the appointments occupying them: the same rows (``AppointmentResource`` links of BK/RS
-  appointments and unexpired holds) that block ``/v3/`` availability. With
-  ``provider_type=primary`` an appointment counts for its primary provider (a ``/v3/`` booking,
-  which has no EMR roles, for every resource it occupies); with ``secondary``, for its secondary
-  provider. Its visit type is the EMR's code, or the booked service's ``visit_type``; its
-  facility is its location.
+- their shifts (with the facility) joined with the shifts' visit-type rules;
+- the appointments that count for them: of the same rows (``AppointmentResource`` links of BK/RS
+  appointments and unexpired holds) that block ``/v3/`` availability, with
+  ``provider_type=primary`` those of an appointment's primary provider (a ``/v3/`` booking,
+  which has no EMR roles, for every resource it occupies); with ``secondary``, those of its
+  secondary provider (the database picks them: ``_counted_here``). Its visit type is the EMR's
+  code, or the booked service's ``visit_type``; its facility is its location.
+
+Ids are compared as the database writes them as text (SQLite's 32 hex digits, PostgreSQL's dashed
+form); only the ones that reach the answer (a provider or facility without an EHR id) are
+normalized (``uuid_text``).
 """
 
 from __future__ import annotations
@@ -24,21 +29,24 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import groupby
 
-from django.db.models import CharField, F, FloatField, Func, Q
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import CharField, F, FloatField, Func, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from booking.availability import calculation as calc
 from booking.availability.loader_sql import uuid_text
 from booking.availability.wallclock import WeeklyWindow
-from booking.models import ActiveStatus, Appointment, AppointmentResource, Resource, Shift, VisitTypeRule
+from booking.models import ActiveStatus, Appointment, AppointmentResource, Resource, Shift
 from booking.selectors import resource_first_location_zone, resource_zone
 from booking.validators import parse_wall_time
 from emr.models import EmrConnection
 
 PRIMARY, SECONDARY = "primary", "secondary"
-AVAILABILITY_QUERIES = 5
+AVAILABILITY_QUERIES = 3  # and the organization, unless it came with the connection
 
 
 class Epoch(Func):
@@ -131,6 +139,7 @@ def facility_id_of(ehr_id: str | None, pk) -> str:
 
 
 def _providers(*, connection: EmrConnection, provider_ids) -> list[tuple]:
+    """(id as the database writes it as text, EHR id, own zone, first location's zone, id)."""
     qs = (
         Resource.objects.filter(organization_id=connection.organization_id, status=ActiveStatus.ACTIVE, hide_in_availability=False)
         .filter(Q(emr_connection=connection) | Q(emr_connection__isnull=True, type=Resource.Type.PROVIDER))
@@ -139,7 +148,108 @@ def _providers(*, connection: EmrConnection, provider_ids) -> list[tuple]:
     if provider_ids is not None:
         qs = qs.filter(ehr_id__in=list(provider_ids))
     rows = qs.values_list(_text("pk"), "ehr_id", "timezone", "first_zone").order_by("pk")
-    return [(uuid_text(pk), *rest) for pk, *rest in rows]
+    return [(pk, *rest, uuid_text(pk)) for pk, *rest in rows]
+
+
+def _shifts(*, connection: EmrConnection, request: AvailabilityRequest, ids: list[str]) -> dict[str, list[calc.ShiftIn]]:
+    """The providers' shifts valid in the range, with their facility and their visit-type rules
+    (one row per rule, joined), by provider id (as text)."""
+    rows = _driver_rows(
+        Shift.objects.filter(organization_id=connection.organization_id, resource_id__in=ids)
+        .exclude(valid_until__lt=request.first)
+        .exclude(valid_from__gt=request.last)
+        .order_by("resource_id", "day_of_week", "start_time", "id", "visit_type_rules__start_time", "visit_type_rules__id")
+        .values_list(
+            "pk", _text("resource_id"), "day_of_week", "start_time", "end_time", "valid_from", "valid_until",
+            "recur_every_weeks", _text("location_id"), "location__ehr_id", "location__name",
+            "visit_type_rules__start_time", "visit_type_rules__end_time", "visit_type_rules__total_visits",
+            "visit_type_rules__visit_type_id",
+        )
+    )
+    shifts: dict[str, list[calc.ShiftIn]] = defaultdict(list)
+    for (pk, resource_id, *shift), rules in groupby(rows, key=lambda row: row[:11]):
+        dow, start, end, valid_from, valid_until, every, location_id, loc_ehr, loc_name = shift
+        shifts[resource_id].append(
+            calc.ShiftIn(
+                window=WeeklyWindow(
+                    dow, _time(start), _time(end), _date(valid_from), _date(valid_until), every, str(pk)
+                ),
+                facility_id=facility_id_of(loc_ehr, uuid_text(location_id)) if location_id else None,
+                facility_name=loc_name if location_id else None,
+                rules=tuple(
+                    calc.RuleIn(_time(r_start), _time(r_end), visits, code)
+                    for *_, r_start, r_end, visits, code in rules
+                    if r_start is not None  # a shift without rules: one row, its rule's columns empty
+                ),
+            )
+        )
+    return shifts
+
+
+def _time(value: time | str) -> time:
+    """A time column as the driver answers it (SQLite: ISO text)."""
+    return time.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _date(value: date | str | None) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _counted_here(*, provider_type: str) -> Q:
+    """Whether an appointment link counts for its resource (see the module docstring): with
+    ``primary``, the resource is the appointment's primary provider, or the appointment has none
+    and the resource is not its secondary one; with ``secondary``, it is its secondary provider."""
+    if provider_type == SECONDARY:
+        return Q(appointment__secondary_provider_id=F("resource_id"))
+    return Q(appointment__primary_provider_id=F("resource_id")) | Q(appointment__primary_provider__isnull=True) & (
+        Q(appointment__secondary_provider__isnull=True) | ~Q(appointment__secondary_provider_id=F("resource_id"))
+    )
+
+
+def _visits(*, connection: EmrConnection, request: AvailabilityRequest, ids: list[str]) -> dict[str, list[calc.VisitIn]]:
+    """The appointments that count for each provider (by id as text) around the range."""
+    now = timezone.now()
+    start = datetime.combine(request.first - timedelta(days=1), time(0), tzinfo=UTC)
+    end = datetime.combine(request.last + timedelta(days=2), time(0), tzinfo=UTC)
+    live = Q(appointment__status__in=(Appointment.Status.BOOKED, Appointment.Status.RESERVED)) | Q(
+        appointment__status=Appointment.Status.HOLD
+    ) & (Q(appointment__expires_at__isnull=True) | Q(appointment__expires_at__gt=now))
+    links = (
+        AppointmentResource.objects.filter(
+            resource_id__in=ids,
+            appointment__organization_id=connection.organization_id,
+            appointment__start__lt=end,
+            appointment__end__gt=start,
+        )
+        .filter(live)
+        .filter(_counted_here(provider_type=request.provider_type))
+        .order_by()
+    )
+    rows = _driver_rows(
+        links.values_list(
+            _text("resource_id"), Epoch("appointment__start"), Epoch("appointment__end"), "appointment__appointment_type",
+            "appointment__service__visit_type", _text("appointment__location_id"), "appointment__location__ehr_id",
+        )
+    )
+    visits: dict[str, list[calc.VisitIn]] = defaultdict(list)
+    for resource_id, a_start, a_end, code, service_code, location_id, loc_ehr in rows:
+        facility = loc_ehr or (location_id and uuid_text(location_id))  # facility_id_of, for each of 1,000s of rows
+        visits[resource_id].append(calc.VisitIn(a_start, a_end, code or service_code or "", facility))
+    return visits
+
+
+def _driver_rows(qs: QuerySet) -> list[tuple]:
+    """A ``values_list`` queryset's rows as the database driver answers them: the SQL the ORM
+    compiles (its columns in the ``values_list`` order), run on a cursor without the ORM's
+    per-value conversions (``_time``, ``_date`` do the few needed). For the thousands of
+    appointments of a month, those conversions cost more than the query."""
+    try:
+        sql, params = qs.query.sql_with_params()
+    except EmptyResultSet:
+        return []
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def availability_inputs(*, connection: EmrConnection, request: AvailabilityRequest) -> list[calc.ProviderIn]:
@@ -148,75 +258,17 @@ def availability_inputs(*, connection: EmrConnection, request: AvailabilityReque
     rows = _providers(connection=connection, provider_ids=request.provider_ids)
     if not rows:
         return []
-    ids = [pk for pk, *_ in rows]  # text: compared with the text the queries below answer
-
-    shifts: dict = defaultdict(list)
-    shift_rows = list(
-        Shift.objects.filter(resource_id__in=ids)
-        .exclude(valid_until__lt=request.first)
-        .exclude(valid_from__gt=request.last)
-        .values_list(
-            "pk", _text("resource_id"), "day_of_week", "start_time", "end_time", "valid_from", "valid_until",
-            "recur_every_weeks", _text("location_id"), "location__ehr_id", "location__name",
-        )
-    )
-    rules: dict = defaultdict(list)
-    for shift_id, start, end, visits, code in (
-        VisitTypeRule.objects.filter(shift_id__in=[row[0] for row in shift_rows])
-        .order_by("start_time", "id")
-        .values_list("shift_id", "start_time", "end_time", "total_visits", "visit_type_id")
-    ):
-        rules[shift_id].append(calc.RuleIn(start, end, visits, code))
-    for pk, resource_id, dow, start, end, valid_from, valid_until, every, location_id, loc_ehr, loc_name in shift_rows:
-        shifts[uuid_text(resource_id)].append(
-            calc.ShiftIn(
-                window=WeeklyWindow(dow, start, end, valid_from, valid_until, every, str(pk)),
-                facility_id=facility_id_of(loc_ehr, uuid_text(location_id)) if location_id else None,
-                facility_name=loc_name if location_id else None,
-                rules=tuple(rules[pk]),
-            )
-        )
-
-    visits: dict = defaultdict(list)
-    now = timezone.now()
-    start = datetime.combine(request.first - timedelta(days=1), time(0), tzinfo=UTC)
-    end = datetime.combine(request.last + timedelta(days=2), time(0), tzinfo=UTC)
-    live = Q(appointment__status__in=(Appointment.Status.BOOKED, Appointment.Status.RESERVED)) | Q(
-        appointment__status=Appointment.Status.HOLD
-    ) & (Q(appointment__expires_at__isnull=True) | Q(appointment__expires_at__gt=now))
-    links = AppointmentResource.objects.filter(
-        resource_id__in=ids,
-        appointment__organization_id=connection.organization_id,
-        appointment__start__lt=end,
-        appointment__end__gt=start,
-    ).filter(live)
-    for resource_id, a_start, a_end, primary, secondary, code, service_code, location_id, loc_ehr in links.values_list(
-        _text("resource_id"), Epoch("appointment__start"), Epoch("appointment__end"), _text("appointment__primary_provider_id"),
-        _text("appointment__secondary_provider_id"), "appointment__appointment_type", "appointment__service__visit_type",
-        _text("appointment__location_id"), "appointment__location__ehr_id",
-    ):
-        resource_id = uuid_text(resource_id)
-        primary = uuid_text(primary) if primary is not None else None
-        secondary = uuid_text(secondary) if secondary is not None else None
-        if request.provider_type == SECONDARY:
-            counts = secondary == resource_id
-        else:
-            counts = primary == resource_id or (primary is None and secondary != resource_id)
-        if counts:
-            visits[resource_id].append(
-                calc.VisitIn(
-                    a_start, a_end, code or service_code or "", facility_id_of(loc_ehr, uuid_text(location_id)) if location_id else None
-                )
-            )
-
+    ids = [key for key, *_ in rows]  # as the database writes them as text, like the queries below answer
+    shifts = _shifts(connection=connection, request=request, ids=ids)
+    visits = _visits(connection=connection, request=request, ids=ids)
     return [
         calc.ProviderIn(
-            id=ehr_id or str(pk),
+            id=ehr_id or pk,
             zone=resource_zone(own=own_zone, first_location=first_zone, organization_zone=organization_zone),
-            shifts=tuple(shifts[pk]),
-            visits=tuple(visits[pk]),
+            shifts=tuple(shifts[key]),
+            visits=tuple(visits[key]),
         )
-        for pk, ehr_id, own_zone, first_zone in rows
+        for key, ehr_id, own_zone, first_zone, pk in rows
     ]
 
 

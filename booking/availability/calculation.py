@@ -69,9 +69,9 @@ class ShiftIn:
     rules: tuple[RuleIn, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class VisitIn:
-    """A counted appointment (active, the provider in the requested role)."""
+class VisitIn(NamedTuple):
+    """A counted appointment (active, the provider in the requested role); a tuple: a month holds
+    thousands."""
 
     start: Moment
     end: Moment
@@ -135,10 +135,10 @@ class _Taken:
 class _Day:
     """One provider's counted appointments, prepared once for all its dates."""
 
-    spans: list[Interval]  # merged, with buffer
+    spans: list[Interval]  # gaps: merged, with buffer
     ends: list[int] = field(default_factory=list)  # the spans' ends, for bisecting to one frame
-    by_type: dict[str, _Taken] = field(default_factory=dict)  # casefolded visit type → its appointments
-    by_type_facility: dict[tuple[str, str | None], _Taken] = field(default_factory=dict)  # ... at one facility
+    # slots, equal_slots: casefolded visit type and (facility-scoped) facility → its appointments
+    by_type: dict[tuple[str, str | None], _Taken] = field(default_factory=dict)
     per_date_type: dict[tuple[date, str], int] = field(default_factory=dict)
 
 
@@ -191,29 +191,29 @@ def shifts_on(provider: ProviderIn, day: date, options: Options, week: _Week | N
 def counted_spans(provider: ProviderIn, options: Options) -> _Day:
     """"``buffer`` minutes are added after each appointment whose visit type matches
     ``visit_type`` (``all``: every appointment)." Also counts, per local date and visit type,
-    what the daily limit reads."""
+    what the daily limit reads. Prepares what the method reads: ``gaps`` all of them merged,
+    ``slots`` and ``equal_slots`` those of each visit type (and facility, ``_rule_visits``)."""
     buffer = options.buffer * MINUTE
     buffered_type = None if options.visit_type == ALL else (options.visit_type or "").casefold()
+    per_type = options.method != GAPS
     prepared = _Day(spans=[])
     raw = []
-    by_type: dict[str, list[tuple[int, int]]] = {}
-    by_type_facility: dict[tuple[str, str | None], list[tuple[int, int]]] = {}
+    by_type: dict[tuple[str, str | None], list[tuple[int, int]]] = {}
     for visit in provider.visits:
         start, end = epoch(visit.start), epoch(visit.end)
         key = (visit.visit_type or "").casefold()
         if buffer and (buffered_type is None or key == buffered_type):
             end += buffer
-        raw.append((start, end))
-        by_type.setdefault(key, []).append((start, end))
-        if options.facility_scoped:
-            by_type_facility.setdefault((key, visit.facility_id), []).append((start, end))
+        if per_type:
+            by_type.setdefault((key, visit.facility_id if options.facility_scoped else None), []).append((start, end))
+        else:
+            raw.append((start, end))
         if options.daily_limit is not None:
             day_key = (local_date(start, provider.zone), key)
             prepared.per_date_type[day_key] = prepared.per_date_type.get(day_key, 0) + 1
     prepared.spans = merge(raw)
     prepared.ends = [end for _, end in prepared.spans]
     prepared.by_type = {key: _taken(visits) for key, visits in by_type.items()}
-    prepared.by_type_facility = {key: _taken(visits) for key, visits in by_type_facility.items()}
     return prepared
 
 
@@ -276,10 +276,8 @@ def _rules_on(shifts: Sequence[ShiftIn], counted: _Day, day: date, options: Opti
 def _rule_visits(counted: _Day, rule: RuleIn, shift: ShiftIn, options: Options) -> _Taken:
     """The counted appointments of the rule's visit type; with ``facility_scoped_scheduling``,
     only those at the shift's facility consume its capacity."""
-    key = rule.visit_type.casefold()
-    if options.facility_scoped:
-        return counted.by_type_facility.get((key, shift.facility_id), _NOTHING_TAKEN)
-    return counted.by_type.get(key, _NOTHING_TAKEN)
+    facility = shift.facility_id if options.facility_scoped else None
+    return counted.by_type.get((rule.visit_type.casefold(), facility), _NOTHING_TAKEN)
 
 
 def _remaining(rule_range: Interval, visits: _Taken, total: int) -> int:
