@@ -31,37 +31,21 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import groupby
 
-from django.core.exceptions import EmptyResultSet
-from django.db import connections
-from django.db.models import CharField, F, FloatField, Func, Q, QuerySet
+from django.db import connection as db_connection
+from django.db.models import CharField, F, Q
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from booking.availability import calculation as calc
 from booking.availability.loader_sql import uuid_text
 from booking.availability.wallclock import WeeklyWindow
-from booking.models import ActiveStatus, Appointment, AppointmentResource, Resource, Shift
+from booking.models import ActiveStatus, Appointment, Resource
 from booking.selectors import resource_first_location_zone, resource_zone
 from booking.validators import parse_wall_time
 from emr.models import EmrConnection
 
 PRIMARY, SECONDARY = "primary", "secondary"
 AVAILABILITY_QUERIES = 3  # and the organization, unless it came with the connection
-
-
-class Epoch(Func):
-    """An instant as seconds since the epoch, computed by the database (no datetime per row).
-    SQLite's value is rounded to the millisecond its ``julianday`` keeps."""
-
-    output_field = FloatField()
-
-    def as_sql(self, compiler, connection, **extra):
-        return super().as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::float8", **extra)
-
-    def as_sqlite(self, compiler, connection, **extra):
-        return super().as_sql(
-            compiler, connection, template="ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)", **extra
-        )
 
 
 def _text(field: str) -> Cast:
@@ -151,20 +135,73 @@ def _providers(*, connection: EmrConnection, provider_ids) -> list[tuple]:
     return [(pk, *rest, uuid_text(pk)) for pk, *rest in rows]
 
 
+# The shifts and the appointments are read with SQL written out here rather than compiled by the
+# ORM: compiling their querysets took as long as running them. Every statement names its tenant
+# filter (the organization) and the candidate providers (already the organization's, from
+# ``_providers``), whose ids it takes as the database writes them as text.
+
+_SHIFTS_SQL = """
+    SELECT s.id, CAST(s.resource_id AS text), s.day_of_week, s.start_time, s.end_time, s.valid_from, s.valid_until,
+           s.recur_every_weeks, CAST(s.location_id AS text), loc.ehr_id, loc.name,
+           r.start_time, r.end_time, r.total_visits, r.visit_type_id
+    FROM booking_shift s
+    LEFT JOIN booking_location loc ON loc.id = s.location_id
+    LEFT JOIN booking_visittyperule r ON r.shift_id = s.id
+    WHERE s.organization_id = %s AND s.resource_id IN ({ids})
+      AND (s.valid_until IS NULL OR s.valid_until >= %s) AND (s.valid_from IS NULL OR s.valid_from <= %s)
+    ORDER BY s.resource_id, s.day_of_week, s.start_time, s.id, r.start_time, r.id
+"""
+
+_VISITS_SQL = """
+    SELECT CAST(l.resource_id AS text), {start}, {end}, a.appointment_type, svc.visit_type,
+           CAST(a.location_id AS text), loc.ehr_id
+    FROM booking_appointmentresource l
+    JOIN booking_appointment a ON a.id = l.appointment_id
+    LEFT JOIN booking_location loc ON loc.id = a.location_id
+    LEFT JOIN booking_service svc ON svc.id = a.service_id
+    WHERE a.organization_id = %s AND l.resource_id IN ({ids})
+      AND a.start < %s AND a."end" > %s
+      AND (a.status IN (%s, %s) OR a.status = %s AND (a.expires_at IS NULL OR a.expires_at > %s))
+      AND {counted}
+"""
+
+# Whether an appointment counts for the provider of a link (see the module docstring): with
+# ``primary``, the provider is its primary provider, or it has none and the provider is not its
+# secondary one; with ``secondary``, the provider is its secondary provider.
+_COUNTED_SQL = {
+    PRIMARY: "(a.primary_provider_id = l.resource_id OR a.primary_provider_id IS NULL"
+    " AND (a.secondary_provider_id IS NULL OR a.secondary_provider_id <> l.resource_id))",
+    SECONDARY: "a.secondary_provider_id = l.resource_id",
+}
+
+
+def _rows(sql: str, params: list) -> list[tuple]:
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _uuid_params(values) -> list:
+    """UUIDs as the database driver takes them (PostgreSQL: uuid, SQLite: 32 hex digits)."""
+    return [Resource._meta.pk.get_db_prep_value(value, db_connection) for value in values]
+
+
+def _epoch_sql(column: str) -> str:
+    """An instant as seconds since the epoch, computed by the database (SQLite's rounded to the
+    millisecond its ``julianday`` keeps)."""
+    if db_connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM {column})::float8"
+    return f"ROUND((julianday({column}) - 2440587.5) * 86400.0, 3)"
+
+
 def _shifts(*, connection: EmrConnection, request: AvailabilityRequest, ids: list[str]) -> dict[str, list[calc.ShiftIn]]:
     """The providers' shifts valid in the range, with their facility and their visit-type rules
     (one row per rule, joined), by provider id (as text)."""
-    rows = _driver_rows(
-        Shift.objects.filter(organization_id=connection.organization_id, resource_id__in=ids)
-        .exclude(valid_until__lt=request.first)
-        .exclude(valid_from__gt=request.last)
-        .order_by("resource_id", "day_of_week", "start_time", "id", "visit_type_rules__start_time", "visit_type_rules__id")
-        .values_list(
-            "pk", _text("resource_id"), "day_of_week", "start_time", "end_time", "valid_from", "valid_until",
-            "recur_every_weeks", _text("location_id"), "location__ehr_id", "location__name",
-            "visit_type_rules__start_time", "visit_type_rules__end_time", "visit_type_rules__total_visits",
-            "visit_type_rules__visit_type_id",
-        )
+    ops = db_connection.ops
+    rows = _rows(
+        _SHIFTS_SQL.format(ids=", ".join(["%s"] * len(ids))),
+        [*_uuid_params([connection.organization_id]), *_uuid_params(ids),
+         ops.adapt_datefield_value(request.first), ops.adapt_datefield_value(request.last)],
     )
     shifts: dict[str, list[calc.ShiftIn]] = defaultdict(list)
     for (pk, resource_id, *shift), rules in groupby(rows, key=lambda row: row[:11]):
@@ -195,61 +232,27 @@ def _date(value: date | str | None) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _counted_here(*, provider_type: str) -> Q:
-    """Whether an appointment link counts for its resource (see the module docstring): with
-    ``primary``, the resource is the appointment's primary provider, or the appointment has none
-    and the resource is not its secondary one; with ``secondary``, it is its secondary provider."""
-    if provider_type == SECONDARY:
-        return Q(appointment__secondary_provider_id=F("resource_id"))
-    return Q(appointment__primary_provider_id=F("resource_id")) | Q(appointment__primary_provider__isnull=True) & (
-        Q(appointment__secondary_provider__isnull=True) | ~Q(appointment__secondary_provider_id=F("resource_id"))
-    )
-
-
 def _visits(*, connection: EmrConnection, request: AvailabilityRequest, ids: list[str]) -> dict[str, list[calc.VisitIn]]:
-    """The appointments that count for each provider (by id as text) around the range."""
-    now = timezone.now()
+    """The appointments that count for each provider (by id as text) around the range: the same
+    rows (BK/RS appointments and unexpired holds) that block ``/v3/`` availability."""
+    ops = db_connection.ops
     start = datetime.combine(request.first - timedelta(days=1), time(0), tzinfo=UTC)
     end = datetime.combine(request.last + timedelta(days=2), time(0), tzinfo=UTC)
-    live = Q(appointment__status__in=(Appointment.Status.BOOKED, Appointment.Status.RESERVED)) | Q(
-        appointment__status=Appointment.Status.HOLD
-    ) & (Q(appointment__expires_at__isnull=True) | Q(appointment__expires_at__gt=now))
-    links = (
-        AppointmentResource.objects.filter(
-            resource_id__in=ids,
-            appointment__organization_id=connection.organization_id,
-            appointment__start__lt=end,
-            appointment__end__gt=start,
-        )
-        .filter(live)
-        .filter(_counted_here(provider_type=request.provider_type))
-        .order_by()
+    sql = _VISITS_SQL.format(
+        start=_epoch_sql("a.start"), end=_epoch_sql('a."end"'), ids=", ".join(["%s"] * len(ids)),
+        counted=_COUNTED_SQL[request.provider_type],
     )
-    rows = _driver_rows(
-        links.values_list(
-            _text("resource_id"), Epoch("appointment__start"), Epoch("appointment__end"), "appointment__appointment_type",
-            "appointment__service__visit_type", _text("appointment__location_id"), "appointment__location__ehr_id",
-        )
-    )
+    params = [
+        *_uuid_params([connection.organization_id]), *_uuid_params(ids),
+        ops.adapt_datetimefield_value(end), ops.adapt_datetimefield_value(start),
+        Appointment.Status.BOOKED.value, Appointment.Status.RESERVED.value, Appointment.Status.HOLD.value,
+        ops.adapt_datetimefield_value(timezone.now()),
+    ]
     visits: dict[str, list[calc.VisitIn]] = defaultdict(list)
-    for resource_id, a_start, a_end, code, service_code, location_id, loc_ehr in rows:
+    for resource_id, a_start, a_end, code, service_code, location_id, loc_ehr in _rows(sql, params):
         facility = loc_ehr or (location_id and uuid_text(location_id))  # facility_id_of, for each of 1,000s of rows
         visits[resource_id].append(calc.VisitIn(a_start, a_end, code or service_code or "", facility))
     return visits
-
-
-def _driver_rows(qs: QuerySet) -> list[tuple]:
-    """A ``values_list`` queryset's rows as the database driver answers them: the SQL the ORM
-    compiles (its columns in the ``values_list`` order), run on a cursor without the ORM's
-    per-value conversions (``_time``, ``_date`` do the few needed). For the thousands of
-    appointments of a month, those conversions cost more than the query."""
-    try:
-        sql, params = qs.query.sql_with_params()
-    except EmptyResultSet:
-        return []
-    with connections[qs.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def availability_inputs(*, connection: EmrConnection, request: AvailabilityRequest) -> list[calc.ProviderIn]:
