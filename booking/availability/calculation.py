@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
+from math import floor
 from operator import attrgetter
 from typing import NamedTuple
 
@@ -200,7 +201,7 @@ def counted_spans(provider: ProviderIn, options: Options) -> _Day:
     raw = []
     by_type: dict[tuple[str, str | None], list[tuple[int, int]]] = {}
     for visit in provider.visits:
-        start, end = epoch(visit.start), epoch(visit.end)
+        start, end = _whole_seconds(visit.start), _whole_seconds(visit.end)
         key = (visit.visit_type or "").casefold()
         if buffer and (buffered_type is None or key == buffered_type):
             end += buffer
@@ -215,6 +216,11 @@ def counted_spans(provider: ProviderIn, options: Options) -> _Day:
     prepared.ends = [end for _, end in prepared.spans]
     prepared.by_type = {key: _taken(visits) for key, visits in by_type.items()}
     return prepared
+
+
+def _whole_seconds(moment: Moment) -> int:
+    """``wallclock.epoch``, the epoch seconds the database answers floored without a detour."""
+    return floor(moment) if type(moment) is float else epoch(moment)
 
 
 def _taken(visits: list[tuple[int, int]]) -> _Taken:
