@@ -195,7 +195,7 @@ def counted_spans(provider: ProviderIn, options: Options) -> _Day:
     what the daily limit reads. Prepares what the method reads: ``gaps`` all of them merged,
     ``slots`` and ``equal_slots`` those of each visit type (and facility, ``_rule_visits``)."""
     buffer = options.buffer * MINUTE
-    buffered_type = None if options.visit_type == ALL else (options.visit_type or "").casefold()
+    chosen = None if options.visit_type == ALL else (options.visit_type or "").casefold()  # None: every type
     per_type = options.method != GAPS
     prepared = _Day(spans=[])
     raw = []
@@ -203,12 +203,13 @@ def counted_spans(provider: ProviderIn, options: Options) -> _Day:
     for visit in provider.visits:
         start, end = _whole_seconds(visit.start), _whole_seconds(visit.end)
         key = (visit.visit_type or "").casefold()
-        if buffer and (buffered_type is None or key == buffered_type):
+        of_chosen_type = chosen is None or key == chosen
+        if buffer and of_chosen_type:
             end += buffer
-        if per_type:
-            by_type.setdefault((key, visit.facility_id if options.facility_scoped else None), []).append((start, end))
-        else:
+        if not per_type:
             raw.append((start, end))
+        elif of_chosen_type:  # only the rules of the chosen type give windows (``_rules_on``)
+            by_type.setdefault((key, visit.facility_id if options.facility_scoped else None), []).append((start, end))
         if options.daily_limit is not None:
             day_key = (local_date(start, provider.zone), key)
             prepared.per_date_type[day_key] = prepared.per_date_type.get(day_key, 0) + 1
