@@ -16,7 +16,7 @@ the connection, ``EmrCredentialsAuthentication`` reads them together):
   appointments and unexpired holds) that block ``/v3/`` availability, with
   ``provider_type=primary`` those of an appointment's primary provider (a ``/v3/`` booking,
   which has no EMR roles, for every resource it occupies); with ``secondary``, those of its
-  secondary provider (the database picks them: ``_counted_here``). Its visit type is the EMR's
+  secondary provider (the database picks them: ``_COUNTED_SQL``). Its visit type is the EMR's
   code, or the booked service's ``visit_type``; its facility is its location.
 
 Ids are compared as the database writes them as text (SQLite's 32 hex digits, PostgreSQL's dashed

@@ -441,8 +441,3 @@ def windows_render(windows: Iterable[Window]) -> list[dict]:
             rendered["max_visits"] = max_visits
         out.append(rendered)
     return out
-
-
-def window_render(window: Window) -> dict:
-    """One window's fields (``windows_render``)."""
-    return windows_render((window,))[0]
