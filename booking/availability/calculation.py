@@ -257,13 +257,15 @@ def gaps_windows(provider: ProviderIn, day: date, shifts: Sequence[ShiftIn], cou
     if daily_limit_reached(counted, day, options):
         return []
     out = []
+    zone, length = provider.zone, options.max_slot_duration
     for shift in shifts:
-        frame = window_on(provider.zone, day, shift.window.start, shift.window.end)
+        frame = window_on(zone, day, shift.window.start, shift.window.end)
         if frame[1] <= frame[0]:
             continue
-        for free_start, free_end in subtract([frame], _spans_within(counted, frame)):
-            for start, end in _pieces(free_start, free_end, options.max_slot_duration):
-                out.append(Window(provider.id, provider.zone, day, start, end, shift.facility_id, shift.facility_name))
+        busy = _spans_within(counted, frame)
+        for free_start, free_end in subtract([frame], busy) if busy else (frame,):
+            for start, end in _pieces(free_start, free_end, length) if length else ((free_start, free_end),):
+                out.append(Window(provider.id, zone, day, start, end, shift.facility_id, shift.facility_name))
     return out
 
 
