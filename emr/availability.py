@@ -4,19 +4,24 @@ calculation (``booking.availability.calculation``) → windows.
 ``availability_compute`` is the one code path of both: the GET calls it on the cache, the live
 fetch's job calls it after writing what the EMR answered into that same cache.
 
-What it reads, in a fixed number of queries whatever the range (5):
+What it reads, in a fixed number of queries whatever the range (3; the organization comes with
+the connection, ``EmrCredentialsAuthentication`` reads them together):
 
 - the providers the connection sees (``emr.selectors.providers_visible``'s rule), active and not
   hidden, narrowed by ``provider_ids`` (EHR ids), each with its zone (``resource_zone``: its own,
   else its first linked location's, else the organization's — the zone its hours are read in
   everywhere);
-- their shifts (with the facility) and the shifts' visit-type rules;
-- the appointments occupying them: the same rows (``AppointmentResource`` links of BK/RS
-  appointments and unexpired holds) that block ``/v3/`` availability. With
-  ``provider_type=primary`` an appointment counts for its primary provider (a ``/v3/`` booking,
-  which has no EMR roles, for every resource it occupies); with ``secondary``, for its secondary
-  provider. Its visit type is the EMR's code, or the booked service's ``visit_type``; its
-  facility is its location.
+- their shifts (with the facility) joined with the shifts' visit-type rules;
+- the appointments that count for them: of the same rows (``AppointmentResource`` links of BK/RS
+  appointments and unexpired holds) that block ``/v3/`` availability, with
+  ``provider_type=primary`` those of an appointment's primary provider (a ``/v3/`` booking,
+  which has no EMR roles, for every resource it occupies); with ``secondary``, those of its
+  secondary provider (the database picks them: ``_COUNTED_SQL``). Its visit type is the EMR's
+  code, or the booked service's ``visit_type``; its facility is its location.
+
+Ids are compared as the database writes them as text (SQLite's 32 hex digits, PostgreSQL's dashed
+form); only the ones that reach the answer (a provider or facility without an EHR id) are
+normalized (``uuid_text``).
 """
 
 from __future__ import annotations
@@ -24,36 +29,23 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import groupby
 
-from django.db.models import CharField, F, FloatField, Func, Q
+from django.db import connection as db_connection
+from django.db.models import CharField, F, Q
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from booking.availability import calculation as calc
 from booking.availability.loader_sql import uuid_text
 from booking.availability.wallclock import WeeklyWindow
-from booking.models import ActiveStatus, Appointment, AppointmentResource, Resource, Shift, VisitTypeRule
+from booking.models import ActiveStatus, Appointment, Resource
 from booking.selectors import resource_first_location_zone, resource_zone
 from booking.validators import parse_wall_time
 from emr.models import EmrConnection
 
 PRIMARY, SECONDARY = "primary", "secondary"
-AVAILABILITY_QUERIES = 5
-
-
-class Epoch(Func):
-    """An instant as seconds since the epoch, computed by the database (no datetime per row).
-    SQLite's value is rounded to the millisecond its ``julianday`` keeps."""
-
-    output_field = FloatField()
-
-    def as_sql(self, compiler, connection, **extra):
-        return super().as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::float8", **extra)
-
-    def as_sqlite(self, compiler, connection, **extra):
-        return super().as_sql(
-            compiler, connection, template="ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)", **extra
-        )
+AVAILABILITY_QUERIES = 3  # and the organization, unless it came with the connection
 
 
 def _text(field: str) -> Cast:
@@ -131,6 +123,7 @@ def facility_id_of(ehr_id: str | None, pk) -> str:
 
 
 def _providers(*, connection: EmrConnection, provider_ids) -> list[tuple]:
+    """(id as the database writes it as text, EHR id, own zone, first location's zone, id)."""
     qs = (
         Resource.objects.filter(organization_id=connection.organization_id, status=ActiveStatus.ACTIVE, hide_in_availability=False)
         .filter(Q(emr_connection=connection) | Q(emr_connection__isnull=True, type=Resource.Type.PROVIDER))
@@ -139,7 +132,127 @@ def _providers(*, connection: EmrConnection, provider_ids) -> list[tuple]:
     if provider_ids is not None:
         qs = qs.filter(ehr_id__in=list(provider_ids))
     rows = qs.values_list(_text("pk"), "ehr_id", "timezone", "first_zone").order_by("pk")
-    return [(uuid_text(pk), *rest) for pk, *rest in rows]
+    return [(pk, *rest, uuid_text(pk)) for pk, *rest in rows]
+
+
+# The shifts and the appointments are read with SQL written out here rather than compiled by the
+# ORM: compiling their querysets took as long as running them. Every statement names its tenant
+# filter (the organization) and the candidate providers (already the organization's, from
+# ``_providers``), whose ids it takes as the database writes them as text.
+
+_SHIFTS_SQL = """
+    SELECT s.id, CAST(s.resource_id AS text), s.day_of_week, s.start_time, s.end_time, s.valid_from, s.valid_until,
+           s.recur_every_weeks, CAST(s.location_id AS text), loc.ehr_id, loc.name,
+           r.start_time, r.end_time, r.total_visits, r.visit_type_id
+    FROM booking_shift s
+    LEFT JOIN booking_location loc ON loc.id = s.location_id
+    LEFT JOIN booking_visittyperule r ON r.shift_id = s.id
+    WHERE s.organization_id = %s AND s.resource_id IN ({ids})
+      AND (s.valid_until IS NULL OR s.valid_until >= %s) AND (s.valid_from IS NULL OR s.valid_from <= %s)
+    ORDER BY s.resource_id, s.day_of_week, s.start_time, s.id, r.start_time, r.id
+"""
+
+_VISITS_SQL = """
+    SELECT CAST(l.resource_id AS text), {start}, {end}, a.appointment_type, svc.visit_type,
+           CAST(a.location_id AS text), loc.ehr_id
+    FROM booking_appointmentresource l
+    JOIN booking_appointment a ON a.id = l.appointment_id
+    LEFT JOIN booking_location loc ON loc.id = a.location_id
+    LEFT JOIN booking_service svc ON svc.id = a.service_id
+    WHERE a.organization_id = %s AND l.resource_id IN ({ids})
+      AND a.start < %s AND a."end" > %s
+      AND (a.status IN (%s, %s) OR a.status = %s AND (a.expires_at IS NULL OR a.expires_at > %s))
+      AND {counted}
+"""
+
+# Whether an appointment counts for the provider of a link (see the module docstring): with
+# ``primary``, the provider is its primary provider, or it has none and the provider is not its
+# secondary one; with ``secondary``, the provider is its secondary provider.
+_COUNTED_SQL = {
+    PRIMARY: "(a.primary_provider_id = l.resource_id OR a.primary_provider_id IS NULL"
+    " AND (a.secondary_provider_id IS NULL OR a.secondary_provider_id <> l.resource_id))",
+    SECONDARY: "a.secondary_provider_id = l.resource_id",
+}
+
+
+def _rows(sql: str, params: list) -> list[tuple]:
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _uuid_params(values) -> list:
+    """UUIDs as the database driver takes them (PostgreSQL: uuid, SQLite: 32 hex digits)."""
+    return [Resource._meta.pk.get_db_prep_value(value, db_connection) for value in values]
+
+
+def _epoch_sql(column: str) -> str:
+    """An instant as seconds since the epoch, computed by the database (SQLite's rounded to the
+    millisecond its ``julianday`` keeps)."""
+    if db_connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM {column})::float8"
+    return f"ROUND((julianday({column}) - 2440587.5) * 86400.0, 3)"
+
+
+def _shifts(*, connection: EmrConnection, request: AvailabilityRequest, ids: list[str]) -> dict[str, list[calc.ShiftIn]]:
+    """The providers' shifts valid in the range, with their facility and their visit-type rules
+    (one row per rule, joined), by provider id (as text)."""
+    ops = db_connection.ops
+    rows = _rows(
+        _SHIFTS_SQL.format(ids=", ".join(["%s"] * len(ids))),
+        [*_uuid_params([connection.organization_id]), *_uuid_params(ids),
+         ops.adapt_datefield_value(request.first), ops.adapt_datefield_value(request.last)],
+    )
+    shifts: dict[str, list[calc.ShiftIn]] = defaultdict(list)
+    for (pk, resource_id, *shift), rules in groupby(rows, key=lambda row: row[:11]):
+        dow, start, end, valid_from, valid_until, every, location_id, loc_ehr, loc_name = shift
+        shifts[resource_id].append(
+            calc.ShiftIn(
+                window=WeeklyWindow(
+                    dow, _time(start), _time(end), _date(valid_from), _date(valid_until), every, str(pk)
+                ),
+                facility_id=facility_id_of(loc_ehr, uuid_text(location_id)) if location_id else None,
+                facility_name=loc_name if location_id else None,
+                rules=tuple(
+                    calc.RuleIn(_time(r_start), _time(r_end), visits, code)
+                    for *_, r_start, r_end, visits, code in rules
+                    if r_start is not None  # a shift without rules: one row, its rule's columns empty
+                ),
+            )
+        )
+    return shifts
+
+
+def _time(value: time | str) -> time:
+    """A time column as the driver answers it (SQLite: ISO text)."""
+    return time.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _date(value: date | str | None) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _visits(*, connection: EmrConnection, request: AvailabilityRequest, ids: list[str]) -> dict[str, list[calc.VisitIn]]:
+    """The appointments that count for each provider (by id as text) around the range: the same
+    rows (BK/RS appointments and unexpired holds) that block ``/v3/`` availability."""
+    ops = db_connection.ops
+    start = datetime.combine(request.first - timedelta(days=1), time(0), tzinfo=UTC)
+    end = datetime.combine(request.last + timedelta(days=2), time(0), tzinfo=UTC)
+    sql = _VISITS_SQL.format(
+        start=_epoch_sql("a.start"), end=_epoch_sql('a."end"'), ids=", ".join(["%s"] * len(ids)),
+        counted=_COUNTED_SQL[request.provider_type],
+    )
+    params = [
+        *_uuid_params([connection.organization_id]), *_uuid_params(ids),
+        ops.adapt_datetimefield_value(end), ops.adapt_datetimefield_value(start),
+        Appointment.Status.BOOKED.value, Appointment.Status.RESERVED.value, Appointment.Status.HOLD.value,
+        ops.adapt_datetimefield_value(timezone.now()),
+    ]
+    visits: dict[str, list[calc.VisitIn]] = defaultdict(list)
+    for resource_id, a_start, a_end, code, service_code, location_id, loc_ehr in _rows(sql, params):
+        facility = loc_ehr or (location_id and uuid_text(location_id))  # facility_id_of, for each of 1,000s of rows
+        visits[resource_id].append(calc.VisitIn(a_start, a_end, code or service_code or "", facility))
+    return visits
 
 
 def availability_inputs(*, connection: EmrConnection, request: AvailabilityRequest) -> list[calc.ProviderIn]:
@@ -148,75 +261,17 @@ def availability_inputs(*, connection: EmrConnection, request: AvailabilityReque
     rows = _providers(connection=connection, provider_ids=request.provider_ids)
     if not rows:
         return []
-    ids = [pk for pk, *_ in rows]  # text: compared with the text the queries below answer
-
-    shifts: dict = defaultdict(list)
-    shift_rows = list(
-        Shift.objects.filter(resource_id__in=ids)
-        .exclude(valid_until__lt=request.first)
-        .exclude(valid_from__gt=request.last)
-        .values_list(
-            "pk", _text("resource_id"), "day_of_week", "start_time", "end_time", "valid_from", "valid_until",
-            "recur_every_weeks", _text("location_id"), "location__ehr_id", "location__name",
-        )
-    )
-    rules: dict = defaultdict(list)
-    for shift_id, start, end, visits, code in (
-        VisitTypeRule.objects.filter(shift_id__in=[row[0] for row in shift_rows])
-        .order_by("start_time", "id")
-        .values_list("shift_id", "start_time", "end_time", "total_visits", "visit_type_id")
-    ):
-        rules[shift_id].append(calc.RuleIn(start, end, visits, code))
-    for pk, resource_id, dow, start, end, valid_from, valid_until, every, location_id, loc_ehr, loc_name in shift_rows:
-        shifts[uuid_text(resource_id)].append(
-            calc.ShiftIn(
-                window=WeeklyWindow(dow, start, end, valid_from, valid_until, every, str(pk)),
-                facility_id=facility_id_of(loc_ehr, uuid_text(location_id)) if location_id else None,
-                facility_name=loc_name if location_id else None,
-                rules=tuple(rules[pk]),
-            )
-        )
-
-    visits: dict = defaultdict(list)
-    now = timezone.now()
-    start = datetime.combine(request.first - timedelta(days=1), time(0), tzinfo=UTC)
-    end = datetime.combine(request.last + timedelta(days=2), time(0), tzinfo=UTC)
-    live = Q(appointment__status__in=(Appointment.Status.BOOKED, Appointment.Status.RESERVED)) | Q(
-        appointment__status=Appointment.Status.HOLD
-    ) & (Q(appointment__expires_at__isnull=True) | Q(appointment__expires_at__gt=now))
-    links = AppointmentResource.objects.filter(
-        resource_id__in=ids,
-        appointment__organization_id=connection.organization_id,
-        appointment__start__lt=end,
-        appointment__end__gt=start,
-    ).filter(live)
-    for resource_id, a_start, a_end, primary, secondary, code, service_code, location_id, loc_ehr in links.values_list(
-        _text("resource_id"), Epoch("appointment__start"), Epoch("appointment__end"), _text("appointment__primary_provider_id"),
-        _text("appointment__secondary_provider_id"), "appointment__appointment_type", "appointment__service__visit_type",
-        _text("appointment__location_id"), "appointment__location__ehr_id",
-    ):
-        resource_id = uuid_text(resource_id)
-        primary = uuid_text(primary) if primary is not None else None
-        secondary = uuid_text(secondary) if secondary is not None else None
-        if request.provider_type == SECONDARY:
-            counts = secondary == resource_id
-        else:
-            counts = primary == resource_id or (primary is None and secondary != resource_id)
-        if counts:
-            visits[resource_id].append(
-                calc.VisitIn(
-                    a_start, a_end, code or service_code or "", facility_id_of(loc_ehr, uuid_text(location_id)) if location_id else None
-                )
-            )
-
+    ids = [key for key, *_ in rows]  # as the database writes them as text, like the queries below answer
+    shifts = _shifts(connection=connection, request=request, ids=ids)
+    visits = _visits(connection=connection, request=request, ids=ids)
     return [
         calc.ProviderIn(
-            id=ehr_id or str(pk),
+            id=ehr_id or pk,
             zone=resource_zone(own=own_zone, first_location=first_zone, organization_zone=organization_zone),
-            shifts=tuple(shifts[pk]),
-            visits=tuple(visits[pk]),
+            shifts=tuple(shifts[key]),
+            visits=tuple(visits[key]),
         )
-        for pk, ehr_id, own_zone, first_zone in rows
+        for key, ehr_id, own_zone, first_zone, pk in rows
     ]
 
 
@@ -233,4 +288,4 @@ def availability_compute(*, connection: EmrConnection, request: AvailabilityRequ
         )
     providers = availability_inputs(connection=connection, request=request)
     windows = calc.availability_windows(providers, options, first=request.first, last=request.last, clip=clip)
-    return [calc.window_render(w) for w in windows]
+    return calc.windows_render(windows)

@@ -12,9 +12,14 @@ data") says on top of them, one function per rule:
 - ``counted_spans``: the counted appointments, with ``buffer`` after the matching visit type.
 - ``daily_limit_reached``: the daily limit per visit type (``gaps``: the whole date).
 - ``gaps_windows``, ``slots_windows``, ``equal_slots_windows``: the three methods.
-- ``window_render``: the window fields.
+- ``windows_render``: the window fields.
 
 Instants are epoch seconds; a provider's dates are local dates in its zone.
+
+A provider's appointments are prepared once for all its dates (``counted_spans``): merged, and per
+visit type sorted by start, so that each shift and each rule reads only its own by bisecting
+instead of scanning every appointment. ``tests/emr/availability_oracle.py`` keeps the direct
+reading of the rules (one scan per rule) that a property test compares this module with.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
+from math import floor
+from operator import attrgetter
+from typing import NamedTuple
 
 from booking.availability.intervals import Interval, merge, overlaps, subtract
 from booking.availability.wallclock import (
@@ -62,9 +70,9 @@ class ShiftIn:
     rules: tuple[RuleIn, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class VisitIn:
-    """A counted appointment (active, the provider in the requested role)."""
+class VisitIn(NamedTuple):
+    """A counted appointment (active, the provider in the requested role); a tuple: a month holds
+    thousands."""
 
     start: Moment
     end: Moment
@@ -96,8 +104,9 @@ class Options:
     default_hours: tuple[WeeklyWindow, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+class Window(NamedTuple):
+    """One window of the answer (a tuple: an answer holds thousands of them)."""
+
     provider_id: str
     zone: str
     day: date
@@ -111,29 +120,68 @@ class Window:
 
 
 @dataclass
+class _Taken:
+    """Counted appointments of one visit type (and, facility-scoped, one facility)."""
+
+    starts: list[int] = field(default_factory=list)  # sorted: a rule counts those starting inside it by bisecting
+    spans: list[Interval] = field(default_factory=list)  # merged, with buffer: what a sub-slot must not overlap
+
+    def starting_within(self, start: int, end: int) -> int:
+        if end <= start:
+            return 0
+        return bisect_left(self.starts, end) - bisect_left(self.starts, start)
+
+
+@dataclass
 class _Day:
     """One provider's counted appointments, prepared once for all its dates."""
 
-    spans: list[Interval]  # merged, with buffer
+    spans: list[Interval]  # gaps: merged, with buffer
     ends: list[int] = field(default_factory=list)  # the spans' ends, for bisecting to one frame
-    by_type: dict[str, list[tuple[int, int, str | None]]] = field(default_factory=dict)  # start, end (+buffer), facility
+    # slots, equal_slots: casefolded visit type and (facility-scoped) facility → its appointments
+    by_type: dict[tuple[str, str | None], _Taken] = field(default_factory=dict)
     per_date_type: dict[tuple[date, str], int] = field(default_factory=dict)
+
+
+_NOTHING_TAKEN = _Taken()
 
 
 def _same_type(a: str | None, b: str | None) -> bool:
     return (a or "").casefold() == (b or "").casefold()
 
 
-def shifts_on(provider: ProviderIn, day: date, options: Options) -> list[ShiftIn]:
+def _always_applies(window: WeeklyWindow) -> bool:
+    return window.valid_from is None and window.valid_until is None and window.every_weeks <= 1
+
+
+class _Week:
+    """A provider's shifts by weekday (and the default hours), for ``shifts_on``."""
+
+    def __init__(self, provider: ProviderIn, options: Options):
+        self.shifts: dict[int, list[ShiftIn]] = {}
+        for shift in provider.shifts:
+            self.shifts.setdefault(shift.window.day_of_week, []).append(shift)
+        self.default: dict[int, list[ShiftIn]] = {}
+        if options.fallback_to_default_hours:
+            for window in options.default_hours:
+                self.default.setdefault(window.day_of_week, []).append(ShiftIn(window=window))
+
+
+def _valid_on(shifts: list[ShiftIn], day: date) -> list[ShiftIn]:
+    return [s for s in shifts if _always_applies(s.window) or weekly_window_applies(s.window, day)]
+
+
+def shifts_on(provider: ProviderIn, day: date, options: Options, week: _Week | None = None) -> list[ShiftIn]:
     """"The provider's shifts valid that date (weekday, validity dates, every-N-weeks). None, and
     ``fallback_to_default_hours=true``: the organization's default hours. None otherwise: no
     availability." Then: "``facility_scoped_scheduling=true``: only shifts that name a facility
     produce windows"; "``location_ids`` keeps only windows whose facility is listed (windows
     without a facility are dropped)"."""
+    week = week or _Week(provider, options)
     weekday = weekday_of(day)
-    found = [s for s in provider.shifts if s.window.day_of_week == weekday and weekly_window_applies(s.window, day)]
+    found = _valid_on(week.shifts.get(weekday, ()), day)
     if not found and options.fallback_to_default_hours:
-        found = [ShiftIn(window=w) for w in options.default_hours if w.day_of_week == weekday and weekly_window_applies(w, day)]
+        found = _valid_on(week.default.get(weekday, ()), day)
     if options.facility_scoped:
         found = [s for s in found if s.facility_id]
     if options.location_ids is not None:
@@ -144,23 +192,40 @@ def shifts_on(provider: ProviderIn, day: date, options: Options) -> list[ShiftIn
 def counted_spans(provider: ProviderIn, options: Options) -> _Day:
     """"``buffer`` minutes are added after each appointment whose visit type matches
     ``visit_type`` (``all``: every appointment)." Also counts, per local date and visit type,
-    what the daily limit reads."""
+    what the daily limit reads. Prepares what the method reads: ``gaps`` all of them merged,
+    ``slots`` and ``equal_slots`` those of each visit type (and facility, ``_rule_visits``)."""
     buffer = options.buffer * MINUTE
+    chosen = None if options.visit_type == ALL else (options.visit_type or "").casefold()  # None: every type
+    per_type = options.method != GAPS
     prepared = _Day(spans=[])
     raw = []
+    by_type: dict[tuple[str, str | None], list[tuple[int, int]]] = {}
     for visit in provider.visits:
-        start, end = epoch(visit.start), epoch(visit.end)
-        if buffer and (options.visit_type == ALL or _same_type(visit.visit_type, options.visit_type)):
-            end += buffer
-        raw.append((start, end))
+        start, end = _whole_seconds(visit.start), _whole_seconds(visit.end)
         key = (visit.visit_type or "").casefold()
-        prepared.by_type.setdefault(key, []).append((start, end, visit.facility_id))
+        of_chosen_type = chosen is None or key == chosen
+        if buffer and of_chosen_type:
+            end += buffer
+        if not per_type:
+            raw.append((start, end))
+        elif of_chosen_type:  # only the rules of the chosen type give windows (``_rules_on``)
+            by_type.setdefault((key, visit.facility_id if options.facility_scoped else None), []).append((start, end))
         if options.daily_limit is not None:
             day_key = (local_date(start, provider.zone), key)
             prepared.per_date_type[day_key] = prepared.per_date_type.get(day_key, 0) + 1
     prepared.spans = merge(raw)
     prepared.ends = [end for _, end in prepared.spans]
+    prepared.by_type = {key: _taken(visits) for key, visits in by_type.items()}
     return prepared
+
+
+def _whole_seconds(moment: Moment) -> int:
+    """``wallclock.epoch``, the epoch seconds the database answers floored without a detour."""
+    return floor(moment) if type(moment) is float else epoch(moment)
+
+
+def _taken(visits: list[tuple[int, int]]) -> _Taken:
+    return _Taken(starts=sorted(start for start, _ in visits), spans=merge(visits))
 
 
 def _spans_within(counted: _Day, frame: Interval) -> list[Interval]:
@@ -192,13 +257,15 @@ def gaps_windows(provider: ProviderIn, day: date, shifts: Sequence[ShiftIn], cou
     if daily_limit_reached(counted, day, options):
         return []
     out = []
+    zone, length = provider.zone, options.max_slot_duration
     for shift in shifts:
-        frame = [window_on(provider.zone, day, shift.window.start, shift.window.end)]
-        if frame[0][1] <= frame[0][0]:
+        frame = window_on(zone, day, shift.window.start, shift.window.end)
+        if frame[1] <= frame[0]:
             continue
-        for free_start, free_end in subtract(frame, _spans_within(counted, frame[0])):
-            for start, end in _pieces(free_start, free_end, options.max_slot_duration):
-                out.append(Window(provider.id, provider.zone, day, start, end, shift.facility_id, shift.facility_name))
+        busy = _spans_within(counted, frame)
+        for free_start, free_end in subtract([frame], busy) if busy else (frame,):
+            for start, end in _pieces(free_start, free_end, length) if length else ((free_start, free_end),):
+                out.append(Window(provider.id, zone, day, start, end, shift.facility_id, shift.facility_name))
     return out
 
 
@@ -215,19 +282,16 @@ def _rules_on(shifts: Sequence[ShiftIn], counted: _Day, day: date, options: Opti
             yield shift, rule
 
 
-def _rule_visits(counted: _Day, rule: RuleIn, shift: ShiftIn, options: Options) -> list[tuple[int, int]]:
+def _rule_visits(counted: _Day, rule: RuleIn, shift: ShiftIn, options: Options) -> _Taken:
     """The counted appointments of the rule's visit type; with ``facility_scoped_scheduling``,
     only those at the shift's facility consume its capacity."""
-    visits = counted.by_type.get(rule.visit_type.casefold(), ())
-    if options.facility_scoped:
-        return [(s, e) for s, e, facility in visits if facility == shift.facility_id]
-    return [(s, e) for s, e, _ in visits]
+    facility = shift.facility_id if options.facility_scoped else None
+    return counted.by_type.get((rule.visit_type.casefold(), facility), _NOTHING_TAKEN)
 
 
-def _remaining(rule_range: Interval, visits: Iterable[tuple[int, int]], total: int) -> int:
+def _remaining(rule_range: Interval, visits: _Taken, total: int) -> int:
     """``max_visits`` minus the counted appointments of that visit type that START inside the range."""
-    start, end = rule_range
-    return total - sum(1 for s, _ in visits if start <= s < end)
+    return total - visits.starting_within(*rule_range)
 
 
 def slots_windows(provider: ProviderIn, day: date, shifts: Sequence[ShiftIn], counted: _Day, options: Options) -> list[Window]:
@@ -277,17 +341,21 @@ def equal_slots_windows(
         left = _remaining(rule_range, visits, rule.total_visits)
         if left <= 0:
             continue
-        taken = merge(visits)
-        free = [p for p in equal_sub_slots(rule_range, rule.total_visits, options.max_slot_duration) if not overlaps(taken, *p)]
-        for start, end in free[:left]:
-            out.append(
-                Window(provider.id, provider.zone, day, start, end, shift.facility_id, shift.facility_name,
-                       rule.visit_type, 1, rule.total_visits)
-            )
+        for start, end in equal_sub_slots(rule_range, rule.total_visits, options.max_slot_duration):
+            if not overlaps(visits.spans, start, end):
+                out.append(
+                    Window(provider.id, provider.zone, day, start, end, shift.facility_id, shift.facility_name,
+                           rule.visit_type, 1, rule.total_visits)
+                )
+                left -= 1
+                if not left:
+                    break
     return out
 
 
 METHOD_FUNCTIONS = {GAPS: gaps_windows, SLOTS: slots_windows, EQUAL_SLOTS: equal_slots_windows}
+
+_by_range = attrgetter("start", "end")
 
 
 def availability_windows(
@@ -297,15 +365,19 @@ def availability_windows(
     provider, then ``range_start``". ``clip`` (epoch seconds, from date-time bounds) keeps the
     parts of gaps inside it and the slots starting inside it."""
     method = METHOD_FUNCTIONS[options.method]
+    days = list(dates_between(first, last))
     out: list[Window] = []
     for provider in sorted(providers, key=lambda p: p.id):
         counted = counted_spans(provider, options)
+        week = _Week(provider, options)
         found: list[Window] = []
-        for day in dates_between(first, last):
-            found.extend(method(provider, day, shifts_on(provider, day, options), counted, options))
+        for day in days:
+            shifts = shifts_on(provider, day, options, week)
+            if shifts:
+                found.extend(method(provider, day, shifts, counted, options))
         if clip is not None:
             found = _clipped(found, clip, options.method)
-        found.sort(key=lambda w: (w.start, w.end))
+        found.sort(key=_by_range)
         out.extend(found)
     return out
 
@@ -325,6 +397,7 @@ def _clipped(windows: list[Window], clip: Interval, method: str) -> list[Window]
 # --- output ------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1024)
 def duration_string(seconds: int) -> str:
     """``"9h"``, ``"45m"``, ``"1h 30m"``."""
     minutes = seconds // MINUTE
@@ -342,24 +415,31 @@ def render_local_millis(seconds: int, zone: str) -> str:
     return f"{text[:19]}.000{text[19:]}"
 
 
-def window_render(window: Window) -> dict:
+def windows_render(windows: Iterable[Window]) -> list[dict]:
     """"``day_of_week`` (ISO 1–7, Monday = 1), ``date``, ``duration_string``, ``range_start``,
     ``range_end`` (...), ``provider_id`` (EHR id), plus ``facility_id``, ``facility_name`` when
     known, plus ``visit_type``, ``available_appointments``, ``max_visits`` for ``slots`` and
     ``equal_slots``." """
-    out = {
-        "day_of_week": window.day.isoweekday(),
-        "date": window.day.isoformat(),
-        "duration_string": duration_string(window.end - window.start),
-        "range_start": render_local_millis(window.start, window.zone),
-        "range_end": render_local_millis(window.end, window.zone),
-        "provider_id": window.provider_id,
-    }
-    if window.facility_id is not None:
-        out["facility_id"] = window.facility_id
-        out["facility_name"] = window.facility_name
-    if window.visit_type is not None:
-        out["visit_type"] = window.visit_type
-        out["available_appointments"] = window.available
-        out["max_visits"] = window.max_visits
+    days: dict[date, tuple[int, str]] = {}
+    out = []
+    for provider_id, zone, day, start, end, facility_id, facility_name, visit_type, available, max_visits in windows:
+        weekday_date = days.get(day)
+        if weekday_date is None:
+            weekday_date = days[day] = (day.isoweekday(), day.isoformat())
+        rendered = {
+            "day_of_week": weekday_date[0],
+            "date": weekday_date[1],
+            "duration_string": duration_string(end - start),
+            "range_start": render_local_millis(start, zone),
+            "range_end": render_local_millis(end, zone),
+            "provider_id": provider_id,
+        }
+        if facility_id is not None:
+            rendered["facility_id"] = facility_id
+            rendered["facility_name"] = facility_name
+        if visit_type is not None:
+            rendered["visit_type"] = visit_type
+            rendered["available_appointments"] = available
+            rendered["max_visits"] = max_visits
+        out.append(rendered)
     return out

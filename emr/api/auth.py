@@ -36,5 +36,6 @@ class EmrCredentialsAuthentication(CredentialAuthentication):
             ).first()
         if connection is None or not secret_matches(access_token, connection.access_token_hash):
             raise exceptions.AuthenticationFailed("Invalid client credentials or access token.")
+        connection.organization = client.organization  # the row it was filtered by: views read it without a query
         touch_last_used(client)
         return Principal(organization=client.organization, api_client=client, emr_connection=connection), connection

@@ -104,7 +104,7 @@ class V1AvailabilityFetchBody(V1AvailabilityQuery):
 
 class VisitTypeCodes:
     """casefolded code → code, for the connection's visit types and its providers' rules' codes;
-    read on first use (only a query naming a visit type needs them)."""
+    read on first use (only a query naming a visit type needs them), in one query."""
 
     def __init__(self, connection: EmrConnection):
         self.connection = connection
@@ -113,12 +113,16 @@ class VisitTypeCodes:
     def get(self, key: str, default=None):
         if self._codes is None:
             connection = self.connection
-            codes = set(VisitType.objects.filter(emr_connection=connection).values_list("code", flat=True))
-            codes |= set(
-                VisitTypeRule.objects.filter(organization_id=connection.organization_id, shift__resource__emr_connection=connection)
+            organization_id = connection.organization_id
+            codes = (
+                VisitType.objects.filter(organization_id=organization_id, emr_connection=connection)
                 .order_by()
-                .values_list("visit_type_id", flat=True)
-                .distinct()
+                .values_list("code", flat=True)
+                .union(
+                    VisitTypeRule.objects.filter(organization_id=organization_id, shift__resource__emr_connection=connection)
+                    .order_by()
+                    .values_list("visit_type_id", flat=True)
+                )
             )
             self._codes = {code.casefold(): code for code in sorted(codes, reverse=True)}
         return self._codes.get(key, default)
