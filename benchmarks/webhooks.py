@@ -156,8 +156,8 @@ def emit_batch(organization, count: int) -> tuple[float, float]:
     return committed[0], committed[0] - started
 
 
-def run_qcluster(organization, workers: int) -> float:
-    log = TMP / f"qcluster-{workers}.log"
+def run_qcluster(organization, workers: int, run: int) -> float:
+    log = TMP / f"qcluster-{workers}-{run}.log"  # one per run: the start is seen in this run's log
     cluster = manage("qcluster", workers=workers, log=log)
     try:
         deadline = time.monotonic() + 30
@@ -175,12 +175,12 @@ def run_qcluster(organization, workers: int) -> float:
         stop(cluster)
 
 
-def run_sweep(organization, workers: int) -> float:
+def run_sweep(organization, workers: int, run: int) -> float:
     emit_batch(organization, EVENTS)
     OrmQ.objects.all().delete()  # leave these to the sweep workers, not a task queue
     before = len(counter.ids)
     started = time.monotonic()
-    processes = [manage("webhooks_deliver", workers=1, log=TMP / f"sweep-{workers}-{n}.log") for n in range(workers)]
+    processes = [manage("webhooks_deliver", workers=1, log=TMP / f"sweep-{workers}-{run}-{n}.log") for n in range(workers)]
     for process in processes:
         process.wait(timeout=600)
     if not counter.wait_for(before + EVENTS, timeout=10):
@@ -212,8 +212,8 @@ def main() -> None:
         for path, run in (("qcluster", run_qcluster), ("sweep", run_sweep)):
             for workers in (1, 2):
                 rates = []
-                for _ in range(RUNS):
-                    seconds = run(organization, workers)
+                for number in range(RUNS):
+                    seconds = run(organization, workers, number)
                     rates.append(EVENTS / seconds)
                     print(f"{path:<10} {workers:>7} {seconds:>8.2f} {EVENTS / seconds:>9.1f}", flush=True)
                 # The production path is the figure; the sweep path is printed beside it.
