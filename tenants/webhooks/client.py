@@ -110,16 +110,18 @@ class Post:
     url: str
     body: bytes
     headers: dict[str, str]
+    start_by: float | None = None  # time.monotonic() after which it is not started at all
 
 
 def webhook_post_many(
     posts: list[Post], *, timeout: float, allow_private: bool, concurrency: int, per_url: int,
     allowed_networks: tuple[str, ...] = (),
-) -> list[SendResult]:
+) -> list[SendResult | None]:
     """Several attempts on one event loop, at most ``concurrency`` in flight and at most
     ``per_url`` to any one URL (a receiver is not flooded); each is over in ``timeout`` seconds
     from when it starts, as a single ``webhook_post`` is. The results are in the order of
-    ``posts``; an attempt that raised gets an ``internal`` result of its own."""
+    ``posts``; an attempt that raised gets an ``internal`` result of its own, and one whose
+    turn came after its ``start_by`` gets None (nothing was sent)."""
     if not posts:
         return []
 
@@ -127,8 +129,10 @@ def webhook_post_many(
         gate = asyncio.Semaphore(concurrency)
         url_gates = {post.url: asyncio.Semaphore(per_url) for post in posts}
 
-        async def one(post: Post) -> SendResult:
+        async def one(post: Post) -> SendResult | None:
             async with url_gates[post.url], gate:
+                if post.start_by is not None and time.monotonic() > post.start_by:
+                    return None
                 return await _attempt(
                     url=post.url,
                     body=post.body,

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from tenants.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from tenants.webhooks.client import ErrorKind, Post, SendResult, elapsed_ms, webhook_post_many
-from tenants.webhooks.services.claims import Claim, delivery_claim
+from tenants.webhooks.services.claims import Claim, claims_release, delivery_claim
 from tenants.webhooks.services.endpoints import webhook_endpoint_disable, webhook_endpoint_secrets
 from tenants.webhooks.services.fanout import event_body_serialize
 from tenants.webhooks.signing import headers_build
@@ -32,10 +32,23 @@ RETRY_DELAYS = (
 )
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 MAX_RETRY_AFTER = timedelta(hours=24)  # a receiver's Retry-After is honoured up to this
-# Attempts one worker has in flight at once. A batch is claimed no larger than this, so the whole
-# batch is over within one timeout, well inside its lease.
-SEND_CONCURRENCY = 32
-SEND_CONCURRENCY_PER_URL = 8
+# An attempt of a batch starts only while it can end (one timeout) this long before its claim's
+# lease runs out, leaving time to record it; a later one is given back unsent. With one URL at
+# WEBHOOK_CONCURRENCY_PER_URL at a time, a batch of slow answers can take several timeouts.
+LEASE_MARGIN_SECONDS = 5.0
+
+
+def _start_by(claim: Claim, *, timeout: float) -> float | None:
+    """The latest time.monotonic() at which the claim's attempt may start: it then ends, at the
+    latest, LEASE_MARGIN_SECONDS before the lease does. None (no limit) with a lease the system
+    check refuses (tenants.E002), where no start could end inside it."""
+    latest = settings.WEBHOOK_LEASE_SECONDS - timeout - LEASE_MARGIN_SECONDS
+    return claim.claimed_monotonic + latest if latest > 0 else None
+
+
+def batch_size() -> int:
+    """Deliveries one worker claims at once and sends concurrently (WEBHOOK_BATCH_SIZE)."""
+    return max(1, int(settings.WEBHOOK_BATCH_SIZE))
 
 
 @dataclass(frozen=True)
@@ -208,9 +221,13 @@ def delivery_attempt_send(*, claim: Claim, now: datetime | None = None) -> Attem
 
 
 def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None) -> list[AttemptReport]:
-    """Make the attempts the claims are for, concurrently, each within its own timeout, and
-    record them (a delivery deleted meanwhile, with its organization, gets no report)."""
+    """Make the attempts the claims are for, concurrently (at most WEBHOOK_CONCURRENCY_PER_URL at
+    a time to any one URL), each within its own timeout, and record them in one transaction (a
+    delivery deleted meanwhile, with its organization, gets no report). An attempt that could
+    not start while its claim's lease still covered it is not made: the claim is given back and
+    the delivery is due again, with no attempt counted or recorded."""
     now = now or timezone.now()
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     deliveries = Delivery.objects.select_related("event", "endpoint").in_bulk([claim.delivery_id for claim in claims])
     outcomes: list[_Outcome] = []
     posts: list[tuple[Claim, str, Post]] = []
@@ -243,17 +260,24 @@ def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None)
             result = _unexpected(exc, started=started)
             outcomes.append(_Outcome(claim, endpoint.url, attempt_decide(result=result, cycle_attempt=claim.cycle_attempt, now=now), result))
             continue
-        posts.append((claim, endpoint.url, Post(url=endpoint.url, body=body, headers=headers)))
+        posts.append((claim, endpoint.url, Post(url=endpoint.url, body=body, headers=headers, start_by=_start_by(claim, timeout=timeout))))
     results = webhook_post_many(
         [post for _claim, _url, post in posts],
-        timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+        timeout=timeout,
         allow_private=settings.WEBHOOK_ALLOW_PRIVATE_URLS,
         allowed_networks=tuple(settings.OUTBOUND_ALLOWED_NETWORKS),
-        concurrency=SEND_CONCURRENCY,
-        per_url=SEND_CONCURRENCY_PER_URL,
+        concurrency=max(1, len(posts)),
+        per_url=max(1, int(settings.WEBHOOK_CONCURRENCY_PER_URL)),
     )
+    unsent = []
     for (claim, url, _post), result in zip(posts, results, strict=True):
+        if result is None:  # its turn came too late in the lease: nothing was sent
+            unsent.append(claim)
+            continue
         if result.error_kind == ErrorKind.INTERNAL:
             logger.error("webhook delivery %s: attempt %s failed unexpectedly: %s", claim.delivery_id, claim.attempt, result.error)
         outcomes.append(_Outcome(claim, url, attempt_decide(result=result, cycle_attempt=claim.cycle_attempt, now=now), result))
+    if unsent:
+        released = claims_release(claims=unsent, now=timezone.now())
+        logger.warning("webhook deliveries: %s of a batch not sent within their lease, given back (%s)", len(unsent), released)
     return _finish(outcomes=outcomes, now=now)

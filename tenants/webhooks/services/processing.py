@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from tenants.webhooks.selectors import delivery_retry_at
 from tenants.webhooks.services.attempts import (
-    SEND_CONCURRENCY,
     AttemptReport,
+    batch_size,
     deliveries_attempt_send,
     delivery_attempt_run,
 )
@@ -28,7 +28,7 @@ def deliveries_process_due(
     while limit is None or done < limit:
         if budget_seconds is not None and time.monotonic() - started > budget_seconds:
             break
-        batch = SEND_CONCURRENCY if limit is None else min(SEND_CONCURRENCY, limit - done)
+        batch = batch_size() if limit is None else min(batch_size(), limit - done)
         claims = deliveries_claim(now=now or timezone.now(), limit=batch)
         if not claims:
             break
@@ -41,7 +41,7 @@ def deliveries_resume_stalled(*, now: datetime | None = None) -> int:
     Every delivery task calls this first, so a crashed worker's deliveries resume as soon as any
     worker runs, however long the queue in front of the periodic sweep. Returns the attempts."""
     done = 0
-    while claims := deliveries_claim(now=now or timezone.now(), limit=SEND_CONCURRENCY, stalled_only=True):
+    while claims := deliveries_claim(now=now or timezone.now(), limit=batch_size(), stalled_only=True):
         done += len(deliveries_attempt_send(claims=claims, now=now))
     return done
 
@@ -52,7 +52,7 @@ def deliveries_process_until(*, until: datetime, poll_seconds: float) -> int:
     safe beside other workers doing the same, so nothing is sent twice."""
     done = 0
     while (left := (until - timezone.now()).total_seconds()) > 0:
-        if claims := deliveries_claim(now=timezone.now(), limit=SEND_CONCURRENCY):
+        if claims := deliveries_claim(now=timezone.now(), limit=batch_size()):
             done += len(deliveries_attempt_send(claims=claims))
             continue
         time.sleep(min(poll_seconds, left))
