@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from tenants.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from tenants.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from tenants.webhooks.client import ErrorKind, Post, SendResult, elapsed_ms, webhook_post_many
 from tenants.webhooks.services.claims import Claim, claims_release, delivery_claim
 from tenants.webhooks.services.endpoints import webhook_endpoint_disable, webhook_endpoint_secrets
@@ -220,6 +220,20 @@ def delivery_attempt_send(*, claim: Claim, now: datetime | None = None) -> Attem
     return reports[0] if reports else None
 
 
+def _batch_load(delivery_ids: list[int]) -> dict[int, tuple[WebhookEndpoint, str, str, dict | None]]:
+    """What sending a batch needs, per delivery: its endpoint (one instance per endpoint), the
+    event id, the exact body, and the payload only for an event stored without its body. Plain
+    rows rather than a model per delivery and event."""
+    rows = list(Delivery.objects.filter(pk__in=delivery_ids).values_list("pk", "endpoint_id", "event_id", "event__body"))
+    endpoints = WebhookEndpoint.objects.in_bulk({row[1] for row in rows})
+    unserialized = {event_id for _pk, _endpoint, event_id, body in rows if not body}
+    payloads = dict(Event.objects.filter(pk__in=unserialized).values_list("pk", "payload")) if unserialized else {}
+    return {
+        pk: (endpoints[endpoint_id], event_id, body, payloads.get(event_id))
+        for pk, endpoint_id, event_id, body in rows
+    }
+
+
 def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None) -> list[AttemptReport]:
     """Make the attempts the claims are for, concurrently (at most WEBHOOK_CONCURRENCY_PER_URL at
     a time to any one URL), each within its own timeout, and record them in one transaction (a
@@ -228,7 +242,7 @@ def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None)
     the delivery is due again, with no attempt counted or recorded."""
     now = now or timezone.now()
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
-    deliveries = Delivery.objects.select_related("event", "endpoint").in_bulk([claim.delivery_id for claim in claims])
+    deliveries = _batch_load([claim.delivery_id for claim in claims])
     outcomes: list[_Outcome] = []
     posts: list[tuple[Claim, str, Post]] = []
     secrets: dict = {}  # endpoint id -> its signing secrets, decrypted once per batch
@@ -236,7 +250,7 @@ def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None)
         delivery = deliveries.get(claim.delivery_id)
         if delivery is None:  # its organization was deleted meanwhile
             continue
-        endpoint, event = delivery.endpoint, delivery.event
+        endpoint, event_id, body_text, payload = delivery
         if not endpoint.is_deliverable:
             decision = Decision(DeliveryAttempt.Outcome.FAILED, Delivery.Status.FAILED, f"Endpoint {endpoint.status}.")
             outcomes.append(_Outcome(claim, endpoint.url, decision, None))
@@ -251,9 +265,9 @@ def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None)
         try:
             if endpoint.pk not in secrets:
                 secrets[endpoint.pk] = webhook_endpoint_secrets(endpoint=endpoint, now=now)
-            body = (event.body or event_body_serialize(event.payload)).encode("utf-8")
+            body = (body_text or event_body_serialize(payload)).encode("utf-8")
             headers = headers_build(
-                event_id=event.pk, body=body, secrets=secrets[endpoint.pk], attempt=claim.attempt, timestamp=timezone.now()
+                event_id=event_id, body=body, secrets=secrets[endpoint.pk], attempt=claim.attempt, timestamp=timezone.now()
             )
         except Exception as exc:  # noqa: BLE001 - one attempt's failure, not the batch's
             logger.exception("webhook delivery %s: attempt %s failed unexpectedly", claim.delivery_id, claim.attempt)
