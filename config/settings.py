@@ -129,7 +129,7 @@ Q_CLUSTER = {
     "bulk": 10,
     "catch_up": False,
     "save_limit": env.int("Q_SAVE_LIMIT", default=1000),
-    "poll": env.float("Q_POLL", default=0.5),
+    "poll": env.float("Q_POLL", default=0.2),
     "label": "Task queue",
 }
 if Q_BROKER == "redis":
