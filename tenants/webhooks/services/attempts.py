@@ -234,12 +234,21 @@ def _batch_load(delivery_ids: list[int]) -> dict[int, tuple[WebhookEndpoint, str
     }
 
 
-def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None) -> list[AttemptReport]:
-    """Make the attempts the claims are for, concurrently (at most WEBHOOK_CONCURRENCY_PER_URL at
-    a time to any one URL), each within its own timeout, and record them in one transaction (a
-    delivery deleted meanwhile, with its organization, gets no report). An attempt that could
-    not start while its claim's lease still covered it is not made: the claim is given back and
-    the delivery is due again, with no attempt counted or recorded."""
+@dataclass(frozen=True)
+class PreparedBatch:
+    """Claims ready to send: what is already decided without a request, and the signed requests."""
+
+    now: datetime
+    outcomes: list[_Outcome]
+    posts: list[tuple[Claim, str, Post]]
+    timeout: float
+    allow_private: bool
+    allowed_networks: tuple[str, ...]
+    per_url: int
+
+
+def batch_prepare(*, claims: list[Claim], now: datetime | None = None) -> PreparedBatch:
+    """Read what the claims need and sign their requests (database work, this thread's)."""
     now = now or timezone.now()
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     deliveries = _batch_load([claim.delivery_id for claim in claims])
@@ -275,16 +284,36 @@ def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None)
             outcomes.append(_Outcome(claim, endpoint.url, attempt_decide(result=result, cycle_attempt=claim.cycle_attempt, now=now), result))
             continue
         posts.append((claim, endpoint.url, Post(url=endpoint.url, body=body, headers=headers, start_by=_start_by(claim, timeout=timeout))))
-    results = webhook_post_many(
-        [post for _claim, _url, post in posts],
+    return PreparedBatch(
+        now=now,
+        outcomes=outcomes,
+        posts=posts,
         timeout=timeout,
         allow_private=settings.WEBHOOK_ALLOW_PRIVATE_URLS,
         allowed_networks=tuple(settings.OUTBOUND_ALLOWED_NETWORKS),
-        concurrency=max(1, len(posts)),
         per_url=max(1, int(settings.WEBHOOK_CONCURRENCY_PER_URL)),
     )
+
+
+def batch_send(batch: PreparedBatch) -> list[SendResult | None]:
+    """POST the batch's requests concurrently. No database: any thread may run it."""
+    return webhook_post_many(
+        [post for _claim, _url, post in batch.posts],
+        timeout=batch.timeout,
+        allow_private=batch.allow_private,
+        allowed_networks=batch.allowed_networks,
+        concurrency=max(1, len(batch.posts)),
+        per_url=batch.per_url,
+    )
+
+
+def batch_complete(batch: PreparedBatch, results: list[SendResult | None]) -> list[AttemptReport]:
+    """Record the batch's attempts (``batch_send``'s results, in order) and give back the claims
+    whose attempt was not made (database work, this thread's)."""
+    now = batch.now
+    outcomes = list(batch.outcomes)
     unsent = []
-    for (claim, url, _post), result in zip(posts, results, strict=True):
+    for (claim, url, _post), result in zip(batch.posts, results, strict=True):
         if result is None:  # its turn came too late in the lease: nothing was sent
             unsent.append(claim)
             continue
@@ -295,3 +324,13 @@ def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None)
         released = claims_release(claims=unsent, now=timezone.now())
         logger.warning("webhook deliveries: %s of a batch not sent within their lease, given back (%s)", len(unsent), released)
     return _finish(outcomes=outcomes, now=now)
+
+
+def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None) -> list[AttemptReport]:
+    """Make the attempts the claims are for, concurrently (at most WEBHOOK_CONCURRENCY_PER_URL at
+    a time to any one URL), each within its own timeout, and record them in one transaction (a
+    delivery deleted meanwhile, with its organization, gets no report). An attempt that could
+    not start while its claim's lease still covered it is not made: the claim is given back and
+    the delivery is due again, with no attempt counted or recorded."""
+    batch = batch_prepare(claims=claims, now=now)
+    return batch_complete(batch, batch_send(batch))
