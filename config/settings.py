@@ -129,7 +129,7 @@ Q_CLUSTER = {
     "bulk": 10,
     "catch_up": False,
     "save_limit": env.int("Q_SAVE_LIMIT", default=1000),
-    "poll": env.float("Q_POLL", default=0.5),
+    "poll": env.float("Q_POLL", default=0.2),
     "label": "Task queue",
 }
 if Q_BROKER == "redis":
@@ -218,6 +218,11 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # one died). The timeout bounds a whole attempt, name resolution included; the lease must exceed
 # it by at least 10 seconds (system check tenants.E002).
 WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
+# A worker claims up to WEBHOOK_BATCH_SIZE due deliveries at once and sends them concurrently, at
+# most WEBHOOK_CONCURRENCY_PER_URL at a time to any one URL; an attempt whose turn would come too
+# late in the lease is given back unsent (tenants/webhooks/services/attempts.py).
+WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=64)
+WEBHOOK_CONCURRENCY_PER_URL = env.int("WEBHOOK_CONCURRENCY_PER_URL", default=16)
 # Fernet keys (urlsafe base64, 32 bytes) for credentials at rest; the first encrypts, all decrypt,
 # so a key is rotated by putting the new one first. Default: one derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])

@@ -17,6 +17,10 @@ def webhook_settings_check(app_configs=None, **kwargs) -> list[Error]:
     lease = settings.WEBHOOK_LEASE_SECONDS
     if not timeout > 0:
         return [Error(f"WEBHOOK_TIMEOUT_SECONDS must be positive (it is {timeout}).", id="tenants.E001")]
+    for name in ("WEBHOOK_BATCH_SIZE", "WEBHOOK_CONCURRENCY_PER_URL"):
+        value = getattr(settings, name)
+        if not (isinstance(value, int) and value >= 1):
+            return [Error(f"{name} must be a whole number of at least 1 (it is {value!r}).", id="tenants.E003")]
     if lease < timeout + LEASE_MARGIN_SECONDS:
         return [
             Error(

@@ -48,3 +48,20 @@ def test_a_timeout_must_be_positive(timeout):
 @override_settings(WEBHOOK_TIMEOUT_SECONDS=5.0, WEBHOOK_LEASE_SECONDS=15)
 def test_exactly_the_margin_is_enough():
     assert webhook_settings_check() == []
+
+
+@pytest.mark.parametrize("name", ["WEBHOOK_BATCH_SIZE", "WEBHOOK_CONCURRENCY_PER_URL"])
+@pytest.mark.parametrize("value", [0, -4])
+def test_a_batch_size_or_per_url_concurrency_below_1_is_an_error(name, value):
+    with override_settings(**{name: value}):
+        [error] = webhook_settings_check()
+        assert error.id == "tenants.E003" and name in error.msg
+
+
+def test_batches_default_to_64_deliveries_at_most_16_at_a_time_to_one_url():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_")}
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    code = "import django; django.setup(); from django.conf import settings as s; " \
+        "print(s.WEBHOOK_BATCH_SIZE, s.WEBHOOK_CONCURRENCY_PER_URL)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["64", "16"]

@@ -253,3 +253,98 @@ def test_a_forked_process_looks_up_names_in_threads_of_its_own(receiver, fake_dn
     os.waitpid(pid, 0)
     assert child == "200 "
     assert len(receiver.wait_for(2)) == 2
+
+
+# --- TLS: the pinned connection verifies the URL's host name -------------------------------------
+
+
+@pytest.fixture
+def tls_receiver(tmp_path, monkeypatch):
+    """An HTTPS receiver on 127.0.0.1 whose certificate names ``hooks.tls.test`` only, signed by
+    a throwaway key that the webhook client is made to trust (``_tls_context``). Records the SNI
+    name of each handshake and the Host header of each request."""
+    import datetime
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    import tenants.webhooks.client as client
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.tls.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.tls.test")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    (tmp_path / "cert.pem").write_bytes(cert_pem)
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    seen = SimpleNamespace(sni=[], hosts=[])
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server_context.sni_callback = lambda sock, sni, ctx: seen.sni.append(sni)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            seen.hosts.append(self.headers.get("host"))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def get_request(self):
+            sock, address = super().get_request()
+            return server_context.wrap_socket(sock, server_side=True), address
+
+        def handle_error(self, request, client_address):  # a refused handshake is expected here
+            pass
+
+    server = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    monkeypatch.setattr(client, "_tls_context", lambda: ssl.create_default_context(cadata=cert_pem.decode()))
+    seen.port = server.server_address[1]
+    yield seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_goes_to_the_checked_address_with_the_urls_host_for_sni_and_the_certificate(tls_receiver, fake_dns):
+    fake_dns.answers["hooks.tls.test"] = [["127.0.0.1"]]
+    result = webhook_post(
+        url=f"https://hooks.tls.test:{tls_receiver.port}/hook", body=b"{}", headers={}, timeout=3, allow_private=True
+    )
+    assert result.status_code == 200, result.error
+    assert tls_receiver.sni == ["hooks.tls.test"]
+    assert tls_receiver.hosts == [f"hooks.tls.test:{tls_receiver.port}"]
+
+
+def test_https_to_a_name_the_certificate_does_not_cover_is_refused_before_anything_is_sent(tls_receiver, fake_dns):
+    fake_dns.answers["other.tls.test"] = [["127.0.0.1"]]  # the same server, under another name
+    result = webhook_post(
+        url=f"https://other.tls.test:{tls_receiver.port}/hook", body=b"{}", headers={}, timeout=3, allow_private=True
+    )
+    assert result.status_code is None and result.error_kind == ErrorKind.NETWORK
+    assert "certificate" in result.error.lower()
+    assert tls_receiver.hosts == []  # no request reached it

@@ -11,9 +11,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from tenants.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from tenants.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from tenants.webhooks.client import ErrorKind, Post, SendResult, elapsed_ms, webhook_post_many
-from tenants.webhooks.services.claims import Claim, delivery_claim
+from tenants.webhooks.services.claims import Claim, claims_release, delivery_claim
 from tenants.webhooks.services.endpoints import webhook_endpoint_disable, webhook_endpoint_secrets
 from tenants.webhooks.services.fanout import event_body_serialize
 from tenants.webhooks.signing import headers_build
@@ -32,10 +32,23 @@ RETRY_DELAYS = (
 )
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 MAX_RETRY_AFTER = timedelta(hours=24)  # a receiver's Retry-After is honoured up to this
-# Attempts one worker has in flight at once. A batch is claimed no larger than this, so the whole
-# batch is over within one timeout, well inside its lease.
-SEND_CONCURRENCY = 32
-SEND_CONCURRENCY_PER_URL = 8
+# An attempt of a batch starts only while it can end (one timeout) this long before its claim's
+# lease runs out, leaving time to record it; a later one is given back unsent. With one URL at
+# WEBHOOK_CONCURRENCY_PER_URL at a time, a batch of slow answers can take several timeouts.
+LEASE_MARGIN_SECONDS = 5.0
+
+
+def _start_by(claim: Claim, *, timeout: float) -> float | None:
+    """The latest time.monotonic() at which the claim's attempt may start: it then ends, at the
+    latest, LEASE_MARGIN_SECONDS before the lease does. None (no limit) with a lease the system
+    check refuses (tenants.E002), where no start could end inside it."""
+    latest = settings.WEBHOOK_LEASE_SECONDS - timeout - LEASE_MARGIN_SECONDS
+    return claim.claimed_monotonic + latest if latest > 0 else None
+
+
+def batch_size() -> int:
+    """Deliveries one worker claims at once and sends concurrently (WEBHOOK_BATCH_SIZE)."""
+    return max(1, int(settings.WEBHOOK_BATCH_SIZE))
 
 
 @dataclass(frozen=True)
@@ -207,11 +220,38 @@ def delivery_attempt_send(*, claim: Claim, now: datetime | None = None) -> Attem
     return reports[0] if reports else None
 
 
-def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None) -> list[AttemptReport]:
-    """Make the attempts the claims are for, concurrently, each within its own timeout, and
-    record them (a delivery deleted meanwhile, with its organization, gets no report)."""
+def _batch_load(delivery_ids: list[int]) -> dict[int, tuple[WebhookEndpoint, str, str, dict | None]]:
+    """What sending a batch needs, per delivery: its endpoint (one instance per endpoint), the
+    event id, the exact body, and the payload only for an event stored without its body. Plain
+    rows rather than a model per delivery and event."""
+    rows = list(Delivery.objects.filter(pk__in=delivery_ids).values_list("pk", "endpoint_id", "event_id", "event__body"))
+    endpoints = WebhookEndpoint.objects.in_bulk({row[1] for row in rows})
+    unserialized = {event_id for _pk, _endpoint, event_id, body in rows if not body}
+    payloads = dict(Event.objects.filter(pk__in=unserialized).values_list("pk", "payload")) if unserialized else {}
+    return {
+        pk: (endpoints[endpoint_id], event_id, body, payloads.get(event_id))
+        for pk, endpoint_id, event_id, body in rows
+    }
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """Claims ready to send: what is already decided without a request, and the signed requests."""
+
+    now: datetime
+    outcomes: list[_Outcome]
+    posts: list[tuple[Claim, str, Post]]
+    timeout: float
+    allow_private: bool
+    allowed_networks: tuple[str, ...]
+    per_url: int
+
+
+def batch_prepare(*, claims: list[Claim], now: datetime | None = None) -> PreparedBatch:
+    """Read what the claims need and sign their requests (database work, this thread's)."""
     now = now or timezone.now()
-    deliveries = Delivery.objects.select_related("event", "endpoint").in_bulk([claim.delivery_id for claim in claims])
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    deliveries = _batch_load([claim.delivery_id for claim in claims])
     outcomes: list[_Outcome] = []
     posts: list[tuple[Claim, str, Post]] = []
     secrets: dict = {}  # endpoint id -> its signing secrets, decrypted once per batch
@@ -219,7 +259,7 @@ def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None)
         delivery = deliveries.get(claim.delivery_id)
         if delivery is None:  # its organization was deleted meanwhile
             continue
-        endpoint, event = delivery.endpoint, delivery.event
+        endpoint, event_id, body_text, payload = delivery
         if not endpoint.is_deliverable:
             decision = Decision(DeliveryAttempt.Outcome.FAILED, Delivery.Status.FAILED, f"Endpoint {endpoint.status}.")
             outcomes.append(_Outcome(claim, endpoint.url, decision, None))
@@ -234,26 +274,63 @@ def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None)
         try:
             if endpoint.pk not in secrets:
                 secrets[endpoint.pk] = webhook_endpoint_secrets(endpoint=endpoint, now=now)
-            body = (event.body or event_body_serialize(event.payload)).encode("utf-8")
+            body = (body_text or event_body_serialize(payload)).encode("utf-8")
             headers = headers_build(
-                event_id=event.pk, body=body, secrets=secrets[endpoint.pk], attempt=claim.attempt, timestamp=timezone.now()
+                event_id=event_id, body=body, secrets=secrets[endpoint.pk], attempt=claim.attempt, timestamp=timezone.now()
             )
         except Exception as exc:  # noqa: BLE001 - one attempt's failure, not the batch's
             logger.exception("webhook delivery %s: attempt %s failed unexpectedly", claim.delivery_id, claim.attempt)
             result = _unexpected(exc, started=started)
             outcomes.append(_Outcome(claim, endpoint.url, attempt_decide(result=result, cycle_attempt=claim.cycle_attempt, now=now), result))
             continue
-        posts.append((claim, endpoint.url, Post(url=endpoint.url, body=body, headers=headers)))
-    results = webhook_post_many(
-        [post for _claim, _url, post in posts],
-        timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+        posts.append((claim, endpoint.url, Post(url=endpoint.url, body=body, headers=headers, start_by=_start_by(claim, timeout=timeout))))
+    return PreparedBatch(
+        now=now,
+        outcomes=outcomes,
+        posts=posts,
+        timeout=timeout,
         allow_private=settings.WEBHOOK_ALLOW_PRIVATE_URLS,
         allowed_networks=tuple(settings.OUTBOUND_ALLOWED_NETWORKS),
-        concurrency=SEND_CONCURRENCY,
-        per_url=SEND_CONCURRENCY_PER_URL,
+        per_url=max(1, int(settings.WEBHOOK_CONCURRENCY_PER_URL)),
     )
-    for (claim, url, _post), result in zip(posts, results, strict=True):
+
+
+def batch_send(batch: PreparedBatch) -> list[SendResult | None]:
+    """POST the batch's requests concurrently. No database: any thread may run it."""
+    return webhook_post_many(
+        [post for _claim, _url, post in batch.posts],
+        timeout=batch.timeout,
+        allow_private=batch.allow_private,
+        allowed_networks=batch.allowed_networks,
+        concurrency=max(1, len(batch.posts)),
+        per_url=batch.per_url,
+    )
+
+
+def batch_complete(batch: PreparedBatch, results: list[SendResult | None]) -> list[AttemptReport]:
+    """Record the batch's attempts (``batch_send``'s results, in order) and give back the claims
+    whose attempt was not made (database work, this thread's)."""
+    now = batch.now
+    outcomes = list(batch.outcomes)
+    unsent = []
+    for (claim, url, _post), result in zip(batch.posts, results, strict=True):
+        if result is None:  # its turn came too late in the lease: nothing was sent
+            unsent.append(claim)
+            continue
         if result.error_kind == ErrorKind.INTERNAL:
             logger.error("webhook delivery %s: attempt %s failed unexpectedly: %s", claim.delivery_id, claim.attempt, result.error)
         outcomes.append(_Outcome(claim, url, attempt_decide(result=result, cycle_attempt=claim.cycle_attempt, now=now), result))
+    if unsent:
+        released = claims_release(claims=unsent, now=timezone.now())
+        logger.warning("webhook deliveries: %s of a batch not sent within their lease, given back (%s)", len(unsent), released)
     return _finish(outcomes=outcomes, now=now)
+
+
+def deliveries_attempt_send(*, claims: list[Claim], now: datetime | None = None) -> list[AttemptReport]:
+    """Make the attempts the claims are for, concurrently (at most WEBHOOK_CONCURRENCY_PER_URL at
+    a time to any one URL), each within its own timeout, and record them in one transaction (a
+    delivery deleted meanwhile, with its organization, gets no report). An attempt that could
+    not start while its claim's lease still covered it is not made: the claim is given back and
+    the delivery is due again, with no attempt counted or recorded."""
+    batch = batch_prepare(claims=claims, now=now)
+    return batch_complete(batch, batch_send(batch))

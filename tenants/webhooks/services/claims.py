@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -22,6 +23,10 @@ class Claim:
     token: str
     attempt: int  # the webhook-attempt of this attempt
     cycle_attempt: int  # position in the retry schedule (1-based)
+    previous_attempt_at: datetime | None = None  # last_attempt_at before this claim (to give it back)
+    # When it was claimed, on this process's monotonic clock: its lease runs out
+    # WEBHOOK_LEASE_SECONDS later, so an attempt not started in time is given back instead.
+    claimed_monotonic: float = field(default_factory=time.monotonic, compare=False)
 
 
 def _due(now: datetime) -> Q:
@@ -74,7 +79,10 @@ def _take(row: tuple, *, now: datetime) -> Claim | None:
             return None
         if status == Delivery.Status.SENDING:
             _lost_attempt(delivery_id=pk, number=attempts, url=url, started_at=last_attempt_at or now).save()
-    return Claim(delivery_id=pk, token=token, attempt=attempts + 1, cycle_attempt=cycle_attempts + 1)
+    return Claim(
+        delivery_id=pk, token=token, attempt=attempts + 1, cycle_attempt=cycle_attempts + 1,
+        previous_attempt_at=last_attempt_at,
+    )
 
 
 def delivery_claim(*, now: datetime, delivery_id: int | None = None) -> Claim | None:
@@ -102,42 +110,106 @@ def delivery_claim(*, now: datetime, delivery_id: int | None = None) -> Claim | 
 
 def deliveries_claim(*, now: datetime, limit: int, stalled_only: bool = False) -> list[Claim]:
     """Claim up to ``limit`` due deliveries at once, the most overdue first (only those whose
-    worker's lease ran out, with ``stalled_only``). One conditional UPDATE takes every candidate
-    still in the state that was read, so a batch is as safe beside other workers as a single
-    claim; on PostgreSQL rows another claimer holds are skipped rather than waited for."""
+    worker's lease ran out, with ``stalled_only``), all under one claim token. On PostgreSQL one
+    statement locks the candidates (skipping rows another claimer holds) and takes them; elsewhere
+    one conditional UPDATE takes every candidate still in the state that was read. Either way a
+    batch is as safe beside other workers as a single claim, and a delivery taken over from a
+    worker whose lease ran out gets its lost attempt recorded."""
     due = _stalled(now) if stalled_only else _due(now)
     candidates = Delivery.objects.filter(due).order_by("next_attempt_at", "id")
     token = uuid.uuid4().hex
+    lease = now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
     with transaction.atomic():
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        rows = list(candidates.values_list(*_CLAIM_FIELDS)[:limit])
-        if not rows:
-            return []
-        as_read = Q()
-        for pk, status, attempts, *_ in rows:
-            as_read |= Q(pk=pk, status=status, attempts=attempts)
-        Delivery.objects.filter(due).filter(as_read).update(
-            status=Delivery.Status.SENDING,
-            claim_token=token,
-            lease_expires_at=now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS),
-            attempts=F("attempts") + 1,
-            cycle_attempts=F("cycle_attempts") + 1,
-            last_attempt_at=now,
-            updated_at=timezone.now(),
-        )
-        taken = set(
-            Delivery.objects.filter(pk__in=[row[0] for row in rows], claim_token=token).values_list("pk", flat=True)
-        )
-        rows = [row for row in rows if row[0] in taken]
-        DeliveryAttempt.objects.bulk_create(
-            [
-                _lost_attempt(delivery_id=pk, number=attempts, url=url, started_at=last_attempt_at or now)
-                for pk, status, attempts, _cycle, last_attempt_at, url in rows
-                if status == Delivery.Status.SENDING
-            ]
-        )
+        if connection.features.has_select_for_update_skip_locked and connection.vendor == "postgresql":
+            rows = _claim_locked(candidates, limit=limit, token=token, lease=lease, now=now)
+        else:
+            rows = _claim_as_read(candidates, due=due, limit=limit, token=token, lease=lease, now=now)
+        taken_over = [row for row in rows if row[1] == Delivery.Status.SENDING]
+        if taken_over:
+            urls = dict(
+                Delivery.objects.filter(pk__in=[row[0] for row in taken_over]).values_list("pk", "endpoint__url")
+            )
+            DeliveryAttempt.objects.bulk_create(
+                [
+                    _lost_attempt(delivery_id=pk, number=attempts, url=urls[pk], started_at=last_attempt_at or now)
+                    for pk, _status, attempts, _cycle, last_attempt_at in taken_over
+                ]
+            )
     return [
-        Claim(delivery_id=pk, token=token, attempt=attempts + 1, cycle_attempt=cycle_attempts + 1)
-        for pk, _status, attempts, cycle_attempts, _last, _url in rows
+        Claim(
+            delivery_id=pk, token=token, attempt=attempts + 1, cycle_attempt=cycle_attempts + 1,
+            previous_attempt_at=last_attempt_at,
+        )
+        for pk, _status, attempts, cycle_attempts, last_attempt_at in rows
     ]
+
+
+_ROW_FIELDS = ("pk", "status", "attempts", "cycle_attempts", "last_attempt_at")
+
+
+def _claim_locked(candidates, *, limit: int, token: str, lease: datetime, now: datetime) -> list[tuple]:
+    """PostgreSQL: lock up to ``limit`` candidates (``FOR UPDATE SKIP LOCKED``) and take them in
+    the same statement; returns their rows as they were before the claim, in primary-key order.
+    The candidates' query is the ORM's, so the due rule lives in one place."""
+    select, params = (
+        candidates.select_for_update(skip_locked=True, of=("self",))
+        .values_list(*_ROW_FIELDS)[:limit]
+        .query.sql_with_params()
+    )
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    sql = f"""
+        WITH picked (id, status, attempts, cycle_attempts, last_attempt_at) AS ({select})
+        UPDATE {table} AS d SET
+            status = %s, claim_token = %s, lease_expires_at = %s, attempts = d.attempts + 1,
+            cycle_attempts = d.cycle_attempts + 1, last_attempt_at = %s, updated_at = %s
+        FROM picked WHERE d.id = picked.id
+        RETURNING picked.id, picked.status, picked.attempts, picked.cycle_attempts, picked.last_attempt_at
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*params, Delivery.Status.SENDING, token, lease, now, timezone.now()))
+        rows = cursor.fetchall()
+    return sorted(rows, key=lambda row: row[0])
+
+
+def _claim_as_read(candidates, *, due: Q, limit: int, token: str, lease: datetime, now: datetime) -> list[tuple]:
+    """Without row locks (SQLite): read the candidates, then take in one conditional UPDATE those
+    still in the state that was read; returns the rows taken, as read."""
+    rows = list(candidates.values_list(*_ROW_FIELDS)[:limit])
+    if not rows:
+        return []
+    as_read = Q()
+    for pk, status, attempts, *_ in rows:
+        as_read |= Q(pk=pk, status=status, attempts=attempts)
+    Delivery.objects.filter(due).filter(as_read).update(
+        status=Delivery.Status.SENDING,
+        claim_token=token,
+        lease_expires_at=lease,
+        attempts=F("attempts") + 1,
+        cycle_attempts=F("cycle_attempts") + 1,
+        last_attempt_at=now,
+        updated_at=timezone.now(),
+    )
+    taken = set(Delivery.objects.filter(pk__in=[row[0] for row in rows], claim_token=token).values_list("pk", flat=True))
+    return [row for row in rows if row[0] in taken]
+
+
+def claims_release(*, claims: list[Claim], now: datetime) -> int:
+    """Give back claims whose attempt was never started (no request was sent): the deliveries are
+    due again at once, their attempt counts and last attempt time as before the claim. Only where
+    the claim still holds. Returns how many were given back."""
+    released = 0
+    with transaction.atomic():
+        for claim in sorted(claims, key=lambda c: c.delivery_id):
+            released += Delivery.objects.filter(
+                pk=claim.delivery_id, claim_token=claim.token, status=Delivery.Status.SENDING
+            ).update(
+                status=Delivery.Status.PENDING,
+                claim_token="",
+                lease_expires_at=None,
+                next_attempt_at=now,
+                attempts=F("attempts") - 1,
+                cycle_attempts=F("cycle_attempts") - 1,
+                last_attempt_at=claim.previous_attempt_at,
+                updated_at=timezone.now(),
+            )
+    return released
