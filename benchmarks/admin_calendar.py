@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import os
 import random
-import statistics
 import sys
-import tempfile
-import time
 from datetime import date, datetime, timedelta
 from datetime import time as wall_time
 from pathlib import Path
@@ -27,10 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-_TEMP = None
-if not os.environ.get("DATABASE_URL"):
-    _TEMP = tempfile.TemporaryDirectory(prefix="calendar-bench-")
-    os.environ["DATABASE_URL"] = f"sqlite:///{_TEMP.name}/bench.sqlite3"
+from bench_kit import next_monday, throwaway_database, timed  # noqa: E402
+
+_TEMP = throwaway_database("calendar-bench-")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
@@ -44,7 +40,6 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import reverse  # noqa: E402
-from django.utils import timezone as dj_timezone  # noqa: E402
 
 from booking import models as b  # noqa: E402
 from booking.availability import wallclock  # noqa: E402
@@ -55,11 +50,6 @@ ZONE = "America/New_York"
 RESOURCES = 20
 APPOINTMENTS_PER_14_DAYS = 1000
 SEED = 20261203
-
-
-def next_monday() -> date:
-    today = dj_timezone.now().date() + timedelta(days=7)
-    return today + timedelta(days=(7 - today.weekday()) % 7)
 
 
 def build(first_day: date, days_of_data: int):
@@ -105,22 +95,6 @@ def build(first_day: date, days_of_data: int):
         b.Appointment.objects.bulk_create(appointments, batch_size=500)
         b.AppointmentResource.objects.bulk_create(links, batch_size=500)
     return org, location, service
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-
-
-def timed(fn, repeat: int, before=None) -> tuple[float, float]:
-    samples = []
-    for _ in range(repeat):
-        if before:
-            before()
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return percentiles(samples)
 
 
 def main() -> None:

@@ -33,7 +33,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as wall_time
@@ -42,10 +41,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-_TEMP = None
-if not os.environ.get("DATABASE_URL"):
-    _TEMP = tempfile.TemporaryDirectory(prefix="availability-bench-")
-    os.environ["DATABASE_URL"] = f"sqlite:///{_TEMP.name}/bench.sqlite3"
+from bench_kit import (  # noqa: E402
+    StatementRecorder,
+    load_average,
+    next_monday,
+    quantile,
+    raw_cursor,
+    throwaway_database,
+    timed,
+)
+
+_TEMP = throwaway_database("availability-bench-")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("V3_RATE_LIMIT", "100000000/min")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -74,11 +80,6 @@ DAYS = 14
 APPOINTMENTS_PER_14_DAYS = 2000 * RESOURCES // 50  # about three per resource-day
 DATA_DAYS = 35
 SEED = 20250310
-
-
-def next_monday() -> date:
-    today = dj_timezone.now().date() + timedelta(days=7)
-    return today + timedelta(days=(7 - today.weekday()) % 7)
 
 
 def build(first_day: date, days_of_data: int):
@@ -140,23 +141,6 @@ def build(first_day: date, days_of_data: int):
     return org, issued.api_key, location, service, resources
 
 
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return statistics.median(ordered), p95
-
-
-def timed(fn, repeat: int, before=None) -> tuple[float, float]:
-    samples = []
-    for _ in range(repeat):
-        if before:
-            before()
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return percentiles(samples)
-
-
 def row(label: str, figures: tuple[float, float], extra: str = "") -> None:
     print(f"  {label:<44} p50 {figures[0]:8.2f} ms   p95 {figures[1]:8.2f} ms  {extra}")
 
@@ -165,7 +149,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     first = next_monday()
     backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
-    print(f"database: {connection.vendor}; cache: {backend}; data from {first} on; {_load()}")
+    print(f"database: {connection.vendor}; cache: {backend}; data from {first} on; {load_average()}")
     started = time.perf_counter()
     org, api_key, location, service, resources = build(first, DATA_DAYS)
     with connection.cursor() as cursor:
@@ -182,33 +166,7 @@ def main() -> None:
             run(client, org, location, service, resources[:50], first)
     finally:
         Organization.objects.filter(pk=org.pk).delete()
-    print(_load())
-
-
-def _load() -> str:
-    """The machine's load average: other processes on a shared machine move every figure."""
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
-
-
-class _Recorder:
-    """Every statement run, with its parameters, as ``connection.execute_wrapper`` sees it."""
-
-    def __init__(self):
-        self.statements: list[tuple[str, tuple]] = []
-
-    def __call__(self, execute, sql, params, many, context):
-        self.statements.append((sql, params))
-        return execute(sql, params, many, context)
-
-
-def _raw_cursor():
-    """The database's own DB-API cursor for PostgreSQL (psycopg takes Django's ``%s`` SQL as it
-    is); Django's thin SQLite cursor, which only turns ``%s`` into ``?``."""
-    connection.ensure_connection()
-    if connection.vendor == "postgresql":
-        return connection.connection.cursor()
-    return connection.cursor()
+    print(load_average())
 
 
 def ratios(client, location, service, resources, first: date) -> None:
@@ -224,18 +182,18 @@ def ratios(client, location, service, resources, first: date) -> None:
             "roundRobin": "RANDOM", "ResourceIds": [str(r.pk) for r in resources[:count]],
         }
         cache.clear()
-        every = _Recorder()
+        every = StatementRecorder()
         with connection.execute_wrapper(every):
             first_response = client.get("/v3/availability", p)
         assert first_response.status_code == 200, first_response.content[:300]
         answer = json.loads(first_response.content)
         loader_statements = [(sql, params) for sql, params in every.statements if _is_loader(sql)]
-        cached_queries = _Recorder()
+        cached_queries = StatementRecorder()
         with connection.execute_wrapper(cached_queries):
             assert client.get("/v3/availability", p)["X-Cache"] == "HIT"
 
         def floor():
-            cursor = _raw_cursor()
+            cursor = raw_cursor()
             for sql, params in loader_statements:
                 cursor.execute(sql, params)
                 cursor.fetchall()
@@ -263,7 +221,7 @@ def ratios(client, location, service, resources, first: date) -> None:
               f"{len(answer['availableTimes'])} slots, {len(first_response.content)} bytes)")
         for name in ("uncached", "cached"):
             p50 = statistics.median(samples[name])
-            spread = f"p10 {_quantile(samples[name], 0.1):.2f} / p90 {_quantile(samples[name], 0.9):.2f} ms"
+            spread = f"p10 {quantile(samples[name], 0.1):.2f} / p90 {quantile(samples[name], 0.9):.2f} ms"
             queries = len(every.statements) if name == "uncached" else len(cached_queries.statements)
             print(f"{label} {name} p50 {p50:.2f} ms = {p50 / floor_p50:.2f}x floor   ({spread}; {queries} queries)")
 
@@ -277,11 +235,6 @@ _LOADER_TABLES = (
 
 def _is_loader(sql: str) -> bool:
     return any(f'"{table}"' in sql for table in _LOADER_TABLES)
-
-
-def _quantile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def run(client, org, location, service, resources, first: date) -> None:

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import os
 import random
-import statistics
 import sys
-import tempfile
 import time
 from datetime import date, datetime, timedelta
 from datetime import time as wall_time
@@ -33,10 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-_TEMP = None
-if not os.environ.get("DATABASE_URL"):
-    _TEMP = tempfile.TemporaryDirectory(prefix="emr-availability-bench-")
-    os.environ["DATABASE_URL"] = f"sqlite:///{_TEMP.name}/bench.sqlite3"
+from bench_kit import StatementRecorder, next_monday, percentiles, throwaway_database  # noqa: E402
+
+_TEMP = throwaway_database("emr-availability-bench-")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("V1_RATE_LIMIT", "100000000/min")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -48,7 +45,6 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.utils import timezone as dj_timezone  # noqa: E402
 from rest_framework.renderers import JSONRenderer  # noqa: E402
 
 from booking import models as b  # noqa: E402
@@ -72,11 +68,6 @@ CODES = ("NP", "FU", "TH", "OV")
 def hm(text: str) -> wall_time:
     hours, minutes = (int(part) for part in text.split(":"))
     return wall_time(hours, minutes)
-
-
-def next_monday() -> date:
-    today = dj_timezone.now().date() + timedelta(days=7)
-    return today + timedelta(days=(7 - today.weekday()) % 7)
 
 
 def build(first: date):
@@ -137,22 +128,6 @@ def build(first: date):
     return org, client
 
 
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-class Recorder:
-    """Records every statement (and its parameters) the endpoint sends to the database."""
-
-    def __init__(self):
-        self.statements: list[tuple[str, tuple]] = []
-
-    def __call__(self, execute, sql, params, many, context):
-        self.statements.append((sql, params))
-        return execute(sql, params, many, context)
-
-
 def main() -> None:
     call_command("migrate", verbosity=0)
     first = next_monday()
@@ -183,7 +158,7 @@ def run(client, first: date) -> None:
             return response
 
         full()  # the first request of a minute also records the credential's use and opens a rate-limit window
-        recorder = Recorder()
+        recorder = StatementRecorder()
         with connection.execute_wrapper(recorder):
             answer = full().json()
         statements = recorder.statements  # what every following request runs

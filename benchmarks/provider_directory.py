@@ -34,10 +34,7 @@ import math
 import os
 import random
 import secrets
-import statistics
 import sys
-import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
@@ -46,10 +43,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-_TEMP = None
-if not os.environ.get("DATABASE_URL"):
-    _TEMP = tempfile.TemporaryDirectory(prefix="directory-bench-")
-    os.environ["DATABASE_URL"] = f"sqlite:///{_TEMP.name}/bench.sqlite3"
+from bench_kit import load_average, throwaway_database, timed  # noqa: E402
+
+_TEMP = throwaway_database("directory-bench-")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("PROVIDER_DIRECTORY_RATE_LIMIT", "100000000/min")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -129,22 +125,6 @@ def build(first_day, days: int):
     return org, api_key
 
 
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-
-
-def timed(fn, repeat: int, before=None) -> tuple[float, float]:
-    samples = []
-    for _ in range(repeat):
-        if before:
-            before()
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return percentiles(samples)
-
-
 def fmt(figures: tuple[float, float]) -> str:
     return f"p50 {figures[0]:.0f} ms p95 {figures[1]:.0f} ms"
 
@@ -156,7 +136,7 @@ def main() -> None:
     org, api_key = build(start.date(), DAYS + 1)
     env = {**os.environ, "SANDBOX_ENABLED": "true", "SANDBOX_CALENDLY_LATENCY_MS": str(LATENCY_MS),
            "AVAILABILITY_CACHE_SECONDS": "0", "GUNICORN_THREADS": str(THREADS), "GUNICORN_TIMEOUT": "120"}
-    load_before = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    load_before = load_average()
     print(f"database: {db.vendor}; cache: {'Redis' if settings.REDIS_URL else 'in-process'}; {PROVIDERS} providers, "
           f"{DAYS}-day window from {start:%Y-%m-%d}; sandbox Calendly "
           f"under gunicorn {WORKERS} workers x {THREADS} threads, +{LATENCY_MS} ms a call; "
@@ -242,9 +222,9 @@ def main() -> None:
             print(f"directory {PROVIDERS} providers x {DAYS} days uncached {fmt(uncached)} ({calls} Calendly calls, "
                   f"{starts} open starts)")
             print(f"directory {PROVIDERS} providers x {DAYS} days cached {fmt(cached)}")
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"targets: uncached p50 <= 600 ms, cached p50 <= 20 ms; load average {load_before} before, {load} after, "
-              f"on {os.cpu_count()} cores (figures vary with the machine's load)")
+        load = load_average()
+        print(f"targets: uncached p50 <= 600 ms, cached p50 <= 20 ms; {load_before} before, {load} after "
+              f"(figures vary with the machine's load)")
     finally:
         Organization.objects.filter(pk=org.pk).delete()
         if settings.REDIS_URL:  # its own keys only: the prefix is the benchmark's
