@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import free_port
+from tests.servers import free_port, process_stop
 
 USER = "dav-user"
 PASSWORD = "s3cret"
@@ -94,9 +94,4 @@ def radicale_running(folder: Path, *, timeout: float = 30) -> Iterator[Radicale]
             time.sleep(0.1)
         yield Radicale(url, log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process_stop(process)

@@ -89,6 +89,19 @@ def redis_url() -> str:
     return url
 
 
+def redis_cache_use(settings, url: str, *, key_prefix: str = "test") -> None:
+    """Point the default cache (and with it the availability answers, cached credentials and rate
+    limits) at the Redis database ``url``, as a deployment with ``REDIS_URL`` has it."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": key_prefix,
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+
+
 def admin_url(obj, view: str = "change") -> str:
     """The admin URL of ``obj`` as the admin itself links it: string primary keys such as
     ``job_40…`` are quoted (the admin reads ``_40`` as an escaped ``@``)."""

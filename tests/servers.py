@@ -23,6 +23,16 @@ COMMANDS = {
 }
 
 
+def process_stop(process: subprocess.Popen) -> None:
+    """Ask a server process to stop; kill it when it has not stopped within ten seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,11 +62,7 @@ def servers_running(names: list[str], *, env: dict, timeout: float = 30) -> Iter
         yield ports
     finally:
         for process in processes:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            process_stop(process)
 
 
 # --- several gunicorn workers on one database, and bursts of concurrent clients -----------------
@@ -108,11 +114,7 @@ def gunicorn_running(env: dict, *, workers: int, timeout: float = 60) -> Iterato
                 time.sleep(0.2)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        process_stop(process)
 
 
 def burst(url: str, path: str, headers: dict, *, requests: int, threads: int) -> list:

@@ -15,6 +15,7 @@ from django.db import connection
 
 from booking.services.appointments import appointment_book
 from tests.booking.conftest import MONDAY, clinic_make, utc
+from tests.conftest import redis_cache_use
 from tests.servers import free_port
 
 NINE = f"{MONDAY}T09:00:00-05:00"
@@ -23,14 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def redis_cache(settings, redis_url):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": redis_url,
-            "KEY_PREFIX": "test",
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
-        }
-    }
+    redis_cache_use(settings, redis_url)
     return redis_url
 
 
@@ -63,14 +57,7 @@ def test_booking_then_availability_misses_and_omits_the_slot(db, redis_cache):
 def gunicorn(requires_postgres, transactional_db, redis_url, settings):
     """Two gunicorn workers on the test database and the test Redis; this process shares their
     cache, as every process of a deployment does (writes rotate the generation there)."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": redis_url,
-            "KEY_PREFIX": "sched",
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
-        }
-    }
+    redis_cache_use(settings, redis_url, key_prefix="sched")
     settings.REDIS_URL = redis_url
     port = free_port()
     db = connection.settings_dict

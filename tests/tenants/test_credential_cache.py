@@ -18,19 +18,13 @@ from tenants import shared_cache
 from tenants.models import ApiClient
 from tenants.services import api_client_create, api_client_revoke, api_client_rotate_key
 from tests.booking.conftest import clinic_make
+from tests.conftest import redis_cache_use
 
 
 @pytest.fixture
 def shared(settings, redis_url):
     """The production set-up: the cache and the rate limits in Redis."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": redis_url,
-            "KEY_PREFIX": "test",
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
-        }
-    }
+    redis_cache_use(settings, redis_url)
     settings.REDIS_URL = redis_url
     return shared_cache.shared_redis()
 
