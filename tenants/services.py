@@ -58,7 +58,10 @@ def api_client_create(*, organization: Organization, name: str = "API client") -
 
 
 def _api_key_lookups(api_client: ApiClient) -> list[str]:
-    return list(ApiClient.objects.filter(pk=api_client.pk).values_list("api_key_lookup", flat=True))
+    """The client's current key, its row locked until the caller's transaction ends: a rotation
+    committing between this read and the caller's write would otherwise bring in a key that the
+    caller never forgets (revoked, it would stay cached)."""
+    return list(ApiClient.objects.select_for_update().filter(pk=api_client.pk).values_list("api_key_lookup", flat=True))
 
 
 def api_client_revoke(*, api_client: ApiClient) -> None:

@@ -93,8 +93,9 @@ def _api_client_by_key_cached(redis, lookup: str) -> ApiClient | None:
     the credential meanwhile; its ``last_used_at`` is the latest any worker recorded, and its
     organization's ``data_generation`` the one read with it (as the database's version was)."""
     key = credential_key("sk", lookup)
+    organization_id = _organization_of_lookup.get(lookup)  # read once: another thread may change it
     try:
-        read = credential_read(redis, key, used=used_key("sk", lookup), organization_id=_organization_of_lookup.get(lookup))
+        read = credential_read(redis, key, used=used_key("sk", lookup), organization_id=organization_id)
     except Exception:  # noqa: BLE001 - a broken cache must not break authentication
         logger.warning("credential cache read failed", exc_info=True)
         return _api_client_by_key_lookup(lookup)
@@ -111,7 +112,7 @@ def _api_client_by_key_cached(redis, lookup: str) -> ApiClient | None:
                 logger.warning("credential cache write failed", exc_info=True)
     if read.used is not None:
         client.last_used_at = max(client.last_used_at or EPOCH, datetime.fromtimestamp(float(read.used), UTC))
-    if read.generation_known and client.organization_id == _organization_of_lookup.get(lookup):
+    if read.generation_known and client.organization_id == organization_id:
         client.organization.data_generation = read.generation
     if len(_organization_of_lookup) > 100_000:
         _organization_of_lookup.clear()

@@ -4,18 +4,20 @@ query, and revocation, rotation, deactivation and the last-used rule stay exact
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from booking import models as b
 from booking.services.invalidation import availability_invalidate
-from tenants import shared_cache
-from tenants.models import ApiClient
+from tenants import services, shared_cache, signals
+from tenants.api.auth import api_client_by_key
+from tenants.models import ApiClient, Organization
 from tenants.services import api_client_create, api_client_revoke, api_client_rotate_key
 from tests.booking.conftest import clinic_make
 from tests.conftest import redis_cache_use
@@ -173,3 +175,89 @@ def test_a_pending_mark_whose_writer_died_expires_into_a_new_generation(db, shar
     after = shared_cache.generation_read(shared, organization_id)
     assert after is not None and after != before  # the reader dropped it and started a new generation
     assert shared_cache.generation_read(shared, organization_id) == after
+
+
+def _paused_after_forgetting(module, monkeypatch, write):
+    """Run ``write`` in a thread of its own that stops right after it told the cache to forget the
+    keys it read (its transaction still open); answers the thread, the event that lets it go on,
+    and the list its error lands in."""
+    forgot, go, errors = threading.Event(), threading.Event(), []
+    original = module.api_keys_forget
+
+    def forget(lookups):
+        original(lookups)
+        forgot.set()
+        assert go.wait(30)
+
+    monkeypatch.setattr(module, "api_keys_forget", forget)
+
+    def run():
+        try:
+            write()
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert forgot.wait(30)
+    monkeypatch.setattr(module, "api_keys_forget", original)
+    return thread, go, errors
+
+
+def _rotation_racing(client):
+    """A rotation of ``client`` in a thread of its own (it waits while another write holds the
+    row); once it has committed and its key has been used, that key may be cached."""
+    box = {}
+
+    def rotate():
+        try:
+            box["key"] = api_client_rotate_key(api_client=client)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=rotate)
+    thread.start()
+    thread.join(timeout=2)
+    if "key" in box:  # it was not held back: a request with the new key caches it now
+        api_client_by_key(box["key"])
+    return thread, box
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_revocation_racing_a_rotation_leaves_no_key_accepted(requires_postgres, shared, monkeypatch):
+    """The revocation holds the client's row from reading its key to committing, so a rotation in
+    between waits for it instead of bringing in a key the revocation never forgets."""
+    issued = api_client_create(organization=clinic_make().organization)
+    client = issued.api_client
+    revoking, go, errors = _paused_after_forgetting(services, monkeypatch, lambda: api_client_revoke(api_client=client))
+    rotating, box = _rotation_racing(client)
+    go.set()
+    revoking.join(30)
+    rotating.join(30)
+    assert not errors and not revoking.is_alive() and not rotating.is_alive()
+    assert ApiClient.objects.get(pk=client.pk).revoked_at is not None
+    assert api_client_by_key(box["key"]) is None
+    assert api_client_by_key(issued.api_key) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deactivating_an_organization_racing_a_rotation_leaves_no_key_accepted(requires_postgres, shared, monkeypatch):
+    clinic = clinic_make()
+    client = api_client_create(organization=clinic.organization).api_client
+
+    def deactivate():
+        with transaction.atomic():
+            organization = Organization.objects.get(pk=clinic.organization.pk)
+            organization.is_active = False
+            organization.save()
+
+    deactivating, go, errors = _paused_after_forgetting(signals, monkeypatch, deactivate)
+    rotating, box = _rotation_racing(client)
+    go.set()
+    deactivating.join(30)
+    rotating.join(30)
+    assert not errors and not deactivating.is_alive() and not rotating.is_alive()
+    assert Organization.objects.get(pk=clinic.organization.pk).is_active is False
+    assert api_client_by_key(box["key"]) is None
