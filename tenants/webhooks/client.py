@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache, partial
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import h11
 import httpx
@@ -257,7 +257,7 @@ async def _exchange(
             connection = h11.Connection(h11.CLIENT)
             request = h11.Request(
                 method="POST",
-                target=urlunsplit(("", "", parts.path or "/", parts.query, "")),
+                target=httpx.URL(url).raw_path,  # percent-encoded: h11 sends ASCII only
                 headers=[
                     ("host", target.host_header),
                     ("user-agent", USER_AGENT),

@@ -19,7 +19,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from tenants.events import event_emit
-from tenants.models import Delivery, DeliveryAttempt
+from tenants.models import Delivery, DeliveryAttempt, Event
 from tenants.services import organization_create
 from tenants.webhooks.services import (
     MAX_ATTEMPTS,
@@ -213,3 +213,55 @@ def test_batch_claims_never_overlap_and_a_takeover_records_each_lost_attempt(ten
         [(mine.pk, 1, mine.url)] * 3 + [(theirs.pk, 1, theirs.url)] * 2
     )
     assert receiver.requests == []
+
+
+@override_settings(WEBHOOK_TIMEOUT_SECONDS=4.0, WEBHOOK_LEASE_SECONDS=60)
+def test_a_claims_lease_is_counted_from_its_now_however_long_the_claim_waited(tenant, receiver):
+    """The claim's ``now`` starts its lease: a claim that took most of the lease to be made (a
+    worker waiting for a lock) has its attempts given back, not started after the lease ran out."""
+    webhook_endpoint_create(organization=tenant.organization, url=receiver.url())
+    events = _emit(tenant.organization, 2)
+    receiver.default = Reply(200)
+    now = timezone.now() - timedelta(seconds=55)  # past its last start: lease 60 - timeout 4 - margin 5
+    Delivery.objects.filter(event__in=events).update(next_attempt_at=now)  # due at that moment
+
+    claims = deliveries_claim(now=now, limit=2)
+    assert len(claims) == 2
+    assert deliveries_attempt_send(claims=claims, now=now) == []
+    assert receiver.requests == []
+    assert set(Delivery.objects.filter(event__in=events).values_list("status", "attempts", "claim_token")) == {
+        (Delivery.Status.PENDING, 0, "")
+    }
+
+
+@override_settings(WEBHOOK_LEASE_SECONDS=60)
+def test_a_batch_larger_than_sqlites_expression_depth_is_claimed_whole(tenant):
+    endpoint = webhook_endpoint_create(organization=tenant.organization, url="https://hooks.example.com/h").endpoint
+    [event] = _emit(tenant.organization, 1)
+    events = Event.objects.bulk_create(
+        [Event(organization=tenant.organization, type=event.type, payload=event.payload, body=event.body) for _ in range(1099)]
+    )
+    Delivery.objects.bulk_create(
+        [
+            Delivery(organization=tenant.organization, event=other, endpoint=endpoint, next_attempt_at=timezone.now())
+            for other in events
+        ]
+    )
+    assert Delivery.objects.filter(endpoint=endpoint).count() == 1100
+
+    claims = deliveries_claim(now=timezone.now(), limit=1100)
+
+    assert len(claims) == len({c.delivery_id for c in claims}) == 1100
+    assert Delivery.objects.filter(endpoint=endpoint, status=Delivery.Status.SENDING, attempts=1).count() == 1100
+
+
+def test_an_endpoint_path_with_non_ascii_characters_is_sent_percent_encoded(tenant, receiver):
+    webhook_endpoint_create(organization=tenant.organization, url=receiver.url("/hook/caf\u00e9"))
+    [event] = _emit(tenant.organization, 1)
+    receiver.default = Reply(200)
+
+    assert deliveries_process_due() == 1
+
+    assert [r.path for r in receiver.requests] == ["/hook/caf%C3%A9"]
+    assert Delivery.objects.get(event=event).status == Delivery.Status.SUCCEEDED
+
