@@ -15,6 +15,7 @@ from django.utils import timezone
 from tenants.models import Delivery, DeliveryAttempt
 
 _CLAIM_CANDIDATES = 20
+_AS_READ_PART = 200  # deliveries one conditional UPDATE takes (SQLite)
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,15 @@ class Claim:
     attempt: int  # the webhook-attempt of this attempt
     cycle_attempt: int  # position in the retry schedule (1-based)
     previous_attempt_at: datetime | None = None  # last_attempt_at before this claim (to give it back)
-    # When it was claimed, on this process's monotonic clock: its lease runs out
-    # WEBHOOK_LEASE_SECONDS later, so an attempt not started in time is given back instead.
+    # When its lease started (the claim's ``now``), on this process's monotonic clock: the lease
+    # runs out WEBHOOK_LEASE_SECONDS later, so an attempt not started in time is given back instead.
     claimed_monotonic: float = field(default_factory=time.monotonic, compare=False)
+
+
+def _monotonic_at(moment: datetime) -> float:
+    """``moment`` (a recent wall-clock time) on this process's monotonic clock: a claim's lease is
+    counted from the ``now`` it was computed with, however long the claim then waited for a lock."""
+    return time.monotonic() - max(0.0, (timezone.now() - moment).total_seconds())
 
 
 def _due(now: datetime) -> Q:
@@ -81,7 +88,7 @@ def _take(row: tuple, *, now: datetime) -> Claim | None:
             _lost_attempt(delivery_id=pk, number=attempts, url=url, started_at=last_attempt_at or now).save()
     return Claim(
         delivery_id=pk, token=token, attempt=attempts + 1, cycle_attempt=cycle_attempts + 1,
-        previous_attempt_at=last_attempt_at,
+        previous_attempt_at=last_attempt_at, claimed_monotonic=_monotonic_at(now),
     )
 
 
@@ -135,10 +142,11 @@ def deliveries_claim(*, now: datetime, limit: int, stalled_only: bool = False) -
                     for pk, _status, attempts, _cycle, last_attempt_at in taken_over
                 ]
             )
+    claimed_monotonic = _monotonic_at(now)
     return [
         Claim(
             delivery_id=pk, token=token, attempt=attempts + 1, cycle_attempt=cycle_attempts + 1,
-            previous_attempt_at=last_attempt_at,
+            previous_attempt_at=last_attempt_at, claimed_monotonic=claimed_monotonic,
         )
         for pk, _status, attempts, cycle_attempts, last_attempt_at in rows
     ]
@@ -177,18 +185,20 @@ def _claim_as_read(candidates, *, due: Q, limit: int, token: str, lease: datetim
     rows = list(candidates.values_list(*_ROW_FIELDS)[:limit])
     if not rows:
         return []
-    as_read = Q()
-    for pk, status, attempts, *_ in rows:
-        as_read |= Q(pk=pk, status=status, attempts=attempts)
-    Delivery.objects.filter(due).filter(as_read).update(
-        status=Delivery.Status.SENDING,
-        claim_token=token,
-        lease_expires_at=lease,
-        attempts=F("attempts") + 1,
-        cycle_attempts=F("cycle_attempts") + 1,
-        last_attempt_at=now,
-        updated_at=timezone.now(),
-    )
+    # SQLite parses a chain of ORs as a tree at most 1,000 deep: a large batch is taken in parts.
+    for start in range(0, len(rows), _AS_READ_PART):
+        as_read = Q()
+        for pk, status, attempts, *_ in rows[start : start + _AS_READ_PART]:
+            as_read |= Q(pk=pk, status=status, attempts=attempts)
+        Delivery.objects.filter(due).filter(as_read).update(
+            status=Delivery.Status.SENDING,
+            claim_token=token,
+            lease_expires_at=lease,
+            attempts=F("attempts") + 1,
+            cycle_attempts=F("cycle_attempts") + 1,
+            last_attempt_at=now,
+            updated_at=timezone.now(),
+        )
     taken = set(Delivery.objects.filter(pk__in=[row[0] for row in rows], claim_token=token).values_list("pk", flat=True))
     return [row for row in rows if row[0] in taken]
 
