@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from tenants.api.auth import api_keys_forget
+from tenants.api.auth import api_key_lookups_locked, api_keys_forget
 from tenants.credentials import public_id_new, secret_new
 from tenants.models import ApiClient, Membership, OAuthToken, Organization, default_hours
 
@@ -57,17 +57,10 @@ def api_client_create(*, organization: Organization, name: str = "API client") -
     return IssuedApiClient(api_client=client, client_secret=secret.value, api_key=key.value)
 
 
-def _api_key_lookups(api_client: ApiClient) -> list[str]:
-    """The client's current key, its row locked until the caller's transaction ends: a rotation
-    committing between this read and the caller's write would otherwise bring in a key that the
-    caller never forgets (revoked, it would stay cached)."""
-    return list(ApiClient.objects.select_for_update().filter(pk=api_client.pk).values_list("api_key_lookup", flat=True))
-
-
 def api_client_revoke(*, api_client: ApiClient) -> None:
     """Revoke the client: its key and tokens stop working at once, in every worker."""
     with transaction.atomic():
-        api_keys_forget(_api_key_lookups(api_client))
+        api_keys_forget(api_key_lookups_locked(ApiClient.objects.filter(pk=api_client.pk)))
         ApiClient.objects.filter(pk=api_client.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         OAuthToken.objects.filter(api_client=api_client).delete()
 
@@ -76,7 +69,7 @@ def api_client_rotate_key(*, api_client: ApiClient) -> str:
     """A new API key for the client; the old one stops working at once, in every worker."""
     key = secret_new("sk")
     with transaction.atomic():
-        api_keys_forget(_api_key_lookups(api_client))
+        api_keys_forget(api_key_lookups_locked(ApiClient.objects.filter(pk=api_client.pk)))
         ApiClient.objects.filter(pk=api_client.pk).update(api_key_lookup=key.lookup, api_key_hash=key.hash)
     return key.value
 

@@ -7,19 +7,11 @@ client or an organization (the admin's included): a deactivated organization's k
 
 from __future__ import annotations
 
-from django.db import connection
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from tenants.api.auth import api_keys_forget
+from tenants.api.auth import api_key_lookups_locked, api_keys_forget
 from tenants.models import ApiClient, Organization
-
-
-def _clients_locked(clients):
-    """Inside a transaction, the rows locked until it ends, so a rotation cannot commit a key this
-    write never forgets (``tenants.services._api_key_lookups``); outside one, the write has
-    committed already and any later rotation forgets its own old key."""
-    return clients.select_for_update() if connection.in_atomic_block else clients
 
 
 @receiver(pre_save, sender=ApiClient, dispatch_uid="tenants.api_client_key_forget_before")
@@ -27,8 +19,7 @@ def _api_client_changing(sender, instance: ApiClient, raw=False, **kwargs):
     if raw or instance._state.adding:
         return
     # The key it had: a save may be replacing it.
-    old = _clients_locked(ApiClient.objects.filter(pk=instance.pk)).values_list("api_key_lookup", flat=True).first()
-    api_keys_forget([old, instance.api_key_lookup])
+    api_keys_forget([*api_key_lookups_locked(ApiClient.objects.filter(pk=instance.pk)), instance.api_key_lookup])
 
 
 @receiver(post_delete, sender=ApiClient, dispatch_uid="tenants.api_client_key_forget_deleted")
@@ -40,4 +31,4 @@ def _api_client_deleted(sender, instance: ApiClient, **kwargs):
 def _organization_saved(sender, instance: Organization, created=False, raw=False, **kwargs):
     if raw or created:
         return
-    api_keys_forget(_clients_locked(ApiClient.objects.filter(organization=instance)).values_list("api_key_lookup", flat=True))
+    api_keys_forget(api_key_lookups_locked(ApiClient.objects.filter(organization=instance)))

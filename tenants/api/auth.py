@@ -12,7 +12,7 @@ import pickle
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
@@ -136,6 +136,16 @@ def api_client_touch(client: ApiClient) -> None:
         )
     except Exception:  # noqa: BLE001
         logger.warning("credential cache write failed", exc_info=True)
+
+
+def api_key_lookups_locked(clients) -> list[str]:
+    """The API keys of ``clients`` (an ``ApiClient`` queryset) for ``api_keys_forget``. Inside a
+    transaction their rows stay locked until it ends, so a rotation cannot commit a key in between
+    that this write never forgets; outside one the write has committed already, and any later
+    rotation forgets its own old key."""
+    if connection.in_atomic_block:
+        clients = clients.select_for_update()
+    return list(clients.values_list("api_key_lookup", flat=True))
 
 
 def api_keys_forget(lookups) -> None:
