@@ -71,15 +71,29 @@ def requires_postgres(db):
         pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://…")
 
 
+def _worker_database(url: str) -> str:
+    """``url`` with its database number moved up by the pytest-xdist worker's index (gw1: one up),
+    so parallel workers, which flush their database before each test, never flush each other's."""
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    parts = urlsplit(url)
+    database = int(parts.path.lstrip("/") or 0) + index
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
 @pytest.fixture
 def redis_url() -> str:
     """A real Redis database for tests that need one; ``TEST_REDIS_URL`` picks the database so
-    parallel runs don't share keys. The database is flushed before the test."""
+    parallel runs don't share keys (each pytest-xdist worker takes the next one up). The database
+    is flushed before the test."""
     import os
 
     import redis
 
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+    url = _worker_database(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9"))
     client = redis.Redis.from_url(url)
     try:
         client.ping()
