@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache, lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 MIDNIGHT = time(0, 0)
@@ -29,12 +29,15 @@ Interval = tuple[int, int]
 Moment = datetime | float | int
 
 
-@dataclass(frozen=True, slots=True)
-class WeeklyWindow:
+class WeeklyWindow(NamedTuple):
     """A wall-clock window on one weekday: a resource's shift or a location's opening hours.
 
     ``valid_from``/``valid_until`` bound the dates it applies on; ``every_weeks`` > 1 makes it apply
     every N weeks, counted from the week (Sunday to Saturday) of ``valid_from`` or of 1970-01-04.
+
+    This and ``RecurringRule`` are named tuples: the loader makes them for every candidate
+    resource, and the engine keeps what it expands from them by their value (``engine.state``),
+    which a tuple hashes without calling back into Python.
     """
 
     day_of_week: int
@@ -46,8 +49,7 @@ class WeeklyWindow:
     ref: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class RecurringRule:
+class RecurringRule(NamedTuple):
     """A recurring block, with its zone already resolved (its own, else its scope entity's)."""
 
     frequency: str  # DAILY | WEEKLY | BIWEEKLY | MONTHLY | YEARLY

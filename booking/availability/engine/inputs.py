@@ -32,9 +32,9 @@ def seconds_to_minutes(seconds: int) -> int:
     return seconds // MINUTE
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """An absolute interval: a single allocation, a block, or an external busy event."""
+class Span(NamedTuple):
+    """An absolute interval: a single allocation, a block, or an external busy event (a named
+    tuple, as ``WeeklyWindow``)."""
 
     start: Moment
     end: Moment

@@ -3,6 +3,7 @@ takes from the location and the service expanded once per horizon (``Shared``)."
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ class Shared:
     location_open: list[Interval] | None  # None = no restriction
     blocked_tagged: list[Tagged]
     blocked: list[Interval]
+    token: int = 0  # the same for equal horizons and equal data (``_shared_token``)
 
 
 def shared_expand(inputs: Inputs, horizon: Horizon) -> Shared:
@@ -50,7 +52,45 @@ def shared_expand(inputs: Inputs, horizon: Horizon) -> Shared:
     blocked_tagged = tagged_spans(inputs.blocks, BLOCK) + tagged_expanded(
         recurring_rules_expand(inputs.recurring_blocks, horizon.start, horizon.end), RECURRING_BLOCK
     )
-    return Shared(horizon, location_open, blocked_tagged, plain(blocked_tagged))
+    blocked = plain(blocked_tagged)
+    return Shared(horizon, location_open, blocked_tagged, blocked, _shared_token(horizon, location_open, blocked))
+
+
+# Rule 3's hard windows of a resource depend on its working hours, blocks and busy times, on what
+# the location and the service add (``Shared``) and on the horizon, never on its appointments: the
+# requests that follow a booking, or ask about another service, compute the same ones again. They
+# are kept here by everything they are computed from (a pure function: equal keys, equal windows),
+# so a change to any of it is simply another key. Bounded: emptied when full.
+_KEPT_MAX = 20_000
+_shared_tokens: dict[tuple, int] = {}
+_hard_kept: dict[tuple, tuple[Interval, ...]] = {}
+_next_token = itertools.count(1).__next__
+
+
+def _shared_token(horizon: Horizon, location_open: list[Interval] | None, blocked: list[Interval]) -> int:
+    key = (horizon.start, horizon.end, None if location_open is None else tuple(location_open), tuple(blocked))
+    token = _shared_tokens.get(key)
+    if token is None:
+        if len(_shared_tokens) >= _KEPT_MAX:
+            _shared_tokens.clear()
+            _hard_kept.clear()  # unreachable now: tokens are never given out twice
+        token = _shared_tokens.setdefault(key, _next_token())  # atomic: racing threads agree on one
+    return token
+
+
+def hard_windows(resource: ResourceIn, shared: Shared) -> tuple[Interval, ...]:
+    """``rule_3_hard_windows``, computed once for the same inputs (read-only: a tuple)."""
+    key = (shared.token, resource.zone, resource.active, resource.linked, resource.weekly, resource.allocations,
+           resource.blocks, resource.recurring_blocks, resource.external_busy)
+    try:
+        hard = _hard_kept.get(key)
+    except TypeError:  # inputs built by hand with lists
+        return tuple(rule_3_hard_windows(resource, shared))
+    if hard is None:
+        if len(_hard_kept) >= _KEPT_MAX:
+            _hard_kept.clear()
+        hard = _hard_kept[key] = tuple(rule_3_hard_windows(resource, shared))
+    return hard
 
 
 @dataclass(slots=True)
@@ -59,7 +99,7 @@ class ResourceState:
 
     resource: ResourceIn
     capacity: int
-    hard: list[Interval]
+    hard: tuple[Interval, ...]
     load: list[Interval]
     saturated: list[Interval]
     open: list[Interval]
@@ -70,7 +110,7 @@ class ResourceState:
 
 def resource_state(resource: ResourceIn, inputs: Inputs, shared: Shared, settings: Settings) -> ResourceState:
     capacity = rule_4_capacity(inputs.service, resource)
-    hard = rule_3_hard_windows(resource, shared)
+    hard = hard_windows(resource, shared)
     load = rule_5_load(resource, settings.clock) if hard else []
     saturated = rule_6_saturated(load, capacity)
     open_windows = rule_6_open_windows(hard, saturated)
