@@ -117,6 +117,41 @@ def test_rule_3_blocks_of_resource_location_and_service_are_taken_away():
     assert starts(inp) == ["10:00", "12:00", "14:00"]
 
 
+def test_rule_3_hard_windows_kept_between_requests_follow_every_change_of_their_inputs():
+    """The engine keeps a resource's hard windows by everything they are computed from
+    (``engine.state.hard_windows``): equal inputs are answered from what it kept, and a change to
+    any of them (a block, a busy time, the hours of the resource or the location, the zone, the
+    horizon) is worked out anew, so the answer is always that of a fresh computation."""
+    from booking.availability.engine import state
+
+    state._hard_kept.clear()
+    base = dict(**day(MON), duration=60)
+    plain = inputs([resource(hours=("09:00", "13:00"))], **base)
+    assert starts(plain) == ["09:00", "10:00", "11:00", "12:00"]
+    assert len(state._hard_kept) == 1
+    assert starts(plain) == ["09:00", "10:00", "11:00", "12:00"] and len(state._hard_kept) == 1  # kept
+    block = (e.Span(at(f"{MON} 10:00"), at(f"{MON} 11:00"), "b"),)
+    assert starts(inputs([resource(hours=("09:00", "13:00"), blocks=block)], **base)) == ["09:00", "11:00", "12:00"]
+    busy = (e.Span(at(f"{MON} 11:00"), at(f"{MON} 12:00"), "cal"),)
+    assert starts(inputs([resource(hours=("09:00", "13:00"), external_busy=busy)], **base)) == ["09:00", "10:00", "12:00"]
+    assert starts(inputs([resource(hours=("09:00", "11:00"))], **base)) == ["09:00", "10:00"]
+    assert starts(inputs([resource(hours=("09:00", "13:00"))], location_weekly=weekly("10:00", "12:00"), **base)) == [
+        "10:00", "11:00"
+    ]
+    assert starts(inputs([resource(hours=("09:00", "13:00"), zone="Europe/London")], **base)) == [
+        "09:00", "10:00", "11:00", "12:00"
+    ]  # London is UTC in March: the same instants, from another key
+    assert starts(inputs([resource(hours=("09:00", "13:00"), zone="Europe/Paris")], **base)) == [
+        "08:00", "09:00", "10:00", "11:00"
+    ]
+    assert starts(inputs([resource(hours=("09:00", "13:00"))], **day("2025-03-11"), duration=60)) == [
+        "09:00", "10:00", "11:00", "12:00"
+    ]
+    assert starts(plain) == ["09:00", "10:00", "11:00", "12:00"]  # and the first inputs again
+    listed = inputs([resource(hours=("09:00", "13:00"), blocks=list(block))], **base)  # unhashable: not kept
+    assert starts(listed) == ["09:00", "11:00", "12:00"]
+
+
 def test_rule_3_external_busy_is_taken_away():
     busy = (e.Span(at(f"{MON} 09:30"), at(f"{MON} 10:15"), "cal"),)
     inp = inputs([resource(hours=("09:00", "11:00"), external_busy=busy)], **day(MON), duration=30)

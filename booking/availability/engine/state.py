@@ -78,6 +78,11 @@ def _shared_token(horizon: Horizon, location_open: list[Interval] | None, blocke
     return token
 
 
+def hard_windows_forget() -> None:
+    """Empty what ``hard_windows`` kept (the benchmark's cold figures)."""
+    _hard_kept.clear()
+
+
 def hard_windows(resource: ResourceIn, shared: Shared) -> tuple[Interval, ...]:
     """``rule_3_hard_windows``, computed once for the same inputs (read-only: a tuple)."""
     key = (shared.token, resource.zone, resource.active, resource.linked, resource.weekly, resource.allocations,
