@@ -57,9 +57,10 @@ def service_settings_cache_get(*, key: str) -> tuple | None:
         return None
 
 
-def service_settings_cache_set(*, key: str, value: tuple) -> None:
+def service_settings_cache_set(*, entries: dict[str, tuple]) -> None:
+    """Store service settings (``{key: settings}``) for ``AVAILABILITY_CACHE_SECONDS``."""
     try:
-        cache.set(key, value, timeout=settings.AVAILABILITY_CACHE_SECONDS)
+        cache.set_many(entries, timeout=settings.AVAILABILITY_CACHE_SECONDS)
     except Exception:  # noqa: BLE001
         logger.warning("availability cache write failed", exc_info=True)
 
@@ -94,18 +95,22 @@ def _without_first(body: bytes, count: int) -> bytes:
 
 
 def availability_cache_set(
-    *, key: str, body: bytes, starts: list[int], first_available: bool, next_hold_expiry: int | None
+    *, key: str, body: bytes, starts: list[int], first_available: bool, next_hold_expiry: int | None,
+    also: dict[str, tuple] | None = None,
 ) -> None:
     """Store for ``AVAILABILITY_CACHE_SECONDS``, but never past the next hold expiry: the lifetime
     is counted in whole seconds down from the moment of storing, not from when the computation
-    began."""
+    began. ``also``: service settings (``service_settings_cache_set``) to store in the same round
+    trip, for the answer's lifetime (at least a second)."""
     ttl = settings.AVAILABILITY_CACHE_SECONDS
     if next_hold_expiry is not None:
         ttl = min(ttl, math.floor(next_hold_expiry - time.time()))
     if ttl <= 0:
+        if also:
+            service_settings_cache_set(entries=also)
         return
     try:
-        cache.set(key, (body, starts, first_available), timeout=ttl)
+        cache.set_many({key: (body, starts, first_available), **(also or {})}, timeout=ttl)
     except Exception:  # noqa: BLE001
         logger.warning("availability cache write failed", exc_info=True)
 

@@ -106,6 +106,7 @@ class _Resolved:
     rows: list[ResourceRow]
     query: engine.Query
     effective: engine.Effective
+    service_entry: dict | None = None  # the service's settings for the shared cache, stored with the answer
 
 
 def _service_settings(*, organization: Organization, params: AvailabilityParams, version) -> engine.ServiceIn | None:
@@ -188,9 +189,10 @@ def _resolve(
         raise NotFound(f"Location {params.location_id} not found.")
     if service is None:
         raise NotFound(f"Service {params.service_id} not found.")
+    service_entry = None
     if version is not None:
         key = _service_settings_key(organization, params, version)
-        service_settings_cache_set(key=key, value=astuple(service))
+        service_entry = {key: astuple(service)}  # written with the answer: one round trip
         _service_settings_remember(key, service)
     effective = _service_checks(params=params, service=service, now=now)
     if location is None:
@@ -203,7 +205,7 @@ def _resolve(
                 {"ResourceIds": [f"Resource {rid} does not offer this service at this location." for rid in missing]}
             )
     query = params.query(now=now, seed=params.seed(organization.pk, effective))
-    return _Resolved(location, service, rows, query, effective)
+    return _Resolved(location, service, rows, query, effective, service_entry)
 
 
 def _inputs(organization: Organization, resolved: _Resolved) -> engine.Inputs:
@@ -277,6 +279,8 @@ def availability_answer(
         )
         cached = availability_cache_get(key=key, now=now_epoch)
         if cached is not None:
+            if resolved is not None and resolved.service_entry:
+                service_settings_cache_set(entries=resolved.service_entry)
             return AvailabilityAnswer(cached, "HIT")
     with _collector_paused():
         if resolved is None:
@@ -292,6 +296,7 @@ def availability_answer(
             starts=[slot.start for slot in sorted(result.slots, key=lambda s: s.start)],
             first_available=params.first_available,
             next_hold_expiry=result.next_hold_expiry,
+            also=resolved.service_entry,
         )
     return AvailabilityAnswer(body, "MISS", sync_failed)
 
