@@ -152,6 +152,20 @@ def test_rule_3_hard_windows_kept_between_requests_follow_every_change_of_their_
     assert starts(listed) == ["09:00", "11:00", "12:00"]
 
 
+def test_rule_3_kept_hard_windows_stay_within_their_bound(monkeypatch):
+    """What the engine keeps is bounded by the intervals it holds: past the bound everything is
+    emptied, and the answers stay those of a fresh computation."""
+    from booking.availability.engine import state
+
+    monkeypatch.setattr(state, "_KEPT_INTERVALS", 40)
+    state._hard_kept.clear()
+    for offset in range(12):  # twelve horizons, each kept apart
+        first = date(2025, 3, 10) + timedelta(days=offset)
+        inp = inputs([resource(hours=("09:00", "11:00"))], **day(first.isoformat()), duration=60)
+        assert starts(inp) == ["09:00", "10:00"]
+        assert state._kept_intervals <= 40 and len(state._hard_kept) <= 40
+
+
 def test_rule_3_external_busy_is_taken_away():
     busy = (e.Span(at(f"{MON} 09:30"), at(f"{MON} 10:15"), "cal"),)
     inp = inputs([resource(hours=("09:00", "11:00"), external_busy=busy)], **day(MON), duration=30)

@@ -60,20 +60,31 @@ def shared_expand(inputs: Inputs, horizon: Horizon) -> Shared:
 # the location and the service add (``Shared``) and on the horizon, never on its appointments: the
 # requests that follow a booking, or ask about another service, compute the same ones again. They
 # are kept here by everything they are computed from (a pure function: equal keys, equal windows),
-# so a change to any of it is simply another key. Bounded: emptied when full.
-_KEPT_MAX = 20_000
+# so a change to any of it is simply another key. Bounded by the intervals held (keys and values;
+# about 30 MB at most): everything is emptied when that is reached.
+_KEPT_INTERVALS = 250_000
+_kept_intervals = 0
 _shared_tokens: dict[tuple, int] = {}
 _hard_kept: dict[tuple, tuple[Interval, ...]] = {}
 _next_token = itertools.count(1).__next__
+
+
+def _kept_grow(intervals: int) -> None:
+    """Count what is about to be kept; empty both stores first when it would pass the bound (a
+    count raced between threads is off by a few entries, never unbounded)."""
+    global _kept_intervals
+    if _kept_intervals + intervals > _KEPT_INTERVALS:
+        _shared_tokens.clear()
+        _hard_kept.clear()  # unreachable anyway once their tokens are gone: tokens are never given out twice
+        _kept_intervals = 0
+    _kept_intervals += intervals
 
 
 def _shared_token(horizon: Horizon, location_open: list[Interval] | None, blocked: list[Interval]) -> int:
     key = (horizon.start, horizon.end, None if location_open is None else tuple(location_open), tuple(blocked))
     token = _shared_tokens.get(key)
     if token is None:
-        if len(_shared_tokens) >= _KEPT_MAX:
-            _shared_tokens.clear()
-            _hard_kept.clear()  # unreachable now: tokens are never given out twice
+        _kept_grow(len(blocked) + len(location_open or ()))
         token = _shared_tokens.setdefault(key, _next_token())  # atomic: racing threads agree on one
     return token
 
@@ -92,9 +103,10 @@ def hard_windows(resource: ResourceIn, shared: Shared) -> tuple[Interval, ...]:
     except TypeError:  # inputs built by hand with lists
         return tuple(rule_3_hard_windows(resource, shared))
     if hard is None:
-        if len(_hard_kept) >= _KEPT_MAX:
-            _hard_kept.clear()
-        hard = _hard_kept[key] = tuple(rule_3_hard_windows(resource, shared))
+        hard = tuple(rule_3_hard_windows(resource, shared))
+        _kept_grow(len(hard) + len(resource.weekly) + len(resource.blocks) + len(resource.recurring_blocks)
+                   + len(resource.allocations) + len(resource.external_busy))
+        _hard_kept[key] = hard
     return hard
 
 
