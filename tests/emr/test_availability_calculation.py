@@ -166,7 +166,7 @@ def test_the_generated_scenarios_reach_every_kind_of_window():
     limit, and rules whose capacity appointments consume."""
     seen: set[str] = set()
 
-    @SETTINGS
+    @settings(SETTINGS, max_examples=600)
     @given(scenarios())
     def collect(scenario):
         providers, options, first, last, clip = scenario
