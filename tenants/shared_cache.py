@@ -107,8 +107,10 @@ _GENERATION_READ = _GENERATION_FUNCTION + "return generation_of(KEYS[1], ARGV[1]
 # earliest last use that needs no new record, a fresh generation, now (epoch seconds, rounded
 # up), the limit (0: none), the window's seconds. The answer starts with the generation it was
 # computed under, then ``<firstAvailable 0|1>:<slots>:<first start>:``; only that head is read
-# here (a long string through Lua costs more than the round trip). Answers 1 once the request is
-# counted against the limit, else 0 with nothing counted.
+# here (a long string through Lua costs more than the round trip). An answer of an older
+# generation is deleted: no request can be served it again, and the read that follows this script
+# in its transaction then carries nothing back. Answers 1 once the request is counted against the
+# limit, else 0 with nothing counted.
 _EXPRESS_CHECK = _GENERATION_FUNCTION + """
 local entry = redis.call('GET', KEYS[1])
 if not entry or string.sub(entry, 1, 2) ~= 'H:' or string.sub(entry, 3, 66) ~= ARGV[1]
@@ -126,6 +128,9 @@ end
 local head = redis.call('GETRANGE', KEYS[5], 0, 127)
 local stored, first_available, count, first = string.match(head, '^([^:]*):([01]):(%d+):(%d+):')
 if stored ~= generation then
+  if stored then
+    redis.call('DEL', KEYS[5])  -- unreachable for good; and the read queued after this finds nothing
+  end
   return 0
 end
 if first_available == '1' and tonumber(count) > 0 and tonumber(first) < tonumber(ARGV[4]) then
