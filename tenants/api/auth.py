@@ -117,6 +117,8 @@ def _api_client_by_key_cached(redis, lookup: str) -> ApiClient | None:
                 logger.warning("credential cache write failed", exc_info=True)
     if read.used is not None:
         client.last_used_at = max(client.last_used_at or EPOCH, datetime.fromtimestamp(float(read.used), UTC))
+    else:
+        client.last_use_unshared = True  # for api_client_touch
     if read.generation_known and client.organization_id == organization_id:
         client.organization.data_generation = read.generation
     if len(_holder_of_lookup) > 100_000:
@@ -155,11 +157,16 @@ def api_key_express(value: str, *, now: datetime) -> ApiKeyExpress | None:
 def api_client_touch(client: ApiClient) -> None:
     """``touch_last_used`` for a client found by its API key: with a shared cache the last use is
     kept there too (``_api_client_by_key_cached`` reads it), so the once-a-minute write holds
-    across workers without reading the database."""
+    across workers without reading the database. When the cache had lost it (expired, evicted,
+    flushed) it is written back as read with the client, never later than the real last use, so
+    the express read (``tenants.shared_cache.express_read``, which needs it) resumes at once
+    instead of after the next write."""
     before = client.last_used_at
     touch_last_used(client)
     redis = shared_redis()
-    if redis is None or client.last_used_at == before:
+    if redis is None or client.last_used_at is None:
+        return
+    if client.last_used_at == before and not getattr(client, "last_use_unshared", False):
         return
     try:
         redis.set(

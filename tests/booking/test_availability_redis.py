@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from booking.services.appointments import appointment_book
 from tests.booking.conftest import MONDAY, clinic_make, utc
@@ -394,3 +395,27 @@ def test_sync_external_queries_never_take_the_express_path(db, express, round_tr
     answers = [_get(api, params, round_trips) for _ in range(3)]
     assert all(r.status_code == 200 and trips > 1 for r, trips in answers)
     assert not redis.Redis.from_url(express).keys("*availability:raw:*")
+
+
+def test_a_flushed_last_use_record_is_written_back_without_a_database_write(
+    db, express, round_trips, django_assert_num_queries
+):
+    """The cached credential and its ``used`` key lost (a flush): the usual path reads the client
+    again, whose last use was recorded less than a minute ago, and writes that back to Redis
+    without writing it to the database again, so the express path resumes at once rather than a
+    minute later."""
+    import redis
+
+    from tenants.shared_cache import credential_key, used_key
+
+    clinic = clinic_make()
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE")
+    api.get("/v3/availability", params)
+    _served_express(api, params, round_trips, django_assert_num_queries)
+    lookup = clinic.tenant.api_client.api_key_lookup
+    redis.Redis.from_url(express).delete(credential_key("sk", lookup), used_key("sk", lookup))
+    with CaptureQueriesContext(connection) as ctx:
+        usual, trips = _get(api, params, round_trips)
+    assert usual["X-Cache"] == "HIT" and trips > 1
+    assert [q["sql"].split()[0] for q in ctx.captured_queries] == ["SELECT"]  # the client; no last-use write
+    _served_express(api, params, round_trips, django_assert_num_queries)
