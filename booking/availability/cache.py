@@ -22,10 +22,11 @@ How it holds:
 - Cache failures (e.g. Redis down) degrade to computing the answer.
 
 With Redis, a computed answer is also stored under its raw query string (``availability_express_*``:
-the organization, its generation, the SHA-256 of the query string as sent), in a form a Lua script
-can check, so a repeated query is answered by ``booking.api.express`` in one round trip, before
-any parsing: the same query string parses to the same parameters, and the generation is the
-same one every write rotates, so these entries are exactly as reachable as the others.
+the organization and the SHA-256 of the query string as sent), headed by the generation it was
+computed under, in a form a Lua script can check, so a repeated query is answered by
+``booking.api.express`` in one round trip, before any parsing: the same query string parses to
+the same parameters, and it is served only while its generation is the organization's, the same
+one every write rotates, so these entries are exactly as reachable as the others.
 """
 
 from __future__ import annotations
