@@ -12,11 +12,14 @@ import uuid
 from datetime import UTC, datetime
 
 from django.http import HttpResponse
+from django.utils.cache import patch_vary_headers
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.compat import split_header_value
 from rest_framework.response import Response
 
 from booking.api.base import V3APIView
+from booking.api.express import availability_express_get, availability_express_store
 from booking.api.fields import window_bound
 from booking.api.schema import TOO_MANY_REQUESTS, V3ErrorSerializer
 from booking.availability import engine
@@ -175,6 +178,22 @@ ERRORS = {
 
 
 class AvailabilityView(V3APIView):
+    def dispatch(self, request, *args, **kwargs):
+        """A repeated query with a known API key is answered from the cache before DRF runs
+        (``booking.api.express``), with the headers DRF would add; anything else, as usual."""
+        if request.method == "GET":
+            (throttle,) = self.throttle_classes  # the one rate limit express_read counts
+            response = availability_express_get(request, scope=throttle.scope)
+            if response is not None:
+                headers = self.default_response_headers
+                vary = headers.pop("Vary", None)
+                if vary is not None:
+                    patch_vary_headers(response, list(split_header_value(vary)))
+                for name, value in headers.items():
+                    response[name] = value
+                return response
+        return super().dispatch(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="availability_retrieve",
         tags=["Availability"],
@@ -189,6 +208,10 @@ class AvailabilityView(V3APIView):
         params = availability_query_parse(request.query_params)
         sync_failed = params.sync_external and not availability_external_sync(organization=self.organization, params=params)
         answer = availability_answer(organization=self.organization, params=params, sync_failed=sync_failed)
+        if not params.sync_external:
+            availability_express_store(
+                organization_id=self.organization.pk, query_string=request.META.get("QUERY_STRING", ""), answer=answer
+            )
         response = HttpResponse(answer.body, content_type="application/json")
         response["X-Cache"] = answer.cache
         return response

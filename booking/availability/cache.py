@@ -20,6 +20,13 @@ How it holds:
   service's settings; those are cached too, under the service id and the version (a service edit
   bumps the version), so a hit needs no query beyond authentication.
 - Cache failures (e.g. Redis down) degrade to computing the answer.
+
+With Redis, a computed answer is also stored under its raw query string (``availability_express_*``:
+the organization and the SHA-256 of the query string as sent), headed by the generation it was
+computed under, in a form a Lua script can check, so a repeated query is answered by
+``booking.api.express`` in one round trip, before any parsing: the same query string parses to
+the same parameters, and it is served only while its generation is the organization's, the same
+one every write rotates, so these entries are exactly as reachable as the others.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import json
 import logging
 import math
 import time
+from array import array
 from bisect import bisect_left
 
 from django.conf import settings
@@ -102,9 +110,7 @@ def availability_cache_set(
     is counted in whole seconds down from the moment of storing, not from when the computation
     began. ``also``: service settings (``service_settings_cache_set``) to store in the same round
     trip, for the answer's lifetime (at least a second)."""
-    ttl = settings.AVAILABILITY_CACHE_SECONDS
-    if next_hold_expiry is not None:
-        ttl = min(ttl, math.floor(next_hold_expiry - time.time()))
+    ttl = _lifetime(next_hold_expiry)
     if ttl <= 0:
         if also:
             service_settings_cache_set(entries=also)
@@ -113,6 +119,56 @@ def availability_cache_set(
         cache.set_many({key: (body, starts, first_available), **(also or {})}, timeout=ttl)
     except Exception:  # noqa: BLE001
         logger.warning("availability cache write failed", exc_info=True)
+
+
+def _lifetime(next_hold_expiry: int | None) -> int:
+    """Whole seconds an answer computed now may be kept (``availability_cache_set``)."""
+    ttl = settings.AVAILABILITY_CACHE_SECONDS
+    if next_hold_expiry is not None:
+        ttl = min(ttl, math.floor(next_hold_expiry - time.time()))
+    return ttl
+
+
+def availability_express_key(*, organization_id, query_string: str) -> str:
+    """The key of an answer under its raw query string (``availability_express_set``)."""
+    digest = hashlib.sha256(query_string.encode("utf-8", "surrogatepass")).hexdigest()
+    return cache.make_key(f"availability:raw:{organization_id}:{digest}")
+
+
+def availability_express_set(
+    *, client, key: str, generation: str, body: bytes, starts: list[int], first_available: bool,
+    next_hold_expiry: int | None,
+) -> None:
+    """Store as ``availability_cache_set`` does (the same lifetime), in the raw Redis client
+    ``client``: ``<generation>:<first_available 0|1>:<number of slots>:<first start or 0>:``, the
+    starts as 8-byte integers, then the body. ``tenants.shared_cache.express_read`` serves it only
+    while ``generation`` is the organization's, and checks ``firstAvailable`` from the head; an
+    answer under a newer generation replaces it."""
+    ttl = _lifetime(next_hold_expiry)
+    if ttl <= 0:
+        return
+    head = b"%s:%d:%d:%d:" % (generation.encode(), first_available, len(starts), starts[0] if starts else 0)
+    try:
+        client.set(key, head + array("q", starts).tobytes() + body, ex=ttl)
+    except Exception:  # noqa: BLE001
+        logger.warning("availability cache write failed", exc_info=True)
+
+
+def availability_express_body(entry: bytes, *, now: int) -> bytes:
+    """The body of an entry ``availability_express_set`` stored, as of ``now`` (epoch seconds,
+    rounded up): its past slots dropped as ``availability_cache_get`` drops them. A
+    ``firstAvailable`` answer whose slot has passed never gets here (``express_read`` refuses it)."""
+    end = 0
+    for _ in range(4):
+        end = entry.index(b":", end) + 1
+    _, _, count, first, _ = entry[:end].split(b":")
+    count = int(count)
+    body = entry[end + 8 * count :]
+    if count == 0 or int(first) >= now:
+        return body
+    starts = array("q")
+    starts.frombytes(entry[end : end + 8 * count])
+    return _without_first(body, bisect_left(starts, now))
 
 
 def answer_bytes(data: dict) -> bytes:

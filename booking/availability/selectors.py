@@ -93,10 +93,22 @@ class AvailabilityParams:
 
 
 @dataclass(frozen=True)
+class StoredAnswer:
+    """How a computed answer was cached: under ``version``, with its sorted slot starts and the
+    lifetime they bound (``availability_cache_set``), for storing it under other keys as well."""
+
+    version: object
+    starts: list[int]
+    first_available: bool
+    next_hold_expiry: int | None
+
+
+@dataclass(frozen=True)
 class AvailabilityAnswer:
     body: bytes
     cache: str  # "HIT" | "MISS"
     sync_failed: bool = False
+    stored: StoredAnswer | None = None  # a MISS that was cached
 
 
 @dataclass
@@ -289,16 +301,23 @@ def availability_answer(
         body = answer_bytes(
             engine.rule_10_output(result, service_id=resolved.service.id, location_id=resolved.location.id, zone=params.zone)
         )
+    stored = None
     if key is not None:
-        availability_cache_set(
-            key=key,
-            body=body,
+        stored = StoredAnswer(
+            version=version,
             starts=[slot.start for slot in sorted(result.slots, key=lambda s: s.start)],
             first_available=params.first_available,
             next_hold_expiry=result.next_hold_expiry,
+        )
+        availability_cache_set(
+            key=key,
+            body=body,
+            starts=stored.starts,
+            first_available=stored.first_available,
+            next_hold_expiry=stored.next_hold_expiry,
             also=resolved.service_entry,
         )
-    return AvailabilityAnswer(body, "MISS", sync_failed)
+    return AvailabilityAnswer(body, "MISS", sync_failed, stored)
 
 
 def availability_explain(

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from tenants.credentials import secret_lookup, secret_matches
+from tenants.credentials import hash_secret, secret_lookup, secret_matches
 from tenants.models import ApiClient, OAuthToken, Organization
 from tenants.shared_cache import (
     credential_fill,
@@ -83,9 +83,10 @@ def _api_client_by_key_lookup(lookup: str) -> ApiClient | None:
     return ApiClient.objects.select_related("organization").filter(api_key_lookup=lookup, revoked_at__isnull=True).first()
 
 
-# The organization each API key lookup belongs to, once seen: a lookup never changes hands (a
-# rotation makes a new one), so knowing it lets the generation be read with the credential.
-_organization_of_lookup: dict[str, object] = {}
+# The API client and organization each API key lookup belongs to, once seen: a lookup never
+# changes hands (a rotation makes a new one), so knowing it lets the generation be read with the
+# credential, and a request be counted in its client's rate-limit window (``api_key_express``).
+_holder_of_lookup: dict[str, tuple[object, object]] = {}
 
 
 def _api_client_by_key_cached(redis, lookup: str) -> ApiClient | None:
@@ -93,7 +94,8 @@ def _api_client_by_key_cached(redis, lookup: str) -> ApiClient | None:
     the credential meanwhile; its ``last_used_at`` is the latest any worker recorded, and its
     organization's ``data_generation`` the one read with it (as the database's version was)."""
     key = credential_key("sk", lookup)
-    organization_id = _organization_of_lookup.get(lookup)  # read once: another thread may change it
+    holder = _holder_of_lookup.get(lookup)  # read once: another thread may change it
+    organization_id = holder[1] if holder is not None else None
     try:
         read = credential_read(redis, key, used=used_key("sk", lookup), organization_id=organization_id)
     except Exception:  # noqa: BLE001 - a broken cache must not break authentication
@@ -107,27 +109,64 @@ def _api_client_by_key_cached(redis, lookup: str) -> ApiClient | None:
             return None
         if read.lease is not None:
             try:
-                credential_fill(redis, key, read.lease, pickle.dumps(client))
+                credential_fill(
+                    redis, key, read.lease, pickle.dumps(client), secret_hash=client.api_key_hash,
+                    active=client.organization.is_active,
+                )
             except Exception:  # noqa: BLE001
                 logger.warning("credential cache write failed", exc_info=True)
     if read.used is not None:
         client.last_used_at = max(client.last_used_at or EPOCH, datetime.fromtimestamp(float(read.used), UTC))
+    else:
+        client.last_use_unshared = True  # for api_client_touch
     if read.generation_known and client.organization_id == organization_id:
         client.organization.data_generation = read.generation
-    if len(_organization_of_lookup) > 100_000:
-        _organization_of_lookup.clear()
-    _organization_of_lookup[lookup] = client.organization_id
+    if len(_holder_of_lookup) > 100_000:
+        _holder_of_lookup.clear()
+    _holder_of_lookup[lookup] = (client.pk, client.organization_id)
     return client
+
+
+@dataclass(frozen=True)
+class ApiKeyExpress:
+    """What ``shared_cache.express_read`` needs to accept an API key as ``api_client_by_key`` and
+    ``api_client_touch`` would, without Python seeing the client: known only for a key whose lookup
+    this process has resolved before."""
+
+    api_client_id: object
+    organization_id: object
+    credential: str  # its ``credential_key``
+    used: str  # its ``used_key``
+    secret_hash: str  # the SHA-256 of the presented key
+    used_since: float  # epoch seconds: a last use before this is due a new record (``touch_last_used``)
+
+
+def api_key_express(value: str, *, now: datetime) -> ApiKeyExpress | None:
+    """``value``'s lookup as this process knows it, or None."""
+    lookup = secret_lookup("sk", value)
+    holder = _holder_of_lookup.get(lookup) if lookup is not None else None
+    if holder is None:
+        return None
+    return ApiKeyExpress(
+        api_client_id=holder[0], organization_id=holder[1], credential=credential_key("sk", lookup),
+        used=used_key("sk", lookup), secret_hash=hash_secret(value),
+        used_since=(now - LAST_USED_RESOLUTION).timestamp(),
+    )
 
 
 def api_client_touch(client: ApiClient) -> None:
     """``touch_last_used`` for a client found by its API key: with a shared cache the last use is
     kept there too (``_api_client_by_key_cached`` reads it), so the once-a-minute write holds
-    across workers without reading the database."""
+    across workers without reading the database. When the cache had lost it (expired, evicted,
+    flushed) it is written back as read with the client, never later than the real last use, so
+    the express read (``tenants.shared_cache.express_read``, which needs it) resumes at once
+    instead of after the next write."""
     before = client.last_used_at
     touch_last_used(client)
     redis = shared_redis()
-    if redis is None or client.last_used_at == before:
+    if redis is None or client.last_used_at is None:
+        return
+    if client.last_used_at == before and not getattr(client, "last_use_unshared", False):
         return
     try:
         redis.set(

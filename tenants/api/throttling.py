@@ -46,6 +46,12 @@ class RedisWindows:
         remaining_ms = self.storage.get_connection(True).pttl(self.storage.prefixed_key(item.key_for(bucket)))
         return remaining_ms / 1000 if remaining_ms > 0 else float(period)  # -2: just expired
 
+    def key(self, bucket: str, limit: int, period: int) -> str:
+        """The Redis key ``hit`` counts ``bucket`` under."""
+        from limits import RateLimitItemPerSecond
+
+        return self.storage.prefixed_key(RateLimitItemPerSecond(limit, period).key_for(bucket))
+
 
 class DatabaseWindows:
     """Fixed windows in the ``RateLimitWindow`` table."""
@@ -91,6 +97,21 @@ def windows() -> RedisWindows | DatabaseWindows:
         if key not in _redis_windows:
             _redis_windows[key] = RedisWindows(*key)
         return _redis_windows[key]
+
+
+def window_in_cache(scope: str, api_client_id) -> tuple[str, int, int] | None:
+    """The Redis key, limit and period that ``CredentialRateThrottle`` counts an API client's
+    requests in (``("", 0, 0)``: no limit), for a caller that counts them itself in the default
+    cache's Redis (``tenants.shared_cache.express_read``, with the same increment and expiry as
+    ``limits``). None when the counts live elsewhere (the database, another Redis)."""
+    rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+    if rate is None:
+        return ("", 0, 0)
+    url = getattr(settings, "REDIS_URL", "")
+    if not url or url != settings.CACHES.get("default", {}).get("LOCATION"):
+        return None
+    limit, period = parse_rate(rate)
+    return windows().key(f"{scope}:{api_client_id}", limit, period), limit, period
 
 
 class CredentialRateThrottle(BaseThrottle):

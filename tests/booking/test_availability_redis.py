@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from booking.services.appointments import appointment_book
 from tests.booking.conftest import MONDAY, clinic_make, utc
@@ -149,3 +150,272 @@ def test_revoking_or_rotating_a_key_stops_it_at_once_on_every_worker(gunicorn):
     assert statuses(new_key) == {401}
     other = api_client_create(organization=clinic.organization)
     assert statuses(other.api_key) == {200}
+
+
+# --- the express path: a repeated query answered in one Redis round trip (booking.api.express) ---
+
+
+@pytest.fixture
+def express(settings, redis_url):
+    """The production set-up: the cache and the rate limits in the same Redis, which knows the
+    express script already (as it does after its first use: the first use loads it)."""
+    import redis
+
+    from tenants import shared_cache
+
+    redis_cache_use(settings, redis_url)
+    settings.REDIS_URL = redis_url
+    redis.Redis.from_url(redis_url).script_load(shared_cache._EXPRESS_CHECK)
+    return redis_url
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Every write to a Redis socket (one per command, or per pipeline or transaction), as sent."""
+    from redis.connection import AbstractConnection
+
+    sent = []
+    original = AbstractConnection.send_packed_command
+
+    def send(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
+    return sent
+
+
+@pytest.fixture
+def rate(settings):
+    from rest_framework.settings import api_settings
+
+    def set_rate(value: str):
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {**api_settings.DEFAULT_THROTTLE_RATES, "v3": value},
+        }
+
+    return set_rate
+
+
+def _get(api, params, round_trips, **headers):
+    """The response and the number of Redis round trips it took."""
+    before = len(round_trips)
+    response = api.get("/v3/availability", params, **headers)
+    return response, len(round_trips) - before
+
+
+NOT_JSON_ONLY = {"HTTP_ACCEPT": "application/json, */*"}  # answered as JSON, but only by the usual path
+
+
+def _served_express(api, params, round_trips, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response, trips = _get(api, params, round_trips)
+    assert response.status_code == 200 and response["X-Cache"] == "HIT" and trips == 1, (response.status_code, trips)
+    return response
+
+
+def test_a_repeated_query_is_served_in_one_round_trip_as_the_usual_path_serves_it(
+    db, express, round_trips, django_assert_num_queries
+):
+    clinic = clinic_make()
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE")
+    assert api.get("/v3/availability", params)["X-Cache"] == "MISS"
+    usual, trips = _get(api, params, round_trips, **NOT_JSON_ONLY)
+    assert usual["X-Cache"] == "HIT" and trips > 1
+    express_hit = _served_express(api, params, round_trips, django_assert_num_queries)
+    assert express_hit.content == usual.content
+    assert dict(express_hit.headers) == dict(usual.headers)
+    assert express_hit["Allow"] == "GET, HEAD, OPTIONS"
+
+
+@pytest.mark.parametrize("change", ["revoke", "rotate", "deactivate"])
+def test_a_changed_credential_is_refused_at_once_on_a_repeated_query(
+    db, express, round_trips, django_assert_num_queries, change
+):
+    import redis
+
+    from tenants.services import api_client_revoke, api_client_rotate_key
+    from tenants.shared_cache import credential_key
+
+    clinic = clinic_make()
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE")
+    api.get("/v3/availability", params)
+    _served_express(api, params, round_trips, django_assert_num_queries)
+    if change == "revoke":
+        api_client_revoke(api_client=clinic.tenant.api_client)
+    elif change == "rotate":
+        new_key = api_client_rotate_key(api_client=clinic.tenant.api_client)
+    else:
+        clinic.organization.is_active = False
+        clinic.organization.save()
+    for _ in range(2):
+        assert api.get("/v3/availability", params).status_code == 401
+    if change == "deactivate":  # once the tombstone has expired, the entry read anew says inactive
+        redis.Redis.from_url(express).delete(credential_key("sk", clinic.tenant.api_client.api_key_lookup))
+        for _ in range(2):
+            assert api.get("/v3/availability", params).status_code == 401
+    if change == "rotate":
+        from rest_framework.test import APIClient
+
+        fresh = APIClient(HTTP_X_API_KEY=new_key)
+        assert fresh.get("/v3/availability", params).status_code == 200
+        assert fresh.get("/v3/availability", params).status_code == 200
+        assert api.get("/v3/availability", params).status_code == 401
+
+
+def test_a_wrong_key_with_a_known_lookup_is_refused(db, express, round_trips, django_assert_num_queries):
+    from rest_framework.test import APIClient
+
+    clinic = clinic_make()
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE")
+    api.get("/v3/availability", params)
+    _served_express(api, params, round_trips, django_assert_num_queries)
+    key = clinic.tenant.api_key
+    forged = key[:-4] + ("aaaa" if not key.endswith("aaaa") else "bbbb")  # same lookup, another secret
+    assert APIClient(HTTP_X_API_KEY=forged).get("/v3/availability", params).status_code == 401
+
+
+def test_a_booking_makes_the_next_repeated_query_a_miss(
+    db, express, round_trips, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    clinic = clinic_make()
+    adams = clinic.resources[0]
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE")
+    api.get("/v3/availability", params)
+    assert str(adams.pk) in _listed(_served_express(api, params, round_trips, django_assert_num_queries))[NINE]
+    with django_capture_on_commit_callbacks(execute=True):  # the commit rotates the generation
+        appointment_book(organization=clinic.organization, service=clinic.service, location=clinic.location,
+                         start=utc(14), resource_ids=[str(adams.pk)])
+    after = api.get("/v3/availability", params)
+    assert after["X-Cache"] == "MISS" and str(adams.pk) not in _listed(after)[NINE]
+    again = _served_express(api, params, round_trips, django_assert_num_queries)
+    assert again.content == after.content
+
+
+def test_the_rate_limit_is_exact_across_both_paths(db, express, rate, round_trips):
+    rate("4/min")
+    clinic = clinic_make()
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE")
+    answers = [
+        _get(api, params, round_trips),  # MISS, the usual path
+        _get(api, params, round_trips),  # express
+        _get(api, params, round_trips, **NOT_JSON_ONLY),  # the usual path's HIT
+        _get(api, params, round_trips),  # express
+        _get(api, params, round_trips),  # over the limit: the usual path answers
+        _get(api, params, round_trips, **NOT_JSON_ONLY),
+    ]
+    assert [(r.status_code, trips == 1) for r, trips in answers] == [
+        (200, False), (200, True), (200, False), (200, True), (429, False), (429, False)
+    ]
+    limited = answers[4][0]
+    assert limited.json()["name"] == "TooManyRequestsError" and 1 <= int(limited["Retry-After"]) <= 60
+
+
+def test_a_query_spelled_differently_still_hits_the_usual_way(db, express, round_trips, django_assert_num_queries):
+    clinic = clinic_make()
+    api = clinic.tenant.v3()
+    params = clinic.params(roundRobin="NONE")
+    first = api.get("/v3/availability", params)
+    respelled = dict(reversed(list(params.items())))
+    with django_assert_num_queries(0):
+        hit, trips = _get(api, respelled, round_trips)
+    assert hit["X-Cache"] == "HIT" and trips > 1 and hit.content == first.content
+
+
+def _at(monkeypatch, moment):
+    from django.utils import timezone
+
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+
+
+def test_past_slots_are_dropped_from_a_repeated_query(db, express, round_trips, django_assert_num_queries, monkeypatch):
+    clinic = clinic_make()
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE")
+    _at(monkeypatch, utc(13))  # 08:00 in New York
+    first = api.get("/v3/availability", params)
+    assert first["X-Cache"] == "MISS" and NINE in _listed(first)
+    _at(monkeypatch, utc(14, 5))  # 09:05: the 09:00 slot has passed
+    api.get("/v3/locations")  # the last use is recorded anew (it was more than a minute ago)
+    trimmed = _served_express(api, params, round_trips, django_assert_num_queries)
+    assert NINE not in _listed(trimmed) and f"{MONDAY}T09:30:00-05:00" in _listed(trimmed)
+    usual = api.get("/v3/availability", params, **NOT_JSON_ONLY)
+    assert usual["X-Cache"] == "HIT" and usual.content == trimmed.content
+
+
+def test_first_available_whose_slot_passed_is_computed_again(db, express, round_trips, django_assert_num_queries, monkeypatch):
+    clinic = clinic_make()
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE", firstAvailable="true")
+    _at(monkeypatch, utc(13))
+    first = api.get("/v3/availability", params)
+    assert list(_listed(first)) == [NINE]
+    _served_express(api, params, round_trips, django_assert_num_queries)
+    _at(monkeypatch, utc(14, 5))
+    api.get("/v3/locations")  # the last use is recorded anew, so only the passed slot stands in the way
+    again, trips = _get(api, params, round_trips)
+    assert again["X-Cache"] == "MISS" and trips > 1 and list(_listed(again)) == [f"{MONDAY}T09:30:00-05:00"]
+    assert _served_express(api, params, round_trips, django_assert_num_queries).content == again.content
+
+
+def test_last_use_is_still_recorded_once_a_minute(db, express, round_trips, django_assert_num_queries, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tenants.models import ApiClient
+
+    clinic = clinic_make()
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE")
+    api.get("/v3/availability", params)
+    _served_express(api, params, round_trips, django_assert_num_queries)
+    recorded = ApiClient.objects.get(pk=clinic.tenant.api_client.pk).last_used_at
+    later = timezone.now() + timedelta(minutes=2)
+    _at(monkeypatch, later)
+    hit, trips = _get(api, params, round_trips)
+    assert hit["X-Cache"] == "HIT" and trips > 1  # the usual path, which records the use
+    assert ApiClient.objects.get(pk=clinic.tenant.api_client.pk).last_used_at == later != recorded
+    _served_express(api, params, round_trips, django_assert_num_queries)
+
+
+@pytest.mark.parametrize("accept", ["text/html", ""])
+def test_an_accept_header_json_does_not_satisfy_is_answered_the_usual_way(db, express, round_trips, accept):
+    clinic = clinic_make()
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE")
+    api.get("/v3/availability", params)
+    assert _get(api, params, round_trips)[1] == 1
+    refused = api.get("/v3/availability", params, HTTP_ACCEPT=accept)
+    assert refused.status_code == 406 and refused.json()["name"] == "NotAcceptableError"
+
+
+def test_sync_external_queries_never_take_the_express_path(db, express, round_trips):
+    import redis
+
+    clinic = clinic_make()
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE", syncExternal="true")
+    answers = [_get(api, params, round_trips) for _ in range(3)]
+    assert all(r.status_code == 200 and trips > 1 for r, trips in answers)
+    assert not redis.Redis.from_url(express).keys("*availability:raw:*")
+
+
+def test_a_flushed_last_use_record_is_written_back_without_a_database_write(
+    db, express, round_trips, django_assert_num_queries
+):
+    """The cached credential and its ``used`` key lost (a flush): the usual path reads the client
+    again, whose last use was recorded less than a minute ago, and writes that back to Redis
+    without writing it to the database again, so the express path resumes at once rather than a
+    minute later."""
+    import redis
+
+    from tenants.shared_cache import credential_key, used_key
+
+    clinic = clinic_make()
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE")
+    api.get("/v3/availability", params)
+    _served_express(api, params, round_trips, django_assert_num_queries)
+    lookup = clinic.tenant.api_client.api_key_lookup
+    redis.Redis.from_url(express).delete(credential_key("sk", lookup), used_key("sk", lookup))
+    with CaptureQueriesContext(connection) as ctx:
+        usual, trips = _get(api, params, round_trips)
+    assert usual["X-Cache"] == "HIT" and trips > 1
+    assert [q["sql"].split()[0] for q in ctx.captured_queries] == ["SELECT"]  # the client; no last-use write
+    _served_express(api, params, round_trips, django_assert_num_queries)

@@ -45,6 +45,17 @@ def test_a_cached_answer_runs_no_query(db, shared):
     assert ctx.captured_queries == []
 
 
+def test_a_cached_answer_runs_no_query_on_the_usual_path_either(db, shared):
+    """An ``Accept`` the express path leaves to DRF: the credential comes from its cached entry."""
+    clinic = clinic_make()
+    api = clinic.tenant.v3()
+    assert _availability(clinic, api).status_code == 200
+    with CaptureQueriesContext(connection) as ctx:
+        second = api.get("/v3/availability", clinic.params(roundRobin="NONE"), HTTP_ACCEPT="application/json, */*")
+    assert second["X-Cache"] == "HIT"
+    assert ctx.captured_queries == []
+
+
 def test_without_a_shared_cache_credentials_are_read_from_the_database(db, settings):
     """A per-process cache is never trusted with a credential: every request reads it."""
     assert shared_cache.shared_redis() is None
@@ -101,7 +112,7 @@ def test_a_read_overtaken_by_a_revocation_is_not_stored(db, shared):
     read = shared_cache.credential_read(shared, key, used=used)
     assert read.entry is None and read.lease is not None
     api_client_revoke(api_client=clinic.tenant.api_client)
-    assert not shared_cache.credential_fill(shared, key, read.lease, b"stale")
+    assert not shared_cache.credential_fill(shared, key, read.lease, b"stale", secret_hash="0" * 64, active=True)
     again = shared_cache.credential_read(shared, key, used=used)
     assert (again.entry, again.lease) == (None, None)  # tombstoned: read the database
     assert _availability(clinic).status_code == 401
@@ -261,3 +272,24 @@ def test_deactivating_an_organization_racing_a_rotation_leaves_no_key_accepted(r
     assert not errors and not deactivating.is_alive() and not rotating.is_alive()
     assert Organization.objects.get(pk=clinic.organization.pk).is_active is False
     assert api_client_by_key(box["key"]) is None
+
+
+def test_an_entry_of_the_earlier_format_is_read_but_never_served_by_the_express_path(db, shared, monkeypatch):
+    """Entries without the header (``E:``, written before it existed) stay valid for the usual
+    path until they expire; the express read, which needs the header, leaves them to it."""
+    import pickle
+
+    from redis.connection import AbstractConnection
+
+    clinic = clinic_make()
+    client = ApiClient.objects.select_related("organization").get(pk=clinic.tenant.api_client.pk)
+    assert _availability(clinic).status_code == 200  # known to this process, the answer stored
+    key = shared_cache.credential_key("sk", client.api_key_lookup)
+    shared.set(key, b"E:" + pickle.dumps(client))
+    sent, original = [], AbstractConnection.send_packed_command
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", lambda self, c, check_health=True: (sent.append(c), original(self, c, check_health))[1])
+    with CaptureQueriesContext(connection) as ctx:
+        answer = _availability(clinic)
+    assert answer.status_code == 200 and answer["X-Cache"] == "HIT"
+    assert ctx.captured_queries == []  # the credential was read from the old entry
+    assert len(sent) > 1  # by the usual path: the express read is one round trip
