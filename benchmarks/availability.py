@@ -37,6 +37,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as wall_time
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -196,16 +197,19 @@ def ratios(client, org, location, service, resources, first: date) -> None:
             "LocationId": str(location.pk), "ServiceId": str(service.pk), "timezone": ZONE, "interval": "30",
             "roundRobin": "RANDOM", "ResourceIds": [str(r.pk) for r in resources[:count]],
         }
+        # Encoded once, as the client's own work: the test client would otherwise encode the
+        # parameters inside every timed request (a tenth of a millisecond for 20 ids).
+        url = f"/v3/availability?{urlencode(p, doseq=True)}"
         cache.clear()
         every = StatementRecorder()
         with connection.execute_wrapper(every):
-            first_response = client.get("/v3/availability", p)
+            first_response = client.get(url)
         assert first_response.status_code == 200, first_response.content[:300]
         answer = json.loads(first_response.content)
         loader_statements = [(sql, params) for sql, params in every.statements if _is_loader(sql)]
         cached_queries = StatementRecorder()
         with connection.execute_wrapper(cached_queries):
-            assert client.get("/v3/availability", p)["X-Cache"] == "HIT"
+            assert client.get(url)["X-Cache"] == "HIT"
 
         def floor():
             cursor = raw_cursor()
@@ -216,11 +220,11 @@ def ratios(client, org, location, service, resources, first: date) -> None:
             answer_bytes(answer)
 
         def uncached():
-            response = client.get("/v3/availability", p)
+            response = client.get(url)
             assert response["X-Cache"] == "MISS"
 
         def cached():
-            response = client.get("/v3/availability", p)
+            response = client.get(url)
             assert response["X-Cache"] == "HIT"
 
         def cold():
