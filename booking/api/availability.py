@@ -19,7 +19,7 @@ from rest_framework.compat import split_header_value
 from rest_framework.response import Response
 
 from booking.api.base import V3APIView
-from booking.api.express import availability_express_get, availability_express_store
+from booking.api.express import availability_express_get, availability_express_key_of
 from booking.api.fields import window_bound
 from booking.api.schema import TOO_MANY_REQUESTS, V3ErrorSerializer
 from booking.availability import engine
@@ -207,11 +207,10 @@ class AvailabilityView(V3APIView):
     def get(self, request):
         params = availability_query_parse(request.query_params)
         sync_failed = params.sync_external and not availability_external_sync(organization=self.organization, params=params)
-        answer = availability_answer(organization=self.organization, params=params, sync_failed=sync_failed)
-        if not params.sync_external:
-            availability_express_store(
-                organization_id=self.organization.pk, query_string=request.META.get("QUERY_STRING", ""), answer=answer
-            )
+        express_key = None if params.sync_external else availability_express_key_of(request, organization_id=self.organization.pk)
+        answer = availability_answer(
+            organization=self.organization, params=params, sync_failed=sync_failed, express_key=express_key
+        )
         response = HttpResponse(answer.body, content_type="application/json")
         response["X-Cache"] = answer.cache
         return response

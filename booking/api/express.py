@@ -22,8 +22,7 @@ import math
 from django.http import HttpResponse
 from django.utils import timezone
 
-from booking.availability.cache import availability_express_body, availability_express_key, availability_express_set
-from booking.availability.selectors import AvailabilityAnswer
+from booking.availability.cache import availability_express_body, availability_express_key
 from tenants.api.auth import api_key_express
 from tenants.api.throttling import window_in_cache
 from tenants.shared_cache import ExpressRequest, express_read, shared_redis
@@ -74,16 +73,10 @@ def availability_express_get(request, *, scope: str) -> HttpResponse | None:
     return response
 
 
-def availability_express_store(*, organization_id, query_string: str, answer: AvailabilityAnswer) -> None:
-    """Store a computed answer under its raw query string too, when it was cached under the
-    organization's generation (with Redis; not after a failed sync, which caches nothing). The
-    caller leaves out ``syncExternal`` queries, whose every request syncs first."""
-    stored = answer.stored
-    client = shared_redis()
-    if stored is None or client is None or not isinstance(stored.version, str):
-        return
-    availability_express_set(
-        client=client, key=availability_express_key(organization_id=organization_id, query_string=query_string),
-        generation=stored.version, body=answer.body, starts=stored.starts, first_available=stored.first_available,
-        next_hold_expiry=stored.next_hold_expiry,
-    )
+def availability_express_key_of(request, *, organization_id) -> str | None:
+    """Where a computed answer to ``request`` is also stored (``availability_cache_set``), with
+    Redis; None without it. The caller leaves out ``syncExternal`` queries, whose every request
+    syncs first."""
+    if shared_redis() is None:
+        return None
+    return availability_express_key(organization_id=organization_id, query_string=request.META.get("QUERY_STRING", ""))

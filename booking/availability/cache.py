@@ -42,6 +42,8 @@ from bisect import bisect_left
 from django.conf import settings
 from django.core.cache import cache
 
+from tenants.shared_cache import shared_redis
+
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "availability:v1"
@@ -104,19 +106,30 @@ def _without_first(body: bytes, count: int) -> bytes:
 
 def availability_cache_set(
     *, key: str, body: bytes, starts: list[int], first_available: bool, next_hold_expiry: int | None,
-    also: dict[str, tuple] | None = None,
+    also: dict[str, tuple] | None = None, express: tuple[str, str] | None = None,
 ) -> None:
     """Store for ``AVAILABILITY_CACHE_SECONDS``, but never past the next hold expiry: the lifetime
     is counted in whole seconds down from the moment of storing, not from when the computation
-    began. ``also``: service settings (``service_settings_cache_set``) to store in the same round
-    trip, for the answer's lifetime (at least a second)."""
+    began. ``also``: service settings (``service_settings_cache_set``) to store with it, for the
+    answer's lifetime. ``express``: with Redis, the answer's key under its raw query string and
+    the generation it was computed under (``availability_express_value``). One round trip."""
     ttl = _lifetime(next_hold_expiry)
     if ttl <= 0:
         if also:
             service_settings_cache_set(entries=also)
         return
+    entries = {key: (body, starts, first_available), **(also or {})}
+    client = shared_redis() if express is not None else None
     try:
-        cache.set_many({key: (body, starts, first_available), **(also or {})}, timeout=ttl)
+        if client is None:
+            cache.set_many(entries, timeout=ttl)
+            return
+        encode = cache.client.encode  # django-redis's own serializing, as ``cache.get`` reads it
+        with client.pipeline(transaction=False) as pipe:
+            for name, value in entries.items():
+                pipe.set(cache.make_key(name), encode(value), ex=ttl)
+            pipe.set(express[0], availability_express_value(express[1], body, starts, first_available), ex=ttl)
+            pipe.execute()
     except Exception:  # noqa: BLE001
         logger.warning("availability cache write failed", exc_info=True)
 
@@ -130,32 +143,23 @@ def _lifetime(next_hold_expiry: int | None) -> int:
 
 
 def availability_express_key(*, organization_id, query_string: str) -> str:
-    """The key of an answer under its raw query string (``availability_express_set``)."""
+    """The key of an answer under its raw query string (``availability_express_value``)."""
     digest = hashlib.sha256(query_string.encode("utf-8", "surrogatepass")).hexdigest()
     return cache.make_key(f"availability:raw:{organization_id}:{digest}")
 
 
-def availability_express_set(
-    *, client, key: str, generation: str, body: bytes, starts: list[int], first_available: bool,
-    next_hold_expiry: int | None,
-) -> None:
-    """Store as ``availability_cache_set`` does (the same lifetime), in the raw Redis client
-    ``client``: ``<generation>:<first_available 0|1>:<number of slots>:<first start or 0>:``, the
-    starts as 8-byte integers, then the body. ``tenants.shared_cache.express_read`` serves it only
-    while ``generation`` is the organization's, and checks ``firstAvailable`` from the head; an
-    answer under a newer generation replaces it."""
-    ttl = _lifetime(next_hold_expiry)
-    if ttl <= 0:
-        return
+def availability_express_value(generation: str, body: bytes, starts: list[int], first_available: bool) -> bytes:
+    """An answer as stored under its raw query string (``availability_cache_set``):
+    ``<generation>:<first_available 0|1>:<number of slots>:<first start or 0>:``, the starts as
+    8-byte integers, then the body. ``tenants.shared_cache.express_read`` serves it only while
+    ``generation`` is the organization's, and checks ``firstAvailable`` from the head; an answer
+    under a newer generation replaces it."""
     head = b"%s:%d:%d:%d:" % (generation.encode(), first_available, len(starts), starts[0] if starts else 0)
-    try:
-        client.set(key, head + array("q", starts).tobytes() + body, ex=ttl)
-    except Exception:  # noqa: BLE001
-        logger.warning("availability cache write failed", exc_info=True)
+    return head + array("q", starts).tobytes() + body
 
 
 def availability_express_body(entry: bytes, *, now: int) -> bytes:
-    """The body of an entry ``availability_express_set`` stored, as of ``now`` (epoch seconds,
+    """The body of an entry ``availability_express_value`` made, as of ``now`` (epoch seconds,
     rounded up): its past slots dropped as ``availability_cache_get`` drops them. A
     ``firstAvailable`` answer whose slot has passed never gets here (``express_read`` refuses it)."""
     end = 0

@@ -93,22 +93,10 @@ class AvailabilityParams:
 
 
 @dataclass(frozen=True)
-class StoredAnswer:
-    """How a computed answer was cached: under ``version``, with its sorted slot starts and the
-    lifetime they bound (``availability_cache_set``), for storing it under other keys as well."""
-
-    version: object
-    starts: list[int]
-    first_available: bool
-    next_hold_expiry: int | None
-
-
-@dataclass(frozen=True)
 class AvailabilityAnswer:
     body: bytes
     cache: str  # "HIT" | "MISS"
     sync_failed: bool = False
-    stored: StoredAnswer | None = None  # a MISS that was cached
 
 
 @dataclass
@@ -264,7 +252,8 @@ def availability_sync_candidates(*, organization: Organization, params: Availabi
 
 
 def availability_answer(
-    *, organization: Organization, params: AvailabilityParams, sync_failed: bool = False
+    *, organization: Organization, params: AvailabilityParams, sync_failed: bool = False,
+    express_key: str | None = None,
 ) -> AvailabilityAnswer:
     """The ``GET /v3/availability`` body (rules 1 to 12).
 
@@ -272,7 +261,8 @@ def availability_answer(
     ``organization.availability_version`` as read with the credential or, after a ``syncExternal``
     sync (``booking.services.external_calendars.availability_external_sync``), as it re-read it.
     ``sync_failed``: the answer is computed from the last synced data and neither read from nor
-    written to the cache.
+    written to the cache. ``express_key``: with Redis, where a computed answer is stored under its
+    raw query string too (``booking.api.express``), headed by its generation.
     """
     now = timezone.now()
     now_epoch = math.ceil(now.timestamp())
@@ -301,23 +291,17 @@ def availability_answer(
         body = answer_bytes(
             engine.rule_10_output(result, service_id=resolved.service.id, location_id=resolved.location.id, zone=params.zone)
         )
-    stored = None
     if key is not None:
-        stored = StoredAnswer(
-            version=version,
-            starts=[slot.start for slot in sorted(result.slots, key=lambda s: s.start)],
-            first_available=params.first_available,
-            next_hold_expiry=result.next_hold_expiry,
-        )
         availability_cache_set(
             key=key,
             body=body,
-            starts=stored.starts,
-            first_available=stored.first_available,
-            next_hold_expiry=stored.next_hold_expiry,
+            starts=[slot.start for slot in sorted(result.slots, key=lambda s: s.start)],
+            first_available=params.first_available,
+            next_hold_expiry=result.next_hold_expiry,
             also=resolved.service_entry,
+            express=(express_key, version) if express_key is not None and isinstance(version, str) else None,
         )
-    return AvailabilityAnswer(body, "MISS", sync_failed, stored)
+    return AvailabilityAnswer(body, "MISS", sync_failed)
 
 
 def availability_explain(

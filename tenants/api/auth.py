@@ -86,7 +86,7 @@ def _api_client_by_key_lookup(lookup: str) -> ApiClient | None:
 # The API client and organization each API key lookup belongs to, once seen: a lookup never
 # changes hands (a rotation makes a new one), so knowing it lets the generation be read with the
 # credential, and a request be counted in its client's rate-limit window (``api_key_express``).
-_holder_of_lookup: dict[str, tuple[object, object]] = {}
+_holder_of_lookup: dict[str, tuple[object, object, str, str]] = {}  # with its credential and used keys
 
 
 def _api_client_by_key_cached(redis, lookup: str) -> ApiClient | None:
@@ -123,7 +123,7 @@ def _api_client_by_key_cached(redis, lookup: str) -> ApiClient | None:
         client.organization.data_generation = read.generation
     if len(_holder_of_lookup) > 100_000:
         _holder_of_lookup.clear()
-    _holder_of_lookup[lookup] = (client.pk, client.organization_id)
+    _holder_of_lookup[lookup] = (client.pk, client.organization_id, key, used_key("sk", lookup))
     return client
 
 
@@ -148,9 +148,8 @@ def api_key_express(value: str, *, now: datetime) -> ApiKeyExpress | None:
     if holder is None:
         return None
     return ApiKeyExpress(
-        api_client_id=holder[0], organization_id=holder[1], credential=credential_key("sk", lookup),
-        used=used_key("sk", lookup), secret_hash=hash_secret(value),
-        used_since=(now - LAST_USED_RESOLUTION).timestamp(),
+        api_client_id=holder[0], organization_id=holder[1], credential=holder[2], used=holder[3],
+        secret_hash=hash_secret(value), used_since=(now - LAST_USED_RESOLUTION).timestamp(),
     )
 
 

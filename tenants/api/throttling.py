@@ -110,8 +110,18 @@ def window_in_cache(scope: str, api_client_id) -> tuple[str, int, int] | None:
     url = getattr(settings, "REDIS_URL", "")
     if not url or url != settings.CACHES.get("default", {}).get("LOCATION"):
         return None
-    limit, period = parse_rate(rate)
-    return windows().key(f"{scope}:{api_client_id}", limit, period), limit, period
+    found = _window_keys.get((scope, api_client_id, rate, url))
+    if found is None:
+        limit, period = parse_rate(rate)
+        found = (windows().key(f"{scope}:{api_client_id}", limit, period), limit, period)
+        if len(_window_keys) > 100_000:
+            _window_keys.clear()
+        _window_keys[(scope, api_client_id, rate, url)] = found
+    return found
+
+
+# ``window_in_cache``'s answers by everything they depend on: worked out once per client and rate.
+_window_keys: dict[tuple, tuple[str, int, int]] = {}
 
 
 class CredentialRateThrottle(BaseThrottle):
