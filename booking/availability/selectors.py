@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from booking.availability import engine, wallclock
 from booking.availability.cache import (
-    answer_bytes,
     availability_cache_get,
     availability_cache_key,
     availability_cache_set,
@@ -24,6 +23,7 @@ from booking.availability.cache import (
     service_settings_cache_set,
 )
 from booking.availability.loader import ResourceRow, inputs_load, request_inputs
+from booking.availability.render import answer_render
 from booking.models import Location, Resource
 from booking.selectors import tenant_get
 from tenants.errors import InvalidInput, NotFound
@@ -288,9 +288,7 @@ def availability_answer(
         if resolved is None:
             resolved = _resolve(organization=organization, params=params, now=now, service_first=True)
         result = engine.availability_compute(_inputs(organization, resolved))
-        body = answer_bytes(
-            engine.rule_10_output(result, service_id=resolved.service.id, location_id=resolved.location.id, zone=params.zone)
-        )
+        body = answer_render(result, service_id=resolved.service.id, location_id=resolved.location.id, zone=params.zone)
     if key is not None:
         availability_cache_set(
             key=key,

@@ -748,3 +748,27 @@ def test_engine_package_modules_stay_small_and_do_not_reexport_wallclock():
     clock_names = {n for n in vars(wc) if not n.startswith("_")} - {"annotations"}
     assert clock_names & set(e.__all__) == set()
     assert not any(hasattr(e, n) for n in ("epoch", "instant", "wall_to_epoch", "zone_get", "WeeklyWindow"))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: inputs([resource(), resource("r2", hours=("10:00", "12:00"))], **days(MON, "2025-03-12"), round_robin="NONE"),
+        lambda: inputs([resource(), resource("r2")], **days(MON, "2025-03-11"), round_robin="RANDOM", seed="s"),
+        lambda: inputs([resource(), resource("r2")], **day(MON), round_robin="COMBINED", resource_ids=("r1", "r2")),
+        lambda: inputs([resource(zone="America/New_York")], **days("2025-03-08", "2025-03-10", "America/New_York")),
+        lambda: inputs([resource(zone="Asia/Kolkata", hours=("22:00", "24:00"))], **days(MON, "2025-03-11", "Asia/Kolkata")),
+        lambda: inputs([resource(hours=None)], **days(MON, "2025-03-11")),  # no slot: every day empty
+    ],
+)
+def test_rule_10_answer_written_directly_is_byte_for_byte_the_dict_rendering(build):
+    """``render.answer_render`` writes the JSON itself; it must be exactly what serializing
+    ``rule_10_output`` gives (ids and key order included), across zones, DST and empty days."""
+    from booking.availability.cache import answer_bytes
+    from booking.availability.render import answer_render
+
+    inp = build()
+    result = e.availability_compute(inp)
+    expected = answer_bytes(e.rule_10_output(result, service_id="svc-1", location_id="loc-\u00e9", zone=inp.query.zone))
+    assert answer_render(result, service_id="svc-1", location_id="loc-\u00e9", zone=inp.query.zone) == expected
+    assert b"availableDays" in expected
