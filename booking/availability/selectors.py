@@ -289,13 +289,16 @@ def availability_answer(
             resolved = _resolve(organization=organization, params=params, now=now, service_first=True)
         result = engine.availability_compute(_inputs(organization, resolved))
         body = answer_render(result, service_id=resolved.service.id, location_id=resolved.location.id, zone=params.zone)
+        starts = sorted(slot.start for slot in result.slots)
+        next_hold_expiry = result.next_hold_expiry
+        del result  # freed while the collector is paused: it would otherwise walk every slot once more
     if key is not None:
         availability_cache_set(
             key=key,
             body=body,
-            starts=[slot.start for slot in sorted(result.slots, key=lambda s: s.start)],
+            starts=starts,
             first_available=params.first_available,
-            next_hold_expiry=result.next_hold_expiry,
+            next_hold_expiry=next_hold_expiry,
             also=resolved.service_entry,
             express=(express_key, version) if express_key is not None and isinstance(version, str) else None,
         )

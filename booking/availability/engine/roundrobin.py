@@ -7,11 +7,11 @@ at every start of its sweep, the booking validator (a booking without ``Resource
 from __future__ import annotations
 
 import hashlib
-from bisect import insort
+from bisect import bisect_right, insort
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from booking.availability.intervals import POS_INF, contains_point, intersect_all
+from booking.availability.intervals import contains_point, intersect_all
 
 from .grid import grid_points
 from .inputs import BALANCED, COMBINED, NONE
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from .state import ResourceState
 
 _MASK64 = (1 << 64) - 1
+_RANK = (1 << 20) - 1  # ranks in a sweep event (``slots``): far more candidates than a request may name
+_JOINS = 1 << 20
+_TIME_SHIFT = 21
 
 
 def seed_number(seed: str) -> int:
@@ -105,30 +108,35 @@ def slots(
     if not starts:
         return []
     ranking = Ranking([s.resource.id for s in states], settings.mode, counts)
-    events: list[tuple[int, int, int]] = []  # (time, 0 = leaves | 1 = joins, rank)
+    # Each valid range joins its resource at its start and leaves it at its end, as one integer
+    # (time, then 0 = leaves before 1 = joins, then the rank): sorted as integers, taken apart after.
+    events: list[int] = []
+    add = events.append
     for index, state in enumerate(states):
         rank = ranking.rank_of[index]
+        joins = _JOINS | rank
         for a, b in state.valid:
             if b > lo and a <= hi:
-                events.append((a, 1, rank))
-                events.append((b, 0, rank))
+                add((a << _TIME_SHIFT) | joins)
+                add((b << _TIME_SHIFT) | rank)
     events.sort()
+    times = [event >> _TIME_SHIFT for event in events]
+    changes = [event & _RANK if event & _JOINS else ~(event & _RANK) for event in events]  # ~rank: leaves
 
     out: list[Slot] = []
     eligible: list[int] = []  # ranks of the resources valid at the current start, sorted
     leave = eligible.remove
     mode, seed, duration = settings.mode, settings.seed, settings.duration
-    events.append((POS_INF, 0, 0))  # a sentinel: the sweep below never runs past it
     e = 0
     for c in sorted(starts):
-        at, joins, rank = events[e]
-        while at <= c:
-            if joins:
-                insort(eligible, rank)
-            else:
-                leave(rank)
-            e += 1
-            at, joins, rank = events[e]
+        upto = bisect_right(times, c, e)  # every change at or before c
+        if upto > e:
+            for change in changes[e:upto]:
+                if change >= 0:
+                    insort(eligible, change)
+                else:
+                    leave(~change)
+            e = upto
         if eligible:
             out.append(Slot(c, c + duration, choose(mode, ranking, eligible, seed, c)))
             if first_only:
