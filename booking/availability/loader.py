@@ -226,9 +226,9 @@ def inputs_load(
         else:
             own_recurring[resource_id].append(rule)
     appointments = defaultdict(list)
-    booked = engine.Booked._make
+    booked, make = engine.Booked, tuple.__new__  # ``Booked._make`` without its Python-level call
     for row in rows_by_kind["appointments"]:  # the resource, then the fields of ``Booked``
-        appointments[row[0]].append(booked(row[1:]))
+        appointments[row[0]].append(make(booked, row[1:]))
     busy = defaultdict(list)
     for resource_id, calendar_id, s, e in rows_by_kind["busy"]:
         busy[resource_id].append(engine.Span(s, e, calendar_id))
