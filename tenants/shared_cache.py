@@ -13,8 +13,8 @@ the database, so a revocation or a write seen by one process is seen by all.
   reader after the tombstone reads the database. An evicted lease is just as gone, so an eviction
   can never let a stale read in. The pre-commit tombstone failing (Redis unreachable) fails the
   write: with ``REDIS_URL`` Redis is a hard dependency already (rate limits count in it). An
-  entry is headed by the key's SHA-256 and whether its organization is active, so Lua can check
-  it too.
+  entry is headed by the key's SHA-256, whether its organization is active and which organization
+  it is, so Lua can check it too.
 - **The organization's data generation** (``generation_read``), the part of every availability
   cache key that a write changes (rule 12), instead of the database's ``availability_version``
   (which would cost a query per request). A write marks itself *pending* before it commits
@@ -55,9 +55,12 @@ _TOMBSTONE = b"T"
 _LEASE = b"L:"
 _ENTRY = b"E:"  # then the pickled client: the entries of earlier versions, still read
 # Then the SHA-256 of the key (64 hex digits), 1 or 0 for an active or inactive organization, a
-# colon and the pickled client: the header is what ``express_read`` checks without Python.
-_HEADED_ENTRY = b"H:"
-_HEADER_LENGTH = len(_HEADED_ENTRY) + 64 + 2
+# colon, the organization's id, a colon and the pickled client: the header is what
+# ``express_read`` checks without Python. The organization is in it because a client can be moved
+# to another one (the admin allows it): a worker that knew it under the old one must not serve it
+# that organization's answers once its entry is filled anew.
+_HEADED_ENTRY = b"O:"
+_FIXED_HEADER = len(_HEADED_ENTRY) + 64 + 2  # then the organization's id and a colon
 
 # KEYS[1]; ARGV: expected value, new value, seconds. Stores only over the expected value.
 _COMPARE_AND_SET = """
@@ -105,7 +108,7 @@ _GENERATION_READ = _GENERATION_FUNCTION + "return generation_of(KEYS[1], ARGV[1]
 # KEYS: the credential, its ``used`` key, the organization's generation hash, the rate-limit window
 # (any key when there is no limit), the answer. ARGV: the SHA-256 of the presented key, the
 # earliest last use that needs no new record, a fresh generation, now (epoch seconds, rounded
-# up), the limit (0: none), the window's seconds. The answer starts with the generation it was
+# up), the limit (0: none), the window's seconds, the organization the caller takes the key for. The answer starts with the generation it was
 # computed under, then ``<firstAvailable 0|1>:<slots>:<first start>:``; only that head is read
 # here (a long string through Lua costs more than the round trip). An answer of an older
 # generation is deleted: no request can be served it again, and the read that follows this script
@@ -113,8 +116,12 @@ _GENERATION_READ = _GENERATION_FUNCTION + "return generation_of(KEYS[1], ARGV[1]
 # limit, else 0 with nothing counted.
 _EXPRESS_CHECK = _GENERATION_FUNCTION + """
 local entry = redis.call('GET', KEYS[1])
-if not entry or string.sub(entry, 1, 2) ~= 'H:' or string.sub(entry, 3, 66) ~= ARGV[1]
+if not entry or string.sub(entry, 1, 2) ~= 'O:' or string.sub(entry, 3, 66) ~= ARGV[1]
     or string.sub(entry, 67, 68) ~= '1:' then
+  return 0
+end
+local organization_end = string.find(entry, ':', 69, true)
+if not organization_end or string.sub(entry, 69, organization_end - 1) ~= ARGV[7] then
   return 0
 end
 local used = redis.call('GET', KEYS[2])
@@ -215,7 +222,7 @@ def credential_read(client, key: str, *, used: str, organization_id=None) -> Cre
     (value, last_used), generation = answers[0], (answers[1] if organization_id is not None else None)
     read = CredentialRead(None, None, last_used, generation.decode() if generation else None, organization_id is not None)
     if value is not None and value.startswith(_HEADED_ENTRY):
-        read.entry = value[_HEADER_LENGTH:]
+        read.entry = value[value.index(b":", _FIXED_HEADER) + 1 :]
     elif value is not None and value.startswith(_ENTRY):
         read.entry = value[len(_ENTRY) :]
     elif value is None:
@@ -225,12 +232,17 @@ def credential_read(client, key: str, *, used: str, organization_id=None) -> Cre
     return read
 
 
-def credential_fill(client, key: str, lease: str, entry: bytes, *, secret_hash: str, active: bool) -> bool:
+def credential_fill(
+    client, key: str, lease: str, entry: bytes, *, secret_hash: str, active: bool, organization_id
+) -> bool:
     """Store ``entry`` if this reader's lease is still there (no tombstone, no eviction since),
-    headed by the credential's stored hash and whether its organization is active."""
+    headed by the credential's stored hash, whether its organization is active, and which it is."""
     if len(secret_hash) != 64:
         raise ValueError("secret_hash must be a SHA-256 hex digest")
-    value = _HEADED_ENTRY + secret_hash.encode() + (b"1:" if active else b"0:") + entry
+    organization = str(organization_id).encode()
+    if b":" in organization:
+        raise ValueError("an organization id must not hold a colon")
+    value = _HEADED_ENTRY + secret_hash.encode() + (b"1:" if active else b"0:") + organization + b":" + entry
     return bool(_script(client, _COMPARE_AND_SET)(keys=[key], args=[lease, value, CREDENTIAL_SECONDS]))
 
 
@@ -279,7 +291,8 @@ def express_read(client, request: ExpressRequest) -> bytes | None:
     script = _script(client, _EXPRESS_CHECK)
     keys = [request.credential, request.used, _generation_key(request.organization_id), request.window or request.used,
             request.answer]
-    args = [request.secret_hash, repr(request.used_since), _token(), request.now, request.limit, request.period]
+    args = [request.secret_hash, repr(request.used_since), _token(), request.now, request.limit, request.period,
+            str(request.organization_id)]
     for attempt in (1, 2):
         try:
             with client.pipeline(transaction=True) as pipe:

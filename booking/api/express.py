@@ -68,7 +68,12 @@ def availability_express_get(request, *, scope: str) -> HttpResponse | None:
         return None
     if entry is None:
         return None
-    response = HttpResponse(availability_express_body(entry, now=now), content_type="application/json")
+    try:
+        body = availability_express_body(entry, now=now)
+    except ValueError:  # a malformed entry (not one this code wrote): counted once more on the usual path
+        logger.warning("express availability entry unreadable", exc_info=True)
+        return None
+    response = HttpResponse(body, content_type="application/json")
     response["X-Cache"] = "HIT"
     return response
 

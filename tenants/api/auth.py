@@ -111,7 +111,7 @@ def _api_client_by_key_cached(redis, lookup: str) -> ApiClient | None:
             try:
                 credential_fill(
                     redis, key, read.lease, pickle.dumps(client), secret_hash=client.api_key_hash,
-                    active=client.organization.is_active,
+                    active=client.organization.is_active, organization_id=client.organization_id,
                 )
             except Exception:  # noqa: BLE001
                 logger.warning("credential cache write failed", exc_info=True)

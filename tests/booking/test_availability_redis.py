@@ -264,6 +264,35 @@ def test_a_changed_credential_is_refused_at_once_on_a_repeated_query(
         assert api.get("/v3/availability", params).status_code == 401
 
 
+def test_a_client_moved_to_another_organization_is_never_served_the_old_ones_answers(
+    db, express, round_trips, django_assert_num_queries
+):
+    """A worker keeps which organization an API key belonged to. When the client is moved to
+    another organization and its credential entry is filled anew (its tombstone expired), a worker
+    that still takes the key for the old organization must not serve that one's answers: the
+    entry names its organization, and the express read compares it."""
+    import redis
+
+    from tenants.api import auth
+    from tenants.shared_cache import credential_key
+
+    clinic, other = clinic_make(), clinic_make("Other Clinic")
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE")
+    api.get("/v3/availability", params)
+    _served_express(api, params, round_trips, django_assert_num_queries)
+    client = clinic.tenant.api_client
+    lookup = client.api_key_lookup
+    known_before = auth._holder_of_lookup[lookup]
+    client.organization = other.organization
+    client.save()
+    redis.Redis.from_url(express).delete(credential_key("sk", lookup))  # as when the tombstone expires
+    assert api.get("/v3/availability", params).status_code == 404  # the usual path: not the new one's location
+    assert auth._holder_of_lookup[lookup][1] == other.organization.pk  # this worker knows it moved
+    auth._holder_of_lookup[lookup] = known_before  # another worker, which does not yet
+    response, _ = _get(api, params, round_trips)
+    assert response.status_code == 404, (response.status_code, response.get("X-Cache"))
+
+
 def test_a_wrong_key_with_a_known_lookup_is_refused(db, express, round_trips, django_assert_num_queries):
     from rest_framework.test import APIClient
 

@@ -112,7 +112,7 @@ def test_a_read_overtaken_by_a_revocation_is_not_stored(db, shared):
     read = shared_cache.credential_read(shared, key, used=used)
     assert read.entry is None and read.lease is not None
     api_client_revoke(api_client=clinic.tenant.api_client)
-    assert not shared_cache.credential_fill(shared, key, read.lease, b"stale", secret_hash="0" * 64, active=True)
+    assert not shared_cache.credential_fill(shared, key, read.lease, b"stale", secret_hash="0" * 64, active=True, organization_id=1)
     again = shared_cache.credential_read(shared, key, used=used)
     assert (again.entry, again.lease) == (None, None)  # tombstoned: read the database
     assert _availability(clinic).status_code == 401

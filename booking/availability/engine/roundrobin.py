@@ -22,9 +22,6 @@ if TYPE_CHECKING:
     from .state import ResourceState
 
 _MASK64 = (1 << 64) - 1
-_RANK = (1 << 20) - 1  # ranks in a sweep event (``slots``): far more candidates than a request may name
-_JOINS = 1 << 20
-_TIME_SHIFT = 21
 
 
 def seed_number(seed: str) -> int:
@@ -110,18 +107,20 @@ def slots(
     ranking = Ranking([s.resource.id for s in states], settings.mode, counts)
     # Each valid range joins its resource at its start and leaves it at its end, as one integer
     # (time, then 0 = leaves before 1 = joins, then the rank): sorted as integers, taken apart after.
+    rank_bits = len(states).bit_length()
+    all_ranks, joins_bit, time_shift = (1 << rank_bits) - 1, 1 << rank_bits, rank_bits + 1
     events: list[int] = []
     add = events.append
     for index, state in enumerate(states):
         rank = ranking.rank_of[index]
-        joins = _JOINS | rank
+        joins = joins_bit | rank
         for a, b in state.valid:
             if b > lo and a <= hi:
-                add((a << _TIME_SHIFT) | joins)
-                add((b << _TIME_SHIFT) | rank)
+                add((a << time_shift) | joins)
+                add((b << time_shift) | rank)
     events.sort()
-    times = [event >> _TIME_SHIFT for event in events]
-    changes = [event & _RANK if event & _JOINS else ~(event & _RANK) for event in events]  # ~rank: leaves
+    times = [event >> time_shift for event in events]
+    changes = [event & all_ranks if event & joins_bit else ~(event & all_ranks) for event in events]  # ~rank: leaves
 
     out: list[Slot] = []
     eligible: list[int] = []  # ranks of the resources valid at the current start, sorted

@@ -91,7 +91,10 @@ def _shared_token(horizon: Horizon, location_open: list[Interval] | None, blocke
 
 def hard_windows_forget() -> None:
     """Empty what ``hard_windows`` kept (the benchmark's cold figures)."""
+    global _kept_intervals
+    _shared_tokens.clear()
     _hard_kept.clear()
+    _kept_intervals = 0
 
 
 def hard_windows(resource: ResourceIn, shared: Shared) -> tuple[Interval, ...]:
