@@ -166,6 +166,19 @@ def test_rule_3_kept_hard_windows_stay_within_their_bound(monkeypatch):
         assert state._kept_intervals <= 40 and len(state._hard_kept) <= 40
 
 
+def test_rule_3_hard_windows_of_a_window_that_has_begun_are_not_kept():
+    """A window that has begun starts at "now", which moves every second: what its horizon gives
+    would never be asked for again, so none of it is kept."""
+    from booking.availability.engine import state
+
+    state.hard_windows_forget()
+    begun = inputs([resource(hours=("09:00", "13:00"))], **day(MON), duration=60, now=at(f"{MON} 10:30"))
+    assert starts(begun) == ["11:00", "12:00"]
+    assert not state._hard_kept and not state._shared_tokens
+    later = inputs([resource(hours=("09:00", "13:00"))], **day(MON), duration=60)
+    assert starts(later) == ["09:00", "10:00", "11:00", "12:00"] and len(state._hard_kept) == 1
+
+
 def test_rule_3_external_busy_is_taken_away():
     busy = (e.Span(at(f"{MON} 09:30"), at(f"{MON} 10:15"), "cal"),)
     inp = inputs([resource(hours=("09:00", "11:00"), external_busy=busy)], **day(MON), duration=30)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from booking.availability.intervals import contains_point, intersect_all
-from booking.availability.wallclock import epoch, seconds
+from booking.availability.wallclock import epoch, epoch_ceil, seconds
 
 from .grid import Horizon, reaches_back
 from .inputs import BALANCED, COMBINED, HOLD, NONE, Inputs, ResourceIn, seconds_to_minutes
@@ -40,10 +40,10 @@ def next_hold_expiry(resources: Iterable[ResourceIn], now: float) -> int | None:
 
 def slots_between(
     inputs: Inputs, candidates: list[ResourceIn], settings: Settings, counts: dict[str, int], lo: int, hi: int,
-    first_only: bool = False,
+    first_only: bool = False, keep: bool = False,
 ) -> list[Slot]:
-    """Rules 3 to 9 over the starts ``[lo, hi]``."""
-    horizons = Horizons(inputs, lo, hi, settings.reach)
+    """Rules 3 to 9 over the starts ``[lo, hi]`` (``keep``: ``lo`` does not follow the clock)."""
+    horizons = Horizons(inputs, lo, hi, settings.reach, keep=keep)
     if settings.mode == COMBINED:  # the grid is on the windows they share
         states = [resource_state(r, inputs, horizons.near, settings) for r in candidates]
         together = intersect_all([s.open for s in states])
@@ -61,14 +61,15 @@ def availability_compute(inputs: Inputs) -> Result:
     candidates = rule_2_candidate_resources(inputs)
     counts = rule_9_balanced_counts(candidates, query) if settings.mode == BALANCED else {}
     lo, hi = rule_1_request_window(query)
+    keep = lo == epoch_ceil(query.start)  # the window starts after "now": its horizons are the same next time
     if lo > hi or not candidates:
         slots = []
     elif query.first_available:
         slots = rule_11_first_available(
-            lo, hi, lambda a, b: slots_between(inputs, candidates, settings, counts, a, b, first_only=True)
+            lo, hi, lambda a, b: slots_between(inputs, candidates, settings, counts, a, b, first_only=True, keep=keep)
         )
     else:
-        slots = slots_between(inputs, candidates, settings, counts, lo, hi)
+        slots = slots_between(inputs, candidates, settings, counts, lo, hi, keep=keep)
     return Result(
         slots=slots,
         duration=seconds_to_minutes(settings.duration),

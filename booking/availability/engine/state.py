@@ -37,10 +37,12 @@ class Shared:
     location_open: list[Interval] | None  # None = no restriction
     blocked_tagged: list[Tagged]
     blocked: list[Interval]
-    token: int = 0  # the same for equal horizons and equal data (``_shared_token``)
+    token: int = 0  # the same for equal horizons and equal data (``_shared_token``); 0: nothing kept
 
 
-def shared_expand(inputs: Inputs, horizon: Horizon) -> Shared:
+def shared_expand(inputs: Inputs, horizon: Horizon, *, keep: bool = False) -> Shared:
+    """``keep``: the horizon does not follow the clock, so what is worked out over it may be kept
+    for the next request (``hard_windows``); one that moves with "now" would only fill the store."""
     location = inputs.location
     if not location.active:
         location_open = []
@@ -53,7 +55,8 @@ def shared_expand(inputs: Inputs, horizon: Horizon) -> Shared:
         recurring_rules_expand(inputs.recurring_blocks, horizon.start, horizon.end), RECURRING_BLOCK
     )
     blocked = plain(blocked_tagged)
-    return Shared(horizon, location_open, blocked_tagged, blocked, _shared_token(horizon, location_open, blocked))
+    token = _shared_token(horizon, location_open, blocked) if keep else 0
+    return Shared(horizon, location_open, blocked_tagged, blocked, token)
 
 
 # Rule 3's hard windows of a resource depend on its working hours, blocks and busy times, on what
@@ -99,6 +102,8 @@ def hard_windows_forget() -> None:
 
 def hard_windows(resource: ResourceIn, shared: Shared) -> tuple[Interval, ...]:
     """``rule_3_hard_windows``, computed once for the same inputs (read-only: a tuple)."""
+    if not shared.token:
+        return tuple(rule_3_hard_windows(resource, shared))
     key = (shared.token, resource.zone, resource.active, resource.linked, resource.weekly, resource.allocations,
            resource.blocks, resource.recurring_blocks, resource.external_busy)
     try:
@@ -146,15 +151,15 @@ class Horizons:
     """The shared data of the horizon around ``[lo, hi]``, and, only when a grid needs it, of the
     horizon reaching back ``GRID_REACH`` (rule 7)."""
 
-    def __init__(self, inputs: Inputs, lo: int, hi: int, reach: int):
-        self.inputs, self.lo, self.hi, self.reach = inputs, lo, hi, reach
-        self.near = shared_expand(inputs, Horizon.around(lo, hi, reach))
+    def __init__(self, inputs: Inputs, lo: int, hi: int, reach: int, *, keep: bool = False):
+        self.inputs, self.lo, self.hi, self.reach, self.keep = inputs, lo, hi, reach, keep
+        self.near = shared_expand(inputs, Horizon.around(lo, hi, reach), keep=keep)
         self._far: Shared | None = None
 
     @property
     def far(self) -> Shared:
         if self._far is None:
-            self._far = shared_expand(self.inputs, Horizon.reaching_back(self.lo, self.hi, self.reach))
+            self._far = shared_expand(self.inputs, Horizon.reaching_back(self.lo, self.hi, self.reach), keep=self.keep)
         return self._far
 
     def state(self, resource: ResourceIn, settings: Settings) -> ResourceState:
