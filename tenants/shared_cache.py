@@ -136,7 +136,7 @@ local head = redis.call('GETRANGE', KEYS[5], 0, 127)
 local stored, first_available, count, first = string.match(head, '^([^:]*):([01]):(%d+):(%d+):')
 if stored ~= generation then
   if stored then
-    redis.call('DEL', KEYS[5])  -- unreachable for good; and the read queued after this finds nothing
+    redis.call('UNLINK', KEYS[5])  -- unreachable for good (freed off the main thread); the read queued after this finds nothing
   end
   return 0
 end

@@ -26,7 +26,9 @@ the organization and the SHA-256 of the query string as sent), headed by the gen
 computed under, in a form a Lua script can check, so a repeated query is answered by
 ``booking.api.express`` in one round trip, before any parsing: the same query string parses to
 the same parameters, and it is served only while its generation is the organization's, the same
-one every write rotates, so these entries are exactly as reachable as the others.
+one every write rotates, so these entries are exactly as reachable as the others. The body is then
+stored once: the normalized key's entry names the raw key and the generation instead, and a hit
+through it reads the body there, only while that entry is still the one computed under it.
 """
 
 from __future__ import annotations
@@ -84,7 +86,15 @@ def availability_cache_get(*, key: str, now: int) -> bytes | None:
         return None
     if entry is None:
         return None
-    body, starts, first_available = entry
+    body, starts, first_available = entry[:3]
+    if body is None:  # kept once, under the raw query string it was computed for
+        try:
+            body = _express_body_of(*entry[3:])
+        except Exception:  # noqa: BLE001 - a broken cache must not break availability
+            logger.warning("availability cache read failed", exc_info=True)
+            return None
+        if body is None:
+            return None
     passed = bisect_left(starts, now)
     if passed == 0:
         return body
@@ -118,12 +128,13 @@ def availability_cache_set(
         if also:
             service_settings_cache_set(entries=also)
         return
-    entries = {key: (body, starts, first_available), **(also or {})}
     client = shared_redis() if express is not None else None
     try:
         if client is None:
-            cache.set_many(entries, timeout=ttl)
+            cache.set_many({key: (body, starts, first_available), **(also or {})}, timeout=ttl)
             return
+        # The body goes to Redis once: under the raw query string, and the normalized key names it.
+        entries = {key: (None, starts, first_available, *express), **(also or {})}
         encode = cache.client.encode  # django-redis's own serializing, as ``cache.get`` reads it
         with client.pipeline(transaction=False) as pipe:
             for name, value in entries.items():
@@ -158,17 +169,33 @@ def availability_express_value(generation: str, body: bytes, starts: list[int], 
     return head + array("q", starts).tobytes() + body
 
 
-def availability_express_body(entry: bytes, *, now: int) -> bytes:
-    """The body of an entry ``availability_express_value`` made, as of ``now`` (epoch seconds,
-    rounded up): its past slots dropped as ``availability_cache_get`` drops them. A
-    ``firstAvailable`` answer whose slot has passed never gets here (``express_read`` refuses it)."""
+def _express_parts(entry: bytes) -> tuple[int, int, int]:
+    """Where an ``availability_express_value`` entry's starts begin, how many, and the first."""
     end = 0
     for _ in range(4):
         end = entry.index(b":", end) + 1
     _, _, count, first, _ = entry[:end].split(b":")
-    count = int(count)
+    return end, int(count), int(first)
+
+
+def _express_body_of(raw_key: str, generation: str) -> bytes | None:
+    """The body stored under ``raw_key`` if it is still the one computed under ``generation`` (an
+    answer of a newer generation may have replaced it, or the express read removed an older one)."""
+    client = shared_redis()
+    entry = client.get(raw_key) if client is not None else None
+    if entry is None or not entry.startswith(generation.encode() + b":"):
+        return None
+    end, count, _ = _express_parts(entry)
+    return entry[end + 8 * count :]
+
+
+def availability_express_body(entry: bytes, *, now: int) -> bytes:
+    """The body of an entry ``availability_express_value`` made, as of ``now`` (epoch seconds,
+    rounded up): its past slots dropped as ``availability_cache_get`` drops them. A
+    ``firstAvailable`` answer whose slot has passed never gets here (``express_read`` refuses it)."""
+    end, count, first = _express_parts(entry)
     body = entry[end + 8 * count :]
-    if count == 0 or int(first) >= now:
+    if count == 0 or first >= now:
         return body
     starts = array("q")
     starts.frombytes(entry[end : end + 8 * count])

@@ -293,6 +293,28 @@ def test_a_client_moved_to_another_organization_is_never_served_the_old_ones_ans
     assert response.status_code == 404, (response.status_code, response.get("X-Cache"))
 
 
+def test_the_usual_path_reads_the_body_kept_under_the_raw_query_string_and_only_while_it_is_there(
+    db, express, round_trips, django_assert_num_queries
+):
+    """With the express copy, the answer's body is stored once: the normalized entry names it. A
+    hit through the usual path (another Accept) serves that body; when the raw entry is gone, the
+    usual path computes the answer again instead of serving nothing or something stale."""
+    import redis
+
+    clinic = clinic_make()
+    api, params = clinic.tenant.v3(), clinic.params(roundRobin="NONE")
+    first = api.get("/v3/availability", params)
+    assert first["X-Cache"] == "MISS"
+    usual, _ = _get(api, params, round_trips, **NOT_JSON_ONLY)
+    assert usual["X-Cache"] == "HIT" and usual.content == first.content
+    client = redis.Redis.from_url(express)
+    raw = [key for key in client.keys("*availability:raw:*")]
+    assert len(raw) == 1
+    client.delete(*raw)
+    again, _ = _get(api, params, round_trips, **NOT_JSON_ONLY)
+    assert again["X-Cache"] == "MISS" and again.content == first.content
+
+
 def test_a_wrong_key_with_a_known_lookup_is_refused(db, express, round_trips, django_assert_num_queries):
     from rest_framework.test import APIClient
 
