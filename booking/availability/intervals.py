@@ -19,9 +19,10 @@ POS_INF = 2**62
 
 def merge(intervals: Iterable[Interval]) -> list[Interval]:
     """Normalize: sort, drop empty intervals, join overlapping and touching ones."""
-    ordered = sorted(i for i in intervals if i[1] > i[0])
     out: list[Interval] = []
-    for start, end in ordered:
+    for start, end in sorted(intervals):
+        if end <= start:
+            continue
         if out and start <= out[-1][1]:
             if end > out[-1][1]:
                 out[-1] = (out[-1][0], end)
@@ -60,20 +61,23 @@ def subtract(a: list[Interval], b: list[Interval]) -> list[Interval]:
     if not b:
         return list(a)
     out: list[Interval] = []
-    j = 0
+    append = out.append
+    j, count = 0, len(b)
     for start, end in a:
-        while j < len(b) and b[j][1] <= start:
+        while j < count and b[j][1] <= start:
             j += 1
-        k = j
-        cursor = start
-        while k < len(b) and b[k][0] < end:
-            if b[k][0] > cursor:
-                out.append((cursor, b[k][0]))
-            if b[k][1] > cursor:
-                cursor = b[k][1]
+        cursor, k = start, j
+        while k < count:
+            taken_start, taken_end = b[k]
+            if taken_start >= end:
+                break
+            if taken_start > cursor:
+                append((cursor, taken_start))
+            if taken_end > cursor:
+                cursor = taken_end
             k += 1
         if cursor < end:
-            out.append((cursor, end))
+            append((cursor, end))
     return out
 
 

@@ -33,7 +33,7 @@ def next_hold_expiry(resources: Iterable[ResourceIn], now: float) -> int | None:
         epoch(a.expires_at)
         for r in resources
         for a in r.appointments
-        if a.status == HOLD and a.expires_at is not None and seconds(a.expires_at) > now
+        if a[3] == HOLD and a.expires_at is not None and seconds(a.expires_at) > now  # a[3]: ``Booked.status``
     ]
     return min(upcoming) if upcoming else None
 
