@@ -16,13 +16,18 @@ from django.test import override_settings
 from tenants.webhooks.checks import webhook_settings_check
 
 
-def test_defaults_are_a_5_second_timeout_and_a_60_second_lease():
+def _defaults(*names: str) -> list[str]:
+    """The settings ``names`` as a fresh process reads them with no ``WEBHOOK_*`` variable set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_")}
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     code = "import django; django.setup(); from django.conf import settings as s; " \
-        "print(s.WEBHOOK_TIMEOUT_SECONDS, s.WEBHOOK_LEASE_SECONDS)"
+        f"print({', '.join(f's.{name}' for name in names)})"
     out = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["5.0", "60"]
+    return out.stdout.split()
+
+
+def test_defaults_are_a_5_second_timeout_and_a_60_second_lease():
+    assert _defaults("WEBHOOK_TIMEOUT_SECONDS", "WEBHOOK_LEASE_SECONDS") == ["5.0", "60"]
 
 
 @override_settings(WEBHOOK_TIMEOUT_SECONDS=5.0, WEBHOOK_LEASE_SECONDS=60)
@@ -59,9 +64,4 @@ def test_a_batch_size_or_per_url_concurrency_below_1_is_an_error(name, value):
 
 
 def test_batches_default_to_64_deliveries_at_most_16_at_a_time_to_one_url():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_")}
-    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    code = "import django; django.setup(); from django.conf import settings as s; " \
-        "print(s.WEBHOOK_BATCH_SIZE, s.WEBHOOK_CONCURRENCY_PER_URL)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["64", "16"]
+    assert _defaults("WEBHOOK_BATCH_SIZE", "WEBHOOK_CONCURRENCY_PER_URL") == ["64", "16"]
